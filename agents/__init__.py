@@ -1,0 +1,1 @@
+"""Agents: LangGraph agents, the LiteLLM call, scripted bots and the gRPC seat client."""

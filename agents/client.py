@@ -1,0 +1,91 @@
+"""The seat client: plays one seat of a match over gRPC with any player object."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import grpc
+
+from maro.arena import convert
+from maro.arena.messages import (
+    Accepted,
+    Joined,
+    MatchEnd,
+    ObservationMsg,
+    Rejection,
+    Submission,
+    TurnPrompt,
+)
+from maro.arena.v1 import arena_pb2 as pb
+from maro.arena.v1 import arena_pb2_grpc as pb_grpc
+
+
+class Player(Protocol):
+    """Anything that turns a turn prompt (and the last rejection's reason) into a submission."""
+
+    async def act(self, prompt: TurnPrompt, rejection: str | None) -> Submission: ...
+
+
+@dataclass
+class SeatResult:
+    match_id: str
+    seat: int
+    role: str
+    outcome: float | None = None
+    outcomes: tuple[float, ...] = ()
+    reason: str = ""
+    turns: int = 0
+    accepted: int = 0
+    rejections: list[str] = field(default_factory=list)
+
+
+async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player: Player,
+                    name: str = "") -> SeatResult:
+    """Join with the seat token and answer every turn until the match ends."""
+    stub = pb_grpc.ArenaStub(channel)
+    call = stub.Play()
+    await call.write(pb.PlayRequest(join=pb.Join(match_id=match_id, seat_token=token, player_name=name)))
+    result: SeatResult | None = None
+    rejection: str | None = None
+    try:
+        while True:
+            response = await call.read()
+            if response is grpc.aio.EOF:
+                raise ConnectionError(f"arena closed the stream of match {match_id} before it ended")
+            message = convert.from_pb(response)
+            match message:
+                case Joined():
+                    result = SeatResult(match_id, message.seat, message.role)
+                case TurnPrompt():
+                    result.turns += message.attempt == 0
+                    submission = await player.act(message, rejection)
+                    rejection = None
+                    await call.write(convert.submission_to_pb(submission))
+                case Rejection():
+                    rejection = message.reason
+                    result.rejections.append(message.reason)
+                case Accepted():
+                    result.accepted += 1
+                case MatchEnd():
+                    result.outcomes, result.reason = message.outcomes, message.reason
+                    result.outcome = message.outcomes[result.seat] if message.outcomes else None
+                    result.role = message.roles[result.seat] if message.roles else result.role
+                    await call.done_writing()
+                    return result
+                case ObservationMsg():
+                    pass
+    finally:
+        call.cancel()
+
+
+async def create_match(channel: grpc.aio.Channel, game_id: str, seed: int, seats: list[dict[str, Any]],
+                       params: dict[str, Any] | None = None) -> tuple[str, dict[int, str]]:
+    """Create a match; `seats` items are {"kind": "remote"|"bot", "bot": name, "name": display}."""
+    kinds = {"remote": pb.SeatPlan.REMOTE, "bot": pb.SeatPlan.BOT}
+    request = pb.CreateMatchRequest(
+        game_id=game_id, seed=seed, params_json=json.dumps(params or {}),
+        seats=[pb.SeatPlan(kind=kinds[s["kind"]], bot=s.get("bot", ""), name=s.get("name", "")) for s in seats])
+    response = await pb_grpc.ArenaStub(channel).CreateMatch(request)
+    return response.match_id, {t.seat: t.token for t in response.tokens}

@@ -1,0 +1,1 @@
+"""Arena: game engine, match runner, match store and the gRPC server."""

@@ -1,0 +1,234 @@
+"""The pure game engine: game specs, typed immutable states, the shared step flow and the registry."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+Fallback = Literal["forfeit", "default"]
+
+
+class GameError(Exception):
+    """Base of the engine's domain errors."""
+
+
+class InvalidAction(GameError):
+    """An action that the rules refuse; `reason` is written for the player."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotYourTurn(GameError):
+    """A seat acted while it was not among the acting seats."""
+
+
+class MatchOver(GameError):
+    """An action arrived after the match ended."""
+
+
+class UnknownGame(GameError):
+    """No game is registered under that id."""
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    """What a game is, declared as data before any state exists."""
+
+    id: str
+    description: str
+    roles: tuple[str, ...]
+    min_players: int
+    max_players: int
+    action_format: str
+    fallback: Fallback = "forfeit"
+    outcome_bounds: tuple[float, float] = (-1.0, 1.0)
+
+
+class Params(BaseModel):
+    """Base of each game's validated parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class State(BaseModel):
+    """Base of each game's immutable state; `json` round-trips exactly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rng_state: int = 0
+    finished: bool = False
+    outcome: tuple[float, ...] | None = None
+    end_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the game records; `seat` None with `private_to` empty means everyone sees it."""
+
+    kind: str
+    text: str
+    seat: int | None = None
+    private_to: tuple[int, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def visible_to(self, seat: int) -> bool:
+        return not self.private_to or seat in self.private_to
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything one seat may know now: the only way hidden facts leave the engine."""
+
+    seat: int
+    role: str
+    view: Mapping[str, Any]
+    legal_actions: tuple[str, ...]
+    acting: bool
+
+
+S = TypeVar("S", bound=State)
+P = TypeVar("P", bound=Params)
+
+
+class Game(ABC, Generic[S, P]):
+    """A game's rules as a state machine; the step flow shared by all games lives here."""
+
+    spec: ClassVar[GameSpec]
+    params_model: ClassVar[type[Params]]
+    state_model: ClassVar[type[State]]
+
+    def __init__(self, params: P | Mapping[str, Any] | None = None):
+        if isinstance(params, Params):
+            self.params: P = params  # type: ignore[assignment]
+        else:
+            self.params = self.params_model.model_validate(dict(params or {}))  # type: ignore[assignment]
+
+    # --- what each game writes -------------------------------------------------------------
+    @abstractmethod
+    def init(self, seed: int) -> tuple[S, list[Event]]:
+        """Initial state (chance resolved from `seed`) and the opening events."""
+
+    @abstractmethod
+    def num_players(self) -> int: ...
+
+    @abstractmethod
+    def role(self, state: S, seat: int) -> str: ...
+
+    @abstractmethod
+    def acting(self, state: S) -> frozenset[int]:
+        """Seats that act now; more than one means a simultaneous phase."""
+
+    @abstractmethod
+    def parse(self, state: S, seat: int, text: str) -> Any:
+        """Turn action text into a typed action or raise InvalidAction with the reason."""
+
+    @abstractmethod
+    def transition(self, state: S, actions: Mapping[int, Any]) -> tuple[S, list[Event]]:
+        """Apply already validated actions of all acting seats."""
+
+    @abstractmethod
+    def view(self, state: S, seat: int) -> dict[str, Any]:
+        """The seat's private facts plus the public record, as plain data."""
+
+    @abstractmethod
+    def legal_actions(self, state: S, seat: int) -> tuple[str, ...]:
+        """Hints of the legal actions in the game's text format."""
+
+    @abstractmethod
+    def value(self, state: S, seat: int) -> float:
+        """A cheap heuristic of the seat's expected outcome in [-1, 1] (MARO's `game` estimator)."""
+
+    @classmethod
+    @abstractmethod
+    def render_prompt(cls, view: Mapping[str, Any], legal_actions: Sequence[str]) -> list[dict]:
+        """Chat messages for a model playing from this observation view (with one worked example)."""
+
+    def default_action(self, state: S, seat: int) -> str | None:
+        """Action text used when a seat misses its turn and the fallback is `default`."""
+        return None
+
+    # --- the shared flow -------------------------------------------------------------------
+    def validate(self, state: S, seat: int, text: str) -> Any:
+        """Check turn order and legality of `text` for `seat`; returns the parsed action."""
+        if state.finished:
+            raise MatchOver("the match has ended")
+        if seat not in self.acting(state):
+            raise NotYourTurn(f"seat {seat} is not acting now (acting: {sorted(self.acting(state))})")
+        return self.parse(state, seat, text)
+
+    def step(self, state: S, texts: Mapping[int, str]) -> tuple[S, list[Event]]:
+        """Validate and apply one action text per acting seat (all of them, for simultaneous phases)."""
+        if set(texts) != set(self.acting(state)):
+            raise NotYourTurn(f"expected actions from seats {sorted(self.acting(state))}, got {sorted(texts)}")
+        actions = {seat: self.validate(state, seat, text) for seat, text in texts.items()}
+        return self.transition(state, actions)
+
+    def forfeit(self, state: S, seat: int, reason: str) -> tuple[S, list[Event]]:
+        """End the match: the forfeiting seat gets the lowest outcome, every other seat 0."""
+        low = self.spec.outcome_bounds[0]
+        outcome = tuple(low if s == seat else 0.0 for s in range(self.num_players()))
+        end = Event("forfeit", f"seat {seat} forfeits: {reason}", seat=seat)
+        return self.finish(state, outcome, f"forfeit by seat {seat}"), [end]
+
+    def finish(self, state: S, outcome: Sequence[float], reason: str) -> S:
+        low, high = self.spec.outcome_bounds
+        clipped = tuple(float(min(high, max(low, z))) for z in outcome)
+        return state.model_copy(update={"finished": True, "outcome": clipped, "end_reason": reason})
+
+    def observe(self, state: S, seat: int) -> Observation:
+        acting = seat in self.acting(state) and not state.finished
+        return Observation(
+            seat=seat,
+            role=self.role(state, seat),
+            view=self.view(state, seat),
+            legal_actions=self.legal_actions(state, seat) if acting else (),
+            acting=acting,
+        )
+
+    # --- snapshots and chance ----------------------------------------------------------------
+    def snapshot(self, state: S) -> str:
+        return state.model_dump_json()
+
+    def restore(self, snapshot: str) -> S:
+        return self.state_model.model_validate_json(snapshot)  # type: ignore[return-value]
+
+
+_REGISTRY: dict[str, type[Game]] = {}
+
+
+def register(cls: type[Game]) -> type[Game]:
+    if cls.spec.id in _REGISTRY:
+        raise ValueError(f"game {cls.spec.id!r} registered twice")
+    _REGISTRY[cls.spec.id] = cls
+    return cls
+
+
+def game_ids() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def make_game(game_id: str, params: Mapping[str, Any] | None = None) -> Game:
+    _load_builtin()
+    try:
+        cls = _REGISTRY[game_id]
+    except KeyError:
+        raise UnknownGame(f"unknown game {game_id!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    return cls(params)
+
+
+def game_class(game_id: str) -> type[Game]:
+    _load_builtin()
+    if game_id not in _REGISTRY:
+        raise UnknownGame(f"unknown game {game_id!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[game_id]
+
+
+def _load_builtin() -> None:
+    from maro.arena.games import bargaining  # noqa: F401  (registers on import)

@@ -1,0 +1,201 @@
+"""The match runner: turn order, deadlines, the invalid-action policy, and logging every step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from maro.arena.engine import Event, Game, GameError, State
+from maro.arena.messages import (
+    Accepted,
+    BehaviorReport,
+    MatchEnd,
+    ObservationMsg,
+    Rejection,
+    SeatChannel,
+    Submission,
+    TurnPrompt,
+)
+from maro.arena.records import BehaviorRecord, EventRecord
+from maro.arena.store import MatchStore
+
+log = logging.getLogger(__name__)
+
+
+class RunnerConfig(BaseModel):
+    """How matches are refereed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn_timeout_s: float = Field(120.0, gt=0)
+    """Time a seat has for one attempt at its turn; then the game's fallback applies."""
+    max_retries: int = Field(2, ge=0)
+    """Rejected attempts allowed per turn before the fallback applies."""
+    join_timeout_s: float = Field(300.0, gt=0)
+    """Time remote seats have to join before the match is aborted."""
+
+
+@dataclass
+class _Result:
+    """How one seat's turn ended: an accepted submission, or the fallback."""
+
+    submission: Submission | None
+    forfeit_reason: str = ""
+    fallback: bool = False
+
+
+class MatchRunner:
+    """Referees one match between seat channels; the game stays pure, the store gets everything."""
+
+    def __init__(self, match_id: str, game: Game, seed: int, channels: list[SeatChannel],
+                 store: MatchStore, config: RunnerConfig):
+        self.match_id, self.game, self.seed = match_id, game, seed
+        self.channels, self.store, self.config = channels, store, config
+        self.state: State | None = None
+        self._events: list[EventRecord] = []
+        self._sent: list[int] = [0] * len(channels)
+        self._index: list[int] = [0] * len(channels)
+        self.turn = 0
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            self.store.finish(self.match_id, [0.0] * len(self.channels), "aborted: server stopped", status="aborted")
+            raise
+        except Exception as exc:  # a bug must not leave a match half-visible as running
+            log.exception("match %s failed", self.match_id)
+            self.store.finish(self.match_id, [0.0] * len(self.channels), f"aborted: {exc}", status="aborted")
+
+    async def _run(self) -> None:
+        state, events = self.game.init(self.seed)
+        self.state = state
+        roles = [self.game.role(state, s) for s in range(len(self.channels))]
+        self.store.set_roles(self.match_id, roles)
+        self._record(events)
+        if not await self._wait_for_joins():
+            self.store.finish(self.match_id, [0.0] * len(roles), "aborted: seats did not join in time", status="aborted")
+            self._end(roles, aborted=True)
+            return
+        self.store.set_status(self.match_id, "running")
+        self._observe_all()
+        while not self.state.finished:
+            await self._play_turn()
+            self.turn += 1
+        self.store.finish(self.match_id, self.state.outcome, self.state.end_reason)
+        self._end(roles)
+
+    async def _wait_for_joins(self) -> bool:
+        waits = [ch.joined.wait() for ch in self.channels]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), self.config.join_timeout_s)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _play_turn(self) -> None:
+        state = self.state
+        acting = sorted(self.game.acting(state))
+        results = await asyncio.gather(*(self._collect(state, seat) for seat in acting))
+        forfeits = [(seat, r.forfeit_reason) for seat, r in zip(acting, results) if r.submission is None]
+        if forfeits:
+            seat, reason = forfeits[0]
+            new_state, events = self.game.forfeit(state, seat, reason)
+            accepted = []
+        else:
+            texts = {seat: r.submission.text for seat, r in zip(acting, results)}
+            new_state, events = self.game.step(state, texts)
+            accepted = [self._behavior(state, new_state, seat, r.submission, fallback=r.fallback)
+                        for seat, r in zip(acting, results)]
+        self.state = new_state
+        self._record(events, accepted)
+        for b in accepted:
+            self._index[b.seat] += 1
+            self.channels[b.seat].send(Accepted(self.turn))
+        if not new_state.finished:
+            self._observe_all()
+
+    async def _collect(self, state: State, seat: int) -> _Result:
+        """One seat's turn: prompt, wait, validate; retries with the reason, then the fallback."""
+        channel = self.channels[seat]
+        observation = self._observation(seat)
+        attempts = self.config.max_retries + 1
+        for attempt in range(attempts):
+            deadline = time.time() + self.config.turn_timeout_s
+            prompt = TurnPrompt(
+                turn=self.turn, attempt=attempt, attempts_left=attempts - attempt - 1, observation=observation,
+                legal_actions=self.game.legal_actions(state, seat), action_format=self.game.spec.action_format,
+                deadline_unix_ms=int(deadline * 1000),
+            )
+            channel.last_prompt, channel.awaiting_turn = prompt, self.turn
+            channel.send(prompt)
+            try:
+                submission: Submission = await asyncio.wait_for(channel.inbox.get(), self.config.turn_timeout_s)
+            except TimeoutError:
+                channel.awaiting_turn = None
+                return await self._fallback(state, seat, f"no action within {self.config.turn_timeout_s:g}s")
+            try:
+                self.game.validate(state, seat, submission.text)
+                return _Result(submission)
+            except GameError as exc:
+                reason = getattr(exc, "reason", str(exc))
+                self.store.append(self.match_id, behaviors=[self._behavior(state, None, seat, submission, attempt, reason)])
+                channel.send(Rejection(self.turn, reason, attempts - attempt - 1))
+        channel.awaiting_turn = None
+        return await self._fallback(state, seat, f"{attempts} invalid actions")
+
+    async def _fallback(self, state: State, seat: int, why: str) -> _Result:
+        default = self.game.default_action(state, seat) if self.game.spec.fallback == "default" else None
+        if default is not None:
+            return _Result(Submission(self.turn, default), fallback=True)
+        return _Result(None, why)
+
+    def _behavior(self, before: State, after: State | None, seat: int, sub: Submission,
+                  attempt: int = 0, reason: str = "", fallback: bool = False) -> BehaviorRecord:
+        report = sub.behavior or BehaviorReport(messages=[], completion="")
+        return BehaviorRecord(
+            match_id=self.match_id, seat=seat, role=self.game.role(before, seat), turn=self.turn,
+            index=self._index[seat], attempt=attempt, accepted=after is not None, action_text=sub.text,
+            reason=reason, messages=report.messages, completion=report.completion, logprobs=report.logprobs,
+            model=report.model, snapshot_before=self.game.snapshot(before),
+            snapshot_after=self.game.snapshot(after) if after is not None else "",
+            fallback=fallback,
+        )
+
+    def _record(self, events: list[Event], behaviors: list[BehaviorRecord] = ()) -> None:
+        start = len(self._events)
+        records = [EventRecord(seq=start + i, kind=e.kind, text=e.text, seat=e.seat,
+                               private_to=tuple(e.private_to), data=dict(e.data)) for i, e in enumerate(events)]
+        # Written before anything is acknowledged to a player.
+        self.store.append(self.match_id, records, behaviors)
+        self._events.extend(records)
+
+    def _observation(self, seat: int) -> ObservationMsg:
+        obs = self.game.observe(self.state, seat)
+        new = [e.text for e in self._events[self._sent[seat]:] if not e.private_to or seat in e.private_to]
+        self._sent[seat] = len(self._events)
+        return ObservationMsg(turn=self.turn, role=obs.role, view=dict(obs.view), events=tuple(new))
+
+    def _observe_all(self) -> None:
+        for seat, channel in enumerate(self.channels):
+            if seat not in self.game.acting(self.state):
+                channel.send(self._observation(seat))
+
+    def _end(self, roles: list[str], aborted: bool = False) -> None:
+        outcome = tuple(self.state.outcome) if self.state.outcome and not aborted else (0.0,) * len(roles)
+        reason = "aborted" if aborted else self.state.end_reason
+        for seat, channel in enumerate(self.channels):
+            channel.awaiting_turn = None
+            channel.send(MatchEnd(outcome, reason, tuple(roles), self._observation(seat)))
+
+    def current_view(self, seat: int) -> ObservationMsg | None:
+        """What a rejoining seat gets: its view now, with the full visible event history."""
+        if self.state is None:
+            return None
+        obs = self.game.observe(self.state, seat)
+        texts = tuple(e.text for e in self._events if not e.private_to or seat in e.private_to)
+        return ObservationMsg(turn=self.turn, role=obs.role, view=dict(obs.view), events=texts)

@@ -1,0 +1,252 @@
+"""The match store: matches, seats, events and behaviors in SQL (SQLite file by default)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from maro.arena.records import BehaviorRecord, EventRecord, MatchRecord, SeatRecord, TokenLogprob
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MatchRow(Base):
+    __tablename__ = "matches"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    game_id: Mapped[str] = mapped_column(String(64), index=True)
+    seed: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict] = mapped_column(JSON)
+    config: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    end_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SeatRow(Base):
+    __tablename__ = "seats"
+    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), primary_key=True)
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128), default="")
+    bot: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(64), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    seat: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    private_to: Mapped[list] = mapped_column(JSON)
+    data: Mapped[dict] = mapped_column(JSON)
+
+
+class BehaviorRow(Base):
+    __tablename__ = "behaviors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), index=True)
+    seat: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(64))
+    turn: Mapped[int] = mapped_column(Integer)
+    index: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    action_text: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    messages: Mapped[list] = mapped_column(JSON)
+    completion: Mapped[str] = mapped_column(Text, default="")
+    logprobs: Mapped[list] = mapped_column(JSON)
+    model: Mapped[str] = mapped_column(String(256), default="")
+    snapshot_before: Mapped[str] = mapped_column(Text, default="")
+    snapshot_after: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def database_url(target: str | Path) -> str:
+    """A database URL as given, or a SQLite URL for a file path."""
+    text = str(target)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MatchStore:
+    """Durable record of every match; one instance per process, safe to share across threads."""
+
+    def __init__(self, target: str | Path):
+        self.url = database_url(target)
+        self.engine = create_engine(self.url, connect_args=self._connect_args())
+        if self.url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self._lock = threading.Lock()
+
+    def _connect_args(self) -> dict:
+        return {"check_same_thread": False} if self.url.startswith("sqlite") else {}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- writes ----------------------------------------------------------------------------
+    def create_match(
+        self, match: MatchRecord, token_hashes: dict[int, str] | None = None
+    ) -> None:
+        token_hashes = token_hashes or {}
+        with self._lock, Session(self.engine) as db, db.begin():
+            db.add(MatchRow(
+                id=match.match_id, game_id=match.game_id, seed=match.seed, params=match.params,
+                config=match.config, status=match.status, created_at=_now(),
+            ))
+            db.flush()
+            for s in match.seats:
+                db.add(SeatRow(match_id=match.match_id, seat=s.seat, kind=s.kind, name=s.name, bot=s.bot,
+                               role=s.role, token_hash=token_hashes.get(s.seat, "")))
+
+    def set_roles(self, match_id: str, roles: Sequence[str]) -> None:
+        with self._lock, Session(self.engine) as db, db.begin():
+            for row in db.scalars(select(SeatRow).where(SeatRow.match_id == match_id)):
+                row.role = roles[row.seat]
+
+    def set_status(self, match_id: str, status: str) -> None:
+        with self._lock, Session(self.engine) as db, db.begin():
+            self._match_row(db, match_id).status = status
+
+    def append(self, match_id: str, events: Iterable[EventRecord] = (), behaviors: Iterable[BehaviorRecord] = ()) -> None:
+        """Write events and behaviors of one step in one transaction."""
+        with self._lock, Session(self.engine) as db, db.begin():
+            for e in events:
+                db.add(EventRow(match_id=match_id, seq=e.seq, kind=e.kind, seat=e.seat, text=e.text,
+                                private_to=list(e.private_to), data=dict(e.data)))
+            for b in behaviors:
+                db.add(_behavior_row(b))
+
+    def finish(self, match_id: str, outcome: Sequence[float], reason: str, status: str = "finished") -> None:
+        with self._lock, Session(self.engine) as db, db.begin():
+            row = self._match_row(db, match_id)
+            row.status, row.outcome, row.end_reason, row.finished_at = status, list(outcome), reason, _now()
+
+    # --- reads -----------------------------------------------------------------------------
+    def seat_for_token(self, match_id: str, token: str) -> int | None:
+        with Session(self.engine) as db:
+            row = db.scalars(select(SeatRow).where(
+                SeatRow.match_id == match_id, SeatRow.token_hash == hash_token(token), SeatRow.kind == "remote"
+            )).first()
+            return None if row is None else row.seat
+
+    def get_match(self, match_id: str, *, with_events: bool = True) -> MatchRecord | None:
+        with Session(self.engine) as db:
+            row = db.get(MatchRow, match_id)
+            if row is None:
+                return None
+            return self._record(db, row, with_events)
+
+    def list_matches(self, *, game_id: str | None = None, status: str | None = None) -> list[MatchRecord]:
+        with Session(self.engine) as db:
+            query = select(MatchRow).order_by(MatchRow.created_at)
+            if game_id:
+                query = query.where(MatchRow.game_id == game_id)
+            if status:
+                query = query.where(MatchRow.status == status)
+            return [self._record(db, row, False) for row in db.scalars(query)]
+
+    def behaviors(self, match_ids: Sequence[str]) -> list[BehaviorRecord]:
+        with Session(self.engine) as db:
+            rows = db.scalars(select(BehaviorRow).where(BehaviorRow.match_id.in_(list(match_ids)))
+                              .order_by(BehaviorRow.match_id, BehaviorRow.id))
+            return [_behavior_record(r) for r in rows]
+
+    @staticmethod
+    def _match_row(db: Session, match_id: str) -> MatchRow:
+        row = db.get(MatchRow, match_id)
+        if row is None:
+            raise KeyError(match_id)
+        return row
+
+    @staticmethod
+    def _record(db: Session, row: MatchRow, with_events: bool) -> MatchRecord:
+        seats = tuple(
+            SeatRecord(seat=s.seat, kind=s.kind, name=s.name, role=s.role, bot=s.bot)
+            for s in db.scalars(select(SeatRow).where(SeatRow.match_id == row.id).order_by(SeatRow.seat))
+        )
+        events: tuple[EventRecord, ...] = ()
+        if with_events:
+            events = tuple(
+                EventRecord(seq=e.seq, kind=e.kind, text=e.text, seat=e.seat, private_to=tuple(e.private_to), data=e.data)
+                for e in db.scalars(select(EventRow).where(EventRow.match_id == row.id).order_by(EventRow.seq))
+            )
+        return MatchRecord(
+            match_id=row.id, game_id=row.game_id, seed=row.seed, params=row.params, status=row.status,
+            seats=seats, outcome=None if row.outcome is None else tuple(row.outcome), end_reason=row.end_reason,
+            config=row.config, created_at=row.created_at, finished_at=row.finished_at, events=events,
+        )
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _behavior_row(b: BehaviorRecord) -> BehaviorRow:
+    return BehaviorRow(
+        match_id=b.match_id, seat=b.seat, role=b.role, turn=b.turn, index=b.index, attempt=b.attempt,
+        accepted=b.accepted, fallback=b.fallback, action_text=b.action_text, reason=b.reason,
+        messages=list(b.messages), completion=b.completion,
+        logprobs=[[t.token, t.token_id, t.logprob] for t in b.logprobs], model=b.model,
+        snapshot_before=b.snapshot_before, snapshot_after=b.snapshot_after, created_at=_now(),
+    )
+
+
+def _behavior_record(r: BehaviorRow) -> BehaviorRecord:
+    return BehaviorRecord(
+        id=r.id, match_id=r.match_id, seat=r.seat, role=r.role, turn=r.turn, index=r.index, attempt=r.attempt,
+        accepted=r.accepted, fallback=r.fallback, action_text=r.action_text, reason=r.reason,
+        messages=list(r.messages), completion=r.completion,
+        logprobs=tuple(TokenLogprob(t[0], int(t[1]), float(t[2])) for t in r.logprobs), model=r.model,
+        snapshot_before=r.snapshot_before, snapshot_after=r.snapshot_after,
+    )
+
+
+def dumps(data: object) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)

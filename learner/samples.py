@@ -1,0 +1,111 @@
+"""Training samples for the MARO update: one logged behavior, its credit, and its tokenisation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class TrainSample:
+    """One logged behavior as the learner sees it: prompt, completion and MARO credit.
+
+    `old_logprobs[i]` is log pi_old(old_token_ids[i] | prompt, old_token_ids[:i]) recorded at play
+    time, untempered (temperature 1). Both lists are optional; when missing or inconsistent with
+    `completion`, the trainer recomputes the old log-probs with the current policy (ratio 1).
+    """
+
+    behavior_id: int
+    messages: list[dict]  # the chat messages the agent sent to the model (the prompt)
+    completion: str  # the text the model produced
+    advantage: float  # MARO advantage A_b (already role-normalised)
+    weight: float = 1.0  # role weight w_b (> 0)
+    old_logprobs: list[float] | None = None  # per-token log-probs recorded at play time
+    old_token_ids: list[int] | None = None  # the token ids those log-probs belong to
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.advantage):
+            raise ValueError(f"behavior {self.behavior_id}: advantage must be finite, got {self.advantage}")
+        # The weight is folded into the advantage, which is exact only for w > 0 (see trainer).
+        if not (math.isfinite(self.weight) and self.weight > 0):
+            raise ValueError(f"behavior {self.behavior_id}: weight must be finite and > 0, got {self.weight}")
+        if not self.messages:
+            raise ValueError(f"behavior {self.behavior_id}: messages (the prompt) must not be empty")
+
+
+@dataclass(frozen=True)
+class EncodedSample:
+    """A sample in token space: prompt ids, completion ids and, if aligned, their recorded log-probs."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    old_logprobs: list[float] | None  # None: recompute with the current policy
+
+
+def _recorded_ids_match(sample: TrainSample, tokenizer) -> bool:
+    """Whether `old_token_ids` decode to `completion` (special tokens and outer whitespace aside)."""
+    if not sample.old_token_ids:
+        return False
+    text = tokenizer.decode(sample.old_token_ids, skip_special_tokens=True)
+    return text.strip() == sample.completion.strip()
+
+
+def encode_sample(sample: TrainSample, tokenizer, *, max_prompt_tokens: int, max_completion_tokens: int) -> EncodedSample:
+    """Tokenise one sample the way the model saw it at play time.
+
+    Prompt: the chat template with the generation prompt, truncated from the left (the most
+    recent turns matter most). Completion: the recorded token ids when they decode to the
+    completion text (so recorded log-probs line up token for token), else the text plus EOS.
+    Both are truncated on the right to `max_completion_tokens`.
+    """
+    prompt_text = tokenizer.apply_chat_template(sample.messages, add_generation_prompt=True, tokenize=False)
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"][-max_prompt_tokens:]
+
+    old_logprobs = None
+    if _recorded_ids_match(sample, tokenizer):
+        completion_ids = list(sample.old_token_ids)
+        if sample.old_logprobs is not None and len(sample.old_logprobs) == len(completion_ids):
+            old_logprobs = [float(x) for x in sample.old_logprobs][:max_completion_tokens]
+    else:
+        completion_ids = tokenizer(sample.completion, add_special_tokens=False)["input_ids"]
+        completion_ids.append(tokenizer.eos_token_id)
+    completion_ids = completion_ids[:max_completion_tokens]
+    if old_logprobs is not None and not all(math.isfinite(x) for x in old_logprobs):
+        old_logprobs = None
+    return EncodedSample(prompt_ids, completion_ids, old_logprobs)
+
+
+def collate(encoded: list[EncodedSample], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Pad a batch the way GRPOTrainer expects: prompts on the left, completions on the right.
+
+    Returns prompt_ids/prompt_mask (B, P), completion_ids/completion_mask (B, C) and
+    old_logps (B, C, zero where missing) with has_old_logps (B,) marking the rows recorded.
+    """
+    batch = len(encoded)
+    p_len = max(len(e.prompt_ids) for e in encoded)
+    c_len = max(len(e.completion_ids) for e in encoded)
+    prompt_ids = torch.full((batch, p_len), pad_token_id, dtype=torch.long)
+    prompt_mask = torch.zeros((batch, p_len), dtype=torch.long)
+    completion_ids = torch.full((batch, c_len), pad_token_id, dtype=torch.long)
+    completion_mask = torch.zeros((batch, c_len), dtype=torch.long)
+    old_logps = torch.zeros((batch, c_len), dtype=torch.float32)
+    has_old = torch.zeros(batch, dtype=torch.bool)
+    for row, e in enumerate(encoded):
+        p, c = len(e.prompt_ids), len(e.completion_ids)
+        prompt_ids[row, p_len - p :] = torch.tensor(e.prompt_ids)
+        prompt_mask[row, p_len - p :] = 1
+        completion_ids[row, :c] = torch.tensor(e.completion_ids)
+        completion_mask[row, :c] = 1
+        if e.old_logprobs is not None:
+            old_logps[row, :c] = torch.tensor(e.old_logprobs)
+            has_old[row] = True
+    return {
+        "prompt_ids": prompt_ids,
+        "prompt_mask": prompt_mask,
+        "completion_ids": completion_ids,
+        "completion_mask": completion_mask,
+        "old_logps": old_logps,
+        "has_old_logps": has_old,
+    }

@@ -1,0 +1,295 @@
+"""The MARO update: a GRPOTrainer that trains a LoRA adapter on logged behaviors with given advantages."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Literal
+
+import torch
+from datasets import Dataset
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from transformers.trainer_callback import PrinterCallback
+from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import RepeatSampler
+
+from maro.learner.samples import EncodedSample, TrainSample, collate, encode_sample
+
+
+class UpdateConfig(BaseModel):
+    """Hyper-parameters of one MARO update (one call of `train_adapter`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    learning_rate: float = Field(
+        5e-5, gt=0, description="AdamW learning rate, constant over the update; LoRA wants ~10x a full fine-tune's."
+    )
+    epochs: int = Field(1, ge=1, description="Passes over the samples; each sample is used once per pass.")
+    batch_size: int = Field(
+        8, ge=2, description="Samples per micro-batch (per device). TRL's GRPOConfig needs >= 2 rows per batch."
+    )
+    grad_accum: int = Field(1, ge=1, description="Micro-batches accumulated into one optimizer step.")
+    max_steps: int | None = Field(None, ge=1, description="Optional cap on optimizer steps (overrides epochs).")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout; 0 keeps ratio == 1 exact on-policy.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        description="Module names that receive a LoRA adapter (a fresh adapter only; a loaded one keeps its own).",
+    )
+    epsilon: float = Field(0.2, gt=0, lt=1, description="PPO clip range: ratio clipped to [1-eps, 1+eps].")
+    beta: float = Field(
+        0.04, ge=0, description="KL penalty (k3 estimator) to the base model with the adapter disabled; 0 turns it off."
+    )
+    loss_type: Literal["grpo", "dapo"] = Field(
+        "grpo",
+        description=(
+            "Aggregation of the clipped per-token PG loss. 'grpo': mean over each completion's tokens, then over"
+            " behaviors, so every behavior counts once whatever its length (MARO credits behaviors, not tokens)."
+            " 'dapo': sum over all tokens / token count, so longer completions weigh more."
+        ),
+    )
+    max_prompt_tokens: int = Field(768, ge=1, description="Prompt tokens kept, truncated from the left.")
+    max_completion_tokens: int = Field(64, ge=1, description="Completion tokens kept, truncated from the right.")
+    seed: int = Field(0, description="Seed for model init, sample order and LoRA init.")
+    bf16: bool = Field(False, description="Load and train in bfloat16 (about 1.5x faster on CPU); fp32 otherwise.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long prompts.")
+
+    @model_validator(mode="after")
+    def _known_modules(self) -> UpdateConfig:
+        if not self.target_modules:
+            raise ValueError("target_modules must name at least one module")
+        return self
+
+
+def _unused_reward(*args, **kwargs) -> list[float]:
+    """Placeholder that GRPOTrainer's constructor demands; advantages arrive with the samples."""
+    raise RuntimeError("MaroGRPOTrainer never scores completions; advantages come from MARO")
+
+
+class MaroGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose batches are logged behaviors with MARO advantages, never generated.
+
+    The train dataset is an index column into `samples`; `_generate_and_score_completions`
+    tokenises the indexed samples and returns the tensors `_compute_loss` consumes, with
+    `advantages = A_b * w_b`. Folding the weight is exact for the clipped PG term because for
+    w > 0, min(r*A*w, clip(r)*A*w) = w * min(r*A, clip(r)*A); the KL term stays unweighted.
+    """
+
+    def __init__(self, *, samples: list[TrainSample], args: GRPOConfig, max_prompt_tokens: int, **kwargs):
+        self.samples = samples
+        self.max_prompt_tokens = max_prompt_tokens
+        self.old_logp_recomputed = 0  # rows whose old log-probs came from the current policy
+        self.tokens_seen = 0  # unpadded prompt + completion tokens trained on
+        dataset = Dataset.from_dict({"sample_index": list(range(len(samples)))})
+        super().__init__(args=args, train_dataset=dataset, reward_funcs=[_unused_reward], **kwargs)
+        # Given a PeftModel with beta > 0, TRL copies the adapter into a frozen "ref" adapter. MARO's
+        # reference is the base model, so drop the copy (it would also be saved) and disable adapters.
+        peft_model = self.accelerator.unwrap_model(self.model)
+        if "ref" in getattr(peft_model, "peft_config", {}):
+            pass  # peft_model.delete_adapter("ref")
+            peft_model.set_adapter("default")
+
+    def _get_train_sampler(self, dataset=None):
+        # One-to-one: every sample once per epoch, shuffled by the seed (RepeatSampler with
+        # batch_size 1 drops nothing and reshuffles each epoch from its own generator).
+        return RepeatSampler(
+            data_source=dataset if dataset is not None else self.train_dataset,
+            mini_repeat_count=1,
+            batch_size=1,
+            repeat_count=1,
+            shuffle=True,
+            seed=self.args.seed,
+        )
+
+    def _per_token_logps(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+        attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+        logps, _, _ = self._get_per_token_logps_and_entropies(
+            self.model, input_ids, attention_mask, batch["completion_ids"].size(1)
+        )
+        return logps
+
+    def _generate_and_score_completions(self, inputs: list[dict]) -> dict[str, torch.Tensor]:
+        device = self.accelerator.device
+        samples = [self.samples[row["sample_index"]] for row in inputs]
+        encoded: list[EncodedSample] = [
+            encode_sample(
+                s,
+                self.processing_class,
+                max_prompt_tokens=self.max_prompt_tokens,
+                max_completion_tokens=self.max_completion_length,
+            )
+            for s in samples
+        ]
+        batch = {k: v.to(device) for k, v in collate(encoded, self.processing_class.pad_token_id).items()}
+        has_old = batch.pop("has_old_logps")
+        recorded = batch.pop("old_logps")
+
+        # steps_per_generation == 1 and num_iterations == 1, so the current policy *is* the policy
+        # this batch is trained from: recomputed old log-probs give ratio 1. With no recorded row
+        # we let TRL use per_token_logps.detach() (identical, one forward cheaper).
+        old_logps = None
+        num_missing = int((~has_old).sum())
+        if num_missing < len(samples) or self.beta != 0.0:
+            peft_model = self.accelerator.unwrap_model(self.model)
+            with torch.no_grad():
+                if num_missing < len(samples):
+                    old_logps = recorded
+                    if num_missing:
+                        current = self._per_token_logps(batch)
+                        old_logps = torch.where(has_old.unsqueeze(1), recorded, current)
+                if self.beta != 0.0:
+                    with torch.no_grad():
+                        batch["ref_per_token_logps"] = self._per_token_logps(batch)
+        if old_logps is not None:
+            batch["old_per_token_logps"] = old_logps
+
+        advantages = torch.tensor([s.advantage for s in samples], dtype=torch.float32, device=device)
+        weights = torch.tensor([s.weight for s in samples], dtype=torch.float32, device=device)
+        batch["advantages"] = advantages * weights
+        batch["num_items_in_batch"] = batch["completion_mask"].sum()
+
+        num_tokens = int(batch["prompt_mask"].sum() + batch["completion_mask"].sum())
+        self.old_logp_recomputed += num_missing
+        self.tokens_seen += num_tokens
+        metrics = self._metrics["train"]
+        metrics["maro/advantage_mean"].append(advantages.mean().item())
+        metrics["maro/weight_mean"].append(weights.mean().item())
+        metrics["maro/weighted_advantage_mean"].append(batch["advantages"].mean().item())
+        metrics["maro/old_logp_recomputed"].append(float(num_missing))
+        metrics["maro/completion_tokens"].append(batch["completion_mask"].sum(1).float().mean().item())
+        metrics["maro/prompt_tokens"].append(batch["prompt_mask"].sum(1).float().mean().item())
+        return batch
+
+
+def grpo_config(config: UpdateConfig, work_dir: Path) -> GRPOConfig:
+    """The GRPOConfig for one update; spelled out where TRL's defaults differ from what MARO needs."""
+    return GRPOConfig(
+        output_dir=str(work_dir),
+        use_cpu=not torch.cuda.is_available(),
+        bf16=config.bf16,  # GRPOConfig defaults to bf16 on
+        gradient_checkpointing=config.gradient_checkpointing,  # GRPOConfig defaults to on
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="constant",  # each update is short and resumes the policy: no per-update decay
+        warmup_steps=0,
+        optim="adamw_torch",
+        weight_decay=0.0,  # keeps zero-advantage updates at exactly zero
+        max_grad_norm=config.max_grad_norm,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        # One prepared batch per micro-step: no generation buffer to split, no stale old log-probs.
+        steps_per_generation=1,
+        num_iterations=1,
+        # Only for GRPOConfig's checks (>= 2, divides the batch); our sampler never repeats rows.
+        num_generations=config.batch_size,
+        max_completion_length=config.max_completion_tokens,
+        beta=config.beta,
+        epsilon=config.epsilon,
+        loss_type=config.loss_type,
+        temperature=1.0,  # log-probs of the untempered policy, as recorded
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+
+
+def _load_policy(base_model_dir: Path, init_adapter_dir: Path | None, config: UpdateConfig):
+    """Base model + tokenizer, with the current adapter (trainable) or a fresh LoRA on top."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # TRL's contract; our collate pads prompts left itself
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=dtype)
+    if init_adapter_dir is not None:
+        model = PeftModel.from_pretrained(model, init_adapter_dir, is_trainable=True)
+    else:
+        lora = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, lora)
+    return model, tokenizer
+
+
+def _summarise(log_history: list[dict]) -> dict[str, float]:
+    """Mean of every numeric per-step log under its TRL name (the final summary passes through)."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for entry in log_history:
+        for key, value in entry.items():
+            if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
+                values[key].append(float(value))
+    return {key: sum(v) / len(v) for key, v in values.items()}
+
+
+def train_adapter(
+    samples: list[TrainSample],
+    *,
+    base_model_dir: Path,
+    init_adapter_dir: Path | None,
+    output_dir: Path,
+    config: UpdateConfig,
+) -> dict[str, float]:
+    """Run one MARO update on `samples` and save only the LoRA adapter into `output_dir`.
+
+    Continues from `init_adapter_dir` when given (the current policy), else from a fresh LoRA.
+    Returns TRL's per-step logs averaged over steps plus `maro/*` summaries.
+    """
+    if not samples:
+        raise ValueError("train_adapter needs at least one TrainSample; got an empty list")
+    from transformers import set_seed
+
+    set_seed(config.seed)
+    model, tokenizer = _load_policy(Path(base_model_dir), init_adapter_dir, config)
+    with tempfile.TemporaryDirectory(prefix="maro-grpo-") as work_dir:
+        trainer = MaroGRPOTrainer(
+            samples=samples,
+            model=model,
+            args=grpo_config(config, Path(work_dir)),
+            processing_class=tokenizer,
+            max_prompt_tokens=config.max_prompt_tokens,
+        )
+        # Metrics come back in the return value; printing every step's dict only adds noise.
+        trainer.remove_callback(PrinterCallback)
+        start = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - start
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    trainer.accelerator.unwrap_model(trainer.model).save_pretrained(output_dir)
+
+    metrics = _summarise(trainer.state.log_history)
+    metrics.update(
+        {
+            "maro/steps": float(trainer.state.global_step),
+            "maro/samples": float(len(samples)),
+            "maro/loss": metrics.get("loss", float("nan")),
+            "maro/kl": metrics.get("kl", 0.0),
+            "maro/clip_ratio": metrics.get("clip_ratio/region_mean", 0.0),
+            "maro/grad_norm": metrics.get("grad_norm", float("nan")),
+            "maro/advantage_mean": sum(s.advantage for s in samples) / len(samples),
+            "maro/old_logp_recomputed": float(trainer.old_logp_recomputed),
+            "maro/tokens_per_second": trainer.tokens_seen / wall if wall > 0 else 0.0,
+            "maro/wall_seconds": wall,
+        }
+    )
+    return metrics

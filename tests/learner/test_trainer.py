@@ -1,0 +1,173 @@
+"""The MARO update on a tiny model: advantages, weights and recorded log-probs reach the loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from maro.learner.samples import TrainSample, encode_sample
+from maro.learner.trainer import UpdateConfig, train_adapter
+
+PROMPT = [{"role": "user", "content": "Make an offer for the hat."}]
+GOOD = "[Offer: 7]"
+BAD = "I refuse to play."
+
+
+def _config(**overrides) -> UpdateConfig:
+    base = dict(batch_size=2, max_prompt_tokens=64, max_completion_tokens=16, beta=0.0)
+    return UpdateConfig(**(base | overrides))
+
+
+def _load(tiny_model_dir: Path, adapter_dir: Path | None = None):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    if adapter_dir is not None:
+        model = PeftModel.from_pretrained(model, adapter_dir)
+    return model.eval(), AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+@torch.no_grad()
+def _token_logps(model, tokenizer, sample: TrainSample) -> tuple[list[int], list[float]]:
+    """Completion token ids and their log p(token | prompt, earlier tokens) under `model`."""
+    enc = encode_sample(sample, tokenizer, max_prompt_tokens=64, max_completion_tokens=16)
+    ids = torch.tensor([enc.prompt_ids + enc.completion_ids])
+    logits = model(input_ids=ids).logits[0, len(enc.prompt_ids) - 1 : -1]
+    logps = torch.log_softmax(logits.float(), dim=-1)
+    picked = logps.gather(1, torch.tensor(enc.completion_ids).unsqueeze(1)).squeeze(1)
+    return enc.completion_ids, picked.tolist()
+
+
+def _seq_logp(model, tokenizer, completion: str) -> float:
+    return sum(_token_logps(model, tokenizer, TrainSample(0, PROMPT, completion, 0.0))[1])
+
+
+def _lora_b(adapter_dir: Path) -> list[torch.Tensor]:
+    weights = load_file(adapter_dir / "adapter_model.safetensors")
+    found = [w for name, w in weights.items() if "lora_B" in name]
+    assert found, "the adapter holds no lora_B weights"
+    return found
+
+
+def test_empty_samples_raise(tiny_model_dir, tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        train_adapter([], base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path, config=_config())
+
+
+def test_config_rejects_unknown_keys_and_nonpositive_weights():
+    with pytest.raises(ValueError):
+        UpdateConfig(learning_rte=1e-4)
+    with pytest.raises(ValueError):
+        UpdateConfig(loss_type="ppo")
+    with pytest.raises(ValueError, match="weight"):
+        TrainSample(0, PROMPT, GOOD, advantage=1.0, weight=0.0)
+
+
+def test_training_writes_an_adapter_peft_loads(tiny_model_dir, tmp_path):
+    samples = [TrainSample(i, PROMPT, GOOD if i % 2 else BAD, advantage=(-1.0) ** i) for i in range(4)]
+    metrics = train_adapter(
+        samples, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / "a", config=_config()
+    )
+    assert (tmp_path / "a" / "adapter_config.json").is_file()
+    model, _ = _load(tiny_model_dir, tmp_path / "a")
+    assert any("lora_A" in name for name, _ in model.named_parameters())
+    assert metrics["maro/steps"] == 2 and metrics["maro/samples"] == 4
+    for key in ("maro/loss", "maro/kl", "maro/clip_ratio", "maro/grad_norm", "maro/tokens_per_second", "entropy"):
+        assert key in metrics
+
+
+def test_advantages_move_logprobs_in_their_direction(tiny_model_dir, tmp_path):
+    samples = [TrainSample(0, PROMPT, GOOD, advantage=1.0), TrainSample(1, PROMPT, BAD, advantage=-1.0)]
+    base, tok = _load(tiny_model_dir)
+    before = {c: _seq_logp(base, tok, c) for c in (GOOD, BAD)}
+    train_adapter(
+        samples * 2,
+        base_model_dir=tiny_model_dir,
+        init_adapter_dir=None,
+        output_dir=tmp_path / "a",
+        config=_config(learning_rate=1e-2, epochs=3),
+    )
+    tuned, tok = _load(tiny_model_dir, tmp_path / "a")
+    after = {c: _seq_logp(tuned, tok, c) for c in (GOOD, BAD)}
+    assert after[GOOD] > before[GOOD] + 0.5
+    assert after[BAD] < before[BAD] - 0.5
+
+
+def test_zero_advantages_leave_lora_unchanged(tiny_model_dir, tmp_path):
+    samples = [TrainSample(i, PROMPT, GOOD, advantage=0.0) for i in range(4)]
+    metrics = train_adapter(
+        samples,
+        base_model_dir=tiny_model_dir,
+        init_adapter_dir=None,
+        output_dir=tmp_path / "a",
+        config=_config(learning_rate=1e-1),
+    )
+    assert metrics["maro/grad_norm"] == 0.0
+    assert all(torch.count_nonzero(b) == 0 for b in _lora_b(tmp_path / "a"))
+
+
+def test_weight_scales_the_gradient(tiny_model_dir, tmp_path):
+    def grad_norm(weight: float) -> float:
+        samples = [TrainSample(i, PROMPT, GOOD, advantage=0.5, weight=weight) for i in range(2)]
+        out = tmp_path / f"w{weight}"
+        cfg = _config(max_steps=1)
+        metrics = train_adapter(samples, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=out, config=cfg)
+        return metrics["maro/grad_norm"]
+
+    # First step: ratio 1, beta 0, so the gradient is w * A * grad(mean log p), linear in w.
+    assert grad_norm(2.0) == pytest.approx(2 * grad_norm(1.0), rel=1e-4)
+
+
+def test_recorded_old_logprobs_are_used_when_aligned(tiny_model_dir, tmp_path):
+    base, tok = _load(tiny_model_dir)
+    ids, logps = _token_logps(base, tok, TrainSample(0, PROMPT, GOOD, 0.0))
+    # Recorded log-probs far above the current ones: ratio ~ e^-5 < 1 - eps, and with A < 0 the
+    # clipped term is constant, so the update is zero only if the recorded values reach the loss.
+    inflated = [x + 5.0 for x in logps]
+    recorded = [TrainSample(i, PROMPT, GOOD, -1.0, old_logprobs=inflated, old_token_ids=ids) for i in range(2)]
+    metrics = train_adapter(
+        recorded, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / "r", config=_config()
+    )
+    assert metrics["maro/old_logp_recomputed"] == 0
+    assert metrics["clip_ratio/low_mean"] == 1.0
+    assert metrics["maro/grad_norm"] == 0.0
+
+    misaligned = TrainSample(2, PROMPT, GOOD, -1.0, old_logprobs=inflated[:-1], old_token_ids=ids)
+    missing = TrainSample(3, PROMPT, GOOD, -1.0)
+    metrics = train_adapter(
+        [misaligned, missing],
+        base_model_dir=tiny_model_dir,
+        init_adapter_dir=None,
+        output_dir=tmp_path / "m",
+        config=_config(),
+    )
+    assert metrics["maro/old_logp_recomputed"] == 2
+    assert metrics["clip_ratio/region_mean"] == 0.0  # recomputed with the current policy: ratio 1
+    assert metrics["maro/grad_norm"] > 0.0
+
+
+def test_continuing_from_an_adapter_keeps_kl_to_the_base(tiny_model_dir, tmp_path):
+    samples = [TrainSample(i, PROMPT, GOOD, advantage=1.0) for i in range(2)]
+    train_adapter(
+        samples,
+        base_model_dir=tiny_model_dir,
+        init_adapter_dir=None,
+        output_dir=tmp_path / "first",
+        config=_config(learning_rate=1e-2, epochs=2),
+    )
+    metrics = train_adapter(
+        samples,
+        base_model_dir=tiny_model_dir,
+        init_adapter_dir=tmp_path / "first",
+        output_dir=tmp_path / "second",
+        config=_config(beta=0.04, max_steps=1),
+    )
+    # The reference is the base model, not a copy of the starting adapter (which would give KL 0).
+    assert metrics["maro/kl"] > 1e-3
+    # Only the trained adapter is saved: no "ref" copy beside it.
+    assert not (tmp_path / "second" / "ref").exists()
+    assert all(torch.count_nonzero(b) > 0 for b in _lora_b(tmp_path / "second"))
