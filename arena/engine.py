@@ -149,6 +149,12 @@ class Game(ABC, Generic[S, P]):
     def render_prompt(cls, view: Mapping[str, Any], legal_actions: Sequence[str]) -> list[dict]:
         """Chat messages for a model playing from this observation view (with one worked example)."""
 
+    @classmethod
+    @abstractmethod
+    def check_text(cls, view: Mapping[str, Any], text: str) -> str:
+        """What a player can check before sending: the canonical action in `text`, judged from
+        the seat's view alone, or InvalidAction with the reason. The arena still decides."""
+
     def default_action(self, state: S, seat: int) -> str | None:
         """Action text used when a seat misses its turn and the fallback is `default`."""
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowRequest
+
+log = logging.getLogger(__name__)
 
 
 class ServeConfig(BaseModel):
@@ -162,8 +165,10 @@ class Batcher:
     async def _poll_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.reload_interval_s)
-            with contextlib.suppress(Exception):  # a half-written adapter is retried next poll
+            try:
                 await self.reload()
+            except Exception:  # noqa: BLE001 - a broken adapter must not stop serving; retried next poll
+                log.exception("adapter reload failed")
 
     async def _collect(self) -> list[_Pending]:
         first = await self.queue.get()

@@ -91,7 +91,7 @@ class MaroGRPOTrainer(GRPOTrainer):
         # reference is the base model, so drop the copy (it would also be saved) and disable adapters.
         peft_model = self.accelerator.unwrap_model(self.model)
         if "ref" in getattr(peft_model, "peft_config", {}):
-            pass  # peft_model.delete_adapter("ref")
+            peft_model.delete_adapter("ref")
             peft_model.set_adapter("default")
 
     def _get_train_sampler(self, dataset=None):
@@ -144,7 +144,7 @@ class MaroGRPOTrainer(GRPOTrainer):
                         current = self._per_token_logps(batch)
                         old_logps = torch.where(has_old.unsqueeze(1), recorded, current)
                 if self.beta != 0.0:
-                    with torch.no_grad():
+                    with peft_model.disable_adapter():
                         batch["ref_per_token_logps"] = self._per_token_logps(batch)
         if old_logps is not None:
             batch["old_per_token_logps"] = old_logps

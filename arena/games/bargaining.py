@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from maro.arena.engine import Event, Game, GameSpec, Params, State, register
+from maro.arena.engine import Event, Game, GameSpec, InvalidAction, Params, State, register
 from maro.arena.games import bargaining_text as text
 
 SELLER, BUYER = 0, 1
@@ -104,10 +104,8 @@ class Bargaining(Game[BargainingState, BargainingParams]):
         return frozenset({state.turns % 2})
 
     def parse(self, state: BargainingState, seat: int, action_text: str) -> Move:
-        kind, price = text.parse_action(action_text, self.params.price_max)
-        standing = state.standing_offer()
-        if kind == "accept" and (standing is None or standing.seat == seat or state.moves[-1].kind != "offer"):
-            raise InvalidAction("there is no offer from the other side to accept; make an offer with [Offer: N]")
+        canonical = self.check_text(self.view(state, seat), action_text)
+        kind, price = text.parse_action(canonical, self.params.price_max)
         return Move(seat=seat, kind=kind, price=price)
 
     def transition(self, state: BargainingState, actions: Mapping[int, Any]) -> tuple[BargainingState, list[Event]]:
@@ -177,6 +175,14 @@ class Bargaining(Game[BargainingState, BargainingParams]):
         p_deal = max(0.0, 1.0 - elapsed * min(1.0, gap))
         share = self.payoffs(state, (ask + bid) / 2)[seat]
         return max(-1.0, min(1.0, p_deal * share))
+
+    @classmethod
+    def check_text(cls, view: Mapping[str, Any], action_text: str) -> str:
+        kind, price = text.parse_action(action_text, view["price_max"])
+        last = view["history"][-1] if view["history"] else None
+        if kind == "accept" and (last is None or last["kind"] != "offer" or last["role"] == view["role"]):
+            raise InvalidAction("there is no offer from the other side to accept; make an offer with [Offer: N]")
+        return text.format_action(kind, price)
 
     @classmethod
     def render_prompt(cls, view: Mapping[str, Any], legal_actions: tuple[str, ...] | list[str]) -> list[dict]:

@@ -36,6 +36,10 @@ def parse_action(text: str, price_max: int) -> tuple[str, int | None]:
     return "offer", price
 
 
+def format_action(kind: str, price: int | None) -> str:
+    return f"[Offer: {price}]" if kind == "offer" else f"[{kind.title()}]"
+
+
 def _goal(role: str, private: Mapping[str, Any]) -> str:
     if role == "seller":
         cost = private["cost"]

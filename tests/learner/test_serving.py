@@ -90,12 +90,13 @@ def test_stop_string_cuts_text_and_ends_row(base_url):
     plain = httpx.post(f"{base_url}/v1/chat/completions", json=_chat(temperature=0, max_tokens=8)).json()
     text = plain["choices"][0]["message"]["content"]
     stop = text.strip()[1:3] if len(text.strip()) > 2 else text[1:2]
-    cut = httpx.post(f"{base_url}/v1/chat/completions", json=_chat(temperature=0, max_tokens=8, stop=[stop])).json()
+    cut = httpx.post(f"{base_url}/v1/chat/completions", json=_chat(temperature=0, max_tokens=8, stop=[stop], logprobs=True)).json()
     choice = cut["choices"][0]
     assert stop not in choice["message"]["content"]
     assert text.startswith(choice["message"]["content"])
     assert choice["finish_reason"] == "stop"
-    assert len(choice["token_ids"]) == len(choice["logprobs"] or choice["token_ids"]) <= 8
+    assert len(choice["token_ids"]) == len(choice["logprobs"]["content"]) < 8
+    assert choice["token_ids"] == plain["choices"][0]["token_ids"][: len(choice["token_ids"])]
 
 
 def test_models_lists_served_names(base_url):
@@ -143,6 +144,15 @@ async def test_litellm_reaches_the_server_unchanged(base_url):
     assert isinstance(response.choices[0].message.content, str)
     assert response.model.endswith("smollm2@base")
     assert len(response.choices[0].logprobs.content) == response.usage.completion_tokens
+
+
+async def test_full_queue_answers_503(tiny_model_dir):
+    with running_server(model_dir=tiny_model_dir, max_queue=1, max_batch_size=1, batch_wait_ms=0) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            replies = await asyncio.gather(*[client.post("/v1/chat/completions", json=_chat(max_tokens=32)) for _ in range(8)])
+    codes = sorted(r.status_code for r in replies)
+    assert 200 in codes and 503 in codes
+    assert next(r for r in replies if r.status_code == 503).json()["error"]["code"] == "queue_full"
 
 
 def test_adapter_hot_reload(tiny_model_dir, tmp_path):
