@@ -90,9 +90,10 @@ class MatchRunner:
         self._end(roles)
 
     async def _wait_for_joins(self) -> bool:
-        waits = [ch.joined.wait() for ch in self.channels]
+        deadline = time.monotonic() + self.config.join_timeout_s
         try:
-            await asyncio.wait_for(asyncio.gather(*waits), self.config.join_timeout_s)
+            for channel in self.channels:
+                await asyncio.wait_for(channel.joined.wait(), max(0.0, deadline - time.monotonic()))
             return True
         except TimeoutError:
             return False

