@@ -67,7 +67,7 @@ def encode_sample(sample: TrainSample, tokenizer, *, max_prompt_tokens: int, max
     if _recorded_ids_match(sample, tokenizer):
         completion_ids = list(sample.old_token_ids)
         if sample.old_logprobs is not None and len(sample.old_logprobs) == len(completion_ids):
-            old_logprobs = [float(x) for x in sample.old_logprobs][:max_completion_tokens]
+            old_logprobs = ([float(x) for x in sample.old_logprobs][1:] + [0.0])[:max_completion_tokens]
     else:
         completion_ids = tokenizer(sample.completion, add_special_tokens=False)["input_ids"]
         completion_ids.append(tokenizer.eos_token_id)

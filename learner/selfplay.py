@@ -132,7 +132,7 @@ class ModelServerProcess:
         """Ask the server to load the newest adapter now; returns the version it serves."""
         response = httpx.post(f"{self.base_url}/v1/adapters/reload", timeout=120)
         response.raise_for_status()
-        return response.json().get("current") or "base"
+        return response.json().get("adapter") or "base"
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

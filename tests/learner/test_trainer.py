@@ -136,6 +136,17 @@ def test_recorded_old_logprobs_are_used_when_aligned(tiny_model_dir, tmp_path):
     assert metrics["clip_ratio/low_mean"] == 1.0
     assert metrics["maro/grad_norm"] == 0.0
 
+    # Exact recorded log-probs: ratio 1, so the step matches the one with recomputed old log-probs;
+    # an off-by-one alignment would change the ratio and the gradient.
+    exact = [TrainSample(i, PROMPT, GOOD, 1.0, old_logprobs=logps, old_token_ids=ids) for i in range(2)]
+    plain = [TrainSample(i, PROMPT, GOOD, 1.0) for i in range(2)]
+    norms = [
+        train_adapter(s, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / n, config=_config())
+        for n, s in (("exact", exact), ("plain", plain))
+    ]
+    assert norms[0]["maro/old_logp_recomputed"] == 0 and norms[1]["maro/old_logp_recomputed"] == 2
+    assert norms[0]["maro/grad_norm"] == pytest.approx(norms[1]["maro/grad_norm"], rel=1e-3)
+
     misaligned = TrainSample(2, PROMPT, GOOD, -1.0, old_logprobs=inflated[:-1], old_token_ids=ids)
     missing = TrainSample(3, PROMPT, GOOD, -1.0)
     metrics = train_adapter(
@@ -172,3 +183,30 @@ def test_continuing_from_an_adapter_keeps_kl_to_the_base(tiny_model_dir, tmp_pat
     assert not (tmp_path / "second" / "ref").exists()
     first, second = _lora_b(tmp_path / "first"), _lora_b(tmp_path / "second")
     assert any(not torch.equal(a, b) for a, b in zip(first, second, strict=True))  # training continued
+
+
+def test_completion_logprobs_match_trl_fused_head(tiny_model_dir, tmp_path):
+    from trl import GRPOTrainer
+
+    from maro.learner.samples import collate
+    from maro.learner.trainer import MaroGRPOTrainer, _load_policy, grpo_config
+
+    cfg = _config()
+    model, tok = _load_policy(tiny_model_dir, None, cfg)
+    samples = [TrainSample(0, PROMPT, GOOD, 1.0), TrainSample(1, PROMPT * 2, BAD, 1.0)]
+    trainer = MaroGRPOTrainer(
+        samples=samples, model=model, args=grpo_config(cfg, tmp_path), processing_class=tok, max_prompt_tokens=64
+    )
+    enc = [encode_sample(s, tok, max_prompt_tokens=64, max_completion_tokens=16) for s in samples]
+    batch = collate(enc, tok.pad_token_id)
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    keep = batch["completion_ids"].size(1)
+    with torch.no_grad():
+        ours, ours_h, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep, compute_entropy=True)
+        theirs, theirs_h, _ = GRPOTrainer._get_per_token_logps_and_entropies(
+            trainer, trainer.model, ids, mask, keep, compute_entropy=True
+        )
+    real = batch["completion_mask"].bool()
+    torch.testing.assert_close(ours[real], theirs[real], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(ours_h[real], theirs_h[real], atol=1e-4, rtol=1e-4)
