@@ -136,8 +136,8 @@ def test_recorded_old_logprobs_are_used_when_aligned(tiny_model_dir, tmp_path):
     assert metrics["clip_ratio/low_mean"] == 1.0
     assert metrics["maro/grad_norm"] == 0.0
 
-    # Exact recorded log-probs: ratio 1, so the step matches the one with recomputed old log-probs;
-    # an off-by-one alignment would change the ratio and the gradient.
+    # Exact recorded log-probs: every ratio is 1, so the "grpo" loss is exactly -A = -1, as with
+    # recomputed old log-probs; an off-by-one alignment would move the ratios and the loss.
     exact = [TrainSample(i, PROMPT, GOOD, 1.0, old_logprobs=logps, old_token_ids=ids) for i in range(2)]
     plain = [TrainSample(i, PROMPT, GOOD, 1.0) for i in range(2)]
     norms = [
@@ -145,6 +145,8 @@ def test_recorded_old_logprobs_are_used_when_aligned(tiny_model_dir, tmp_path):
         for n, s in (("exact", exact), ("plain", plain))
     ]
     assert norms[0]["maro/old_logp_recomputed"] == 0 and norms[1]["maro/old_logp_recomputed"] == 2
+    assert norms[0]["maro/loss"] == pytest.approx(-1.0, abs=1e-4)
+    assert norms[1]["maro/loss"] == pytest.approx(-1.0, abs=1e-4)
     assert norms[0]["maro/grad_norm"] == pytest.approx(norms[1]["maro/grad_norm"], rel=1e-3)
 
     misaligned = TrainSample(2, PROMPT, GOOD, -1.0, old_logprobs=inflated[:-1], old_token_ids=ids)
