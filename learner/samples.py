@@ -13,7 +13,7 @@ class TrainSample:
     """One logged behavior as the learner sees it: prompt, completion and MARO credit.
 
     `old_logprobs[i]` is log pi_old(old_token_ids[i] | prompt, old_token_ids[:i]) recorded at play
-    time, untempered (temperature 1). Both lists are optional; when missing or inconsistent with
+    time at the sampling temperature (UpdateConfig.temperature must match it). Both lists are optional; when missing or inconsistent with
     `completion`, the trainer recomputes the old log-probs with the current policy (ratio 1).
     """
 
@@ -52,7 +52,9 @@ def _recorded_ids_match(sample: TrainSample, tokenizer) -> bool:
     return text.strip() == sample.completion.strip()
 
 
-def encode_sample(sample: TrainSample, tokenizer, *, max_prompt_tokens: int, max_completion_tokens: int) -> EncodedSample:
+def encode_sample(
+    sample: TrainSample, tokenizer, *, max_prompt_tokens: int, max_completion_tokens: int
+) -> EncodedSample:
     """Tokenise one sample the way the model saw it at play time.
 
     Prompt: the chat template with the generation prompt, truncated from the left (the most
@@ -67,7 +69,7 @@ def encode_sample(sample: TrainSample, tokenizer, *, max_prompt_tokens: int, max
     if _recorded_ids_match(sample, tokenizer):
         completion_ids = list(sample.old_token_ids)
         if sample.old_logprobs is not None and len(sample.old_logprobs) == len(completion_ids):
-            old_logprobs = ([float(x) for x in sample.old_logprobs][1:] + [0.0])[:max_completion_tokens]
+            old_logprobs = [float(x) for x in sample.old_logprobs][:max_completion_tokens]
     else:
         completion_ids = tokenizer(sample.completion, add_special_tokens=False)["input_ids"]
         completion_ids.append(tokenizer.eos_token_id)

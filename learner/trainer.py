@@ -11,7 +11,7 @@ from typing import Literal
 
 import torch
 from datasets import Dataset
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from transformers.trainer_callback import PrinterCallback
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler, selective_log_softmax, selective_log_softmax_and_entropy
@@ -39,6 +39,7 @@ class UpdateConfig(BaseModel):
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout; 0 keeps ratio == 1 exact on-policy.")
     target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        min_length=1,
         description="Module names that receive a LoRA adapter (a fresh adapter only; a loaded one keeps its own).",
     )
     epsilon: float = Field(0.2, gt=0, lt=1, description="PPO clip range: ratio clipped to [1-eps, 1+eps].")
@@ -55,15 +56,15 @@ class UpdateConfig(BaseModel):
     )
     max_prompt_tokens: int = Field(768, ge=1, description="Prompt tokens kept, truncated from the left.")
     max_completion_tokens: int = Field(64, ge=1, description="Completion tokens kept, truncated from the right.")
+    temperature: float = Field(
+        1.0, gt=0, description=(
+            "Temperature of the policy whose log-probs are compared: set it to the sampling temperature of"
+            " play, since the model server records log_softmax(logits / T) of the sampled tokens."
+        ),
+    )
     seed: int = Field(0, description="Seed for model init, sample order and LoRA init.")
     bf16: bool = Field(False, description="Load and train in bfloat16 (about 1.5x faster on CPU); fp32 otherwise.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long prompts.")
-
-    @model_validator(mode="after")
-    def _known_modules(self) -> UpdateConfig:
-        if not self.target_modules:
-            raise ValueError("target_modules must name at least one module")
-        return self
 
 
 def _unused_reward(*args, **kwargs) -> list[float]:
@@ -88,7 +89,8 @@ class MaroGRPOTrainer(GRPOTrainer):
         dataset = Dataset.from_dict({"sample_index": list(range(len(samples)))})
         super().__init__(args=args, train_dataset=dataset, reward_funcs=[_unused_reward], **kwargs)
         # Given a PeftModel with beta > 0, TRL copies the adapter into a frozen "ref" adapter. MARO's
-        # reference is the base model, so drop the copy (it would also be saved) and disable adapters.
+        # reference is the base model (see _generate_and_score_completions), so drop the copy: it
+        # would cost memory and be saved beside the trained adapter.
         peft_model = self.accelerator.unwrap_model(self.model)
         if "ref" in getattr(peft_model, "peft_config", {}):
             peft_model.delete_adapter("ref")
@@ -145,44 +147,44 @@ class MaroGRPOTrainer(GRPOTrainer):
             for s in samples
         ]
         batch = {k: v.to(device) for k, v in collate(encoded, self.processing_class.pad_token_id).items()}
-        has_old = batch.pop("has_old_logps")
-        recorded = batch.pop("old_logps")
-
-        # steps_per_generation == 1 and num_iterations == 1, so the current policy *is* the policy
-        # this batch is trained from: recomputed old log-probs give ratio 1. With no recorded row
-        # we let TRL use per_token_logps.detach() (identical, one forward cheaper).
-        old_logps = None
-        num_missing = int((~has_old).sum())
-        if num_missing < len(samples) or self.beta != 0.0:
-            peft_model = self.accelerator.unwrap_model(self.model)
-            with torch.no_grad():
-                if num_missing < len(samples):
-                    old_logps = recorded
-                    if num_missing:
-                        current = self._per_token_logps(batch)
-                        old_logps = torch.where(has_old.unsqueeze(1), recorded, current)
-                if self.beta != 0.0:
-                    with peft_model.disable_adapter():
-                        batch["ref_per_token_logps"] = self._per_token_logps(batch)
-        if old_logps is not None:
-            batch["old_per_token_logps"] = old_logps
+        has_old, recorded = batch.pop("has_old_logps"), batch.pop("old_logps")
+        with torch.no_grad():
+            old_logps = self._old_logps(batch, has_old, recorded)
+            if old_logps is not None:
+                batch["old_per_token_logps"] = old_logps
+            if self.beta != 0.0:
+                # MARO's reference is the base model: the adapter switched off, not a copy of it.
+                with self.accelerator.unwrap_model(self.model).disable_adapter():
+                    batch["ref_per_token_logps"] = self._per_token_logps(batch)
 
         advantages = torch.tensor([s.advantage for s in samples], dtype=torch.float32, device=device)
         weights = torch.tensor([s.weight for s in samples], dtype=torch.float32, device=device)
         batch["advantages"] = advantages * weights
         batch["num_items_in_batch"] = batch["completion_mask"].sum()
+        self._log_batch(batch, advantages, weights, num_recomputed=int((~has_old).sum()))
+        return batch
 
-        num_tokens = int(batch["prompt_mask"].sum() + batch["completion_mask"].sum())
-        self.old_logp_recomputed += num_missing
-        self.tokens_seen += num_tokens
+    def _old_logps(self, batch, has_old: torch.Tensor, recorded: torch.Tensor) -> torch.Tensor | None:
+        """Recorded old log-probs where aligned, the current policy's elsewhere (ratio 1)."""
+        # steps_per_generation == num_iterations == 1: the policy now is the one this batch trains
+        # from, so recomputing gives ratio 1. With no recorded row, returning None lets TRL use
+        # per_token_logps.detach(): identical, one forward cheaper, exact even with dropout.
+        if not bool(has_old.any()):
+            return None
+        if bool(has_old.all()):
+            return recorded
+        return torch.where(has_old.unsqueeze(1), recorded, self._per_token_logps(batch))
+
+    def _log_batch(self, batch, advantages: torch.Tensor, weights: torch.Tensor, num_recomputed: int) -> None:
+        self.old_logp_recomputed += num_recomputed
+        self.tokens_seen += int(batch["prompt_mask"].sum() + batch["completion_mask"].sum())
         metrics = self._metrics["train"]
         metrics["maro/advantage_mean"].append(advantages.mean().item())
         metrics["maro/weight_mean"].append(weights.mean().item())
         metrics["maro/weighted_advantage_mean"].append(batch["advantages"].mean().item())
-        metrics["maro/old_logp_recomputed"].append(float(num_missing))
+        metrics["maro/old_logp_recomputed"].append(float(num_recomputed))
         metrics["maro/completion_tokens"].append(batch["completion_mask"].sum(1).float().mean().item())
         metrics["maro/prompt_tokens"].append(batch["prompt_mask"].sum(1).float().mean().item())
-        return batch
 
 
 def grpo_config(config: UpdateConfig, work_dir: Path) -> GRPOConfig:
@@ -211,7 +213,7 @@ def grpo_config(config: UpdateConfig, work_dir: Path) -> GRPOConfig:
         beta=config.beta,
         epsilon=config.epsilon,
         loss_type=config.loss_type,
-        temperature=1.0,  # log-probs of the untempered policy, as recorded
+        temperature=config.temperature,  # the policy as it played: recorded log-probs are tempered alike
         seed=config.seed,
         data_seed=config.seed,
         logging_steps=1,
@@ -253,7 +255,7 @@ def _summarise(log_history: list[dict]) -> dict[str, float]:
     values: dict[str, list[float]] = defaultdict(list)
     for entry in log_history:
         for key, value in entry.items():
-            if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
+            if key not in ("step", "epoch", "total_flos") and isinstance(value, (int, float)) and math.isfinite(value):
                 values[key].append(float(value))
     return {key: sum(v) / len(v) for key, v in values.items()}
 

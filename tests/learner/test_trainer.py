@@ -115,7 +115,9 @@ def test_weight_scales_the_gradient(tiny_model_dir, tmp_path):
         samples = [TrainSample(i, PROMPT, GOOD, advantage=0.5, weight=weight) for i in range(2)]
         out = tmp_path / f"w{weight}"
         cfg = _config(max_steps=1)
-        metrics = train_adapter(samples, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=out, config=cfg)
+        metrics = train_adapter(
+            samples, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=out, config=cfg
+        )
         return metrics["maro/grad_norm"]
 
     # First step: ratio 1, beta 0, so the gradient is w * A * grad(mean log p), linear in w.
@@ -141,7 +143,9 @@ def test_recorded_old_logprobs_are_used_when_aligned(tiny_model_dir, tmp_path):
     exact = [TrainSample(i, PROMPT, GOOD, 1.0, old_logprobs=logps, old_token_ids=ids) for i in range(2)]
     plain = [TrainSample(i, PROMPT, GOOD, 1.0) for i in range(2)]
     norms = [
-        train_adapter(s, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / n, config=_config())
+        train_adapter(
+            s, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / n, config=_config()
+        )
         for n, s in (("exact", exact), ("plain", plain))
     ]
     assert norms[0]["maro/old_logp_recomputed"] == 0 and norms[1]["maro/old_logp_recomputed"] == 2
@@ -205,7 +209,9 @@ def test_completion_logprobs_match_trl_fused_head(tiny_model_dir, tmp_path):
     mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
     keep = batch["completion_ids"].size(1)
     with torch.no_grad():
-        ours, ours_h, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep, compute_entropy=True)
+        ours, ours_h, _ = trainer._get_per_token_logps_and_entropies(
+            trainer.model, ids, mask, keep, compute_entropy=True
+        )
         theirs, theirs_h, _ = GRPOTrainer._get_per_token_logps_and_entropies(
             trainer, trainer.model, ids, mask, keep, compute_entropy=True
         )

