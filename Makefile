@@ -7,7 +7,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TRL_EXPERIMENTAL_SILENCE := 1
 export GRPC_VERBOSITY := ERROR
 
-.PHONY: install demo test test-all protogen
+.PHONY: install demo test test-fast protogen
 
 install: $(VENV)/.installed
 
@@ -23,10 +23,10 @@ demo: install
 	$(BIN)/maro demo
 
 test: install
-	$(BIN)/python -m pytest -m "not slow"
-
-test-all: install
 	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
 
 protogen: install
 	$(BIN)/maro dev protogen
