@@ -98,15 +98,21 @@ class MatchService:
         self.store.create_match(record, {i: hash_token(t) for i, t in tokens.items()})
         channels = [SeatChannel(seat=i) for i in range(len(seats))]
         runner = MatchRunner(match_id, game, seed, channels, self.store, self.config)
+        bots = []
         for i, plan in enumerate(seats):
             if plan.kind == "bot":
                 channels[i].attach()
-                asyncio.create_task(_drive_bot(channels[i], plan.bot, random.Random(f"{seed}:{i}")))
+                bots.append(asyncio.create_task(_drive_bot(channels[i], plan.bot, random.Random(f"{seed}:{i}"))))
         task = asyncio.create_task(runner.run(), name=f"match-{match_id}")
         self.live[match_id] = LiveMatch(runner, task, channels)
-        task.add_done_callback(lambda _t, m=match_id: self.live.pop(m, None))
+        task.add_done_callback(lambda _t, m=match_id, b=tuple(bots): self._ended(m, b))
         log.info("match %s created: %s seed=%s seats=%s", match_id, game_id, seed, [p.kind for p in seats])
         return match_id, tokens
+
+    def _ended(self, match_id: str, bots: tuple[asyncio.Task, ...]) -> None:
+        self.live.pop(match_id, None)
+        for bot in bots:  # an aborted match sends no MatchEnd for a bot to stop on
+            bot.cancel()
 
     def join(self, match_id: str, token: str) -> tuple[SeatChannel, MatchRunner, bool]:
         """Seat the holder of `token`; a seat that was left may be taken again with its token.

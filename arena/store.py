@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
-    Float,
     ForeignKey,
     Integer,
     String,
@@ -88,7 +86,6 @@ class BehaviorRow(Base):
     snapshot_before: Mapped[str] = mapped_column(Text, default="")
     snapshot_after: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    value: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 def hash_token(token: str) -> str:
@@ -247,6 +244,3 @@ def _behavior_record(r: BehaviorRow) -> BehaviorRecord:
         snapshot_before=r.snapshot_before, snapshot_after=r.snapshot_after,
     )
 
-
-def dumps(data: object) -> str:
-    return json.dumps(data, separators=(",", ":"), sort_keys=True)
