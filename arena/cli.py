@@ -32,7 +32,6 @@ def _logging(verbose: bool) -> None:
     if not verbose:  # library deprecation notices and weight-loading bars drown the progress display
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=UserWarning)
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
@@ -48,6 +47,10 @@ def demo(
     from maro.learner.demo import DemoConfig, run_demo
 
     _logging(verbose)
+    if not verbose:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     asyncio.run(run_demo(DemoConfig(run_dir=run_dir, model=model, matches=matches, seed=seed)))
 
 
