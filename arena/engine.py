@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+import importlib
+import pkgutil
+import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -47,7 +50,15 @@ class GameSpec:
     max_players: int
     action_format: str
     fallback: Fallback = "forfeit"
+    """What a seat that misses its turn or exhausts its retries gets: `forfeit` ends the match
+    against it; `default` plays `Game.default_action` for it (simultaneous phases need this)."""
     outcome_bounds: tuple[float, float] = (-1.0, 1.0)
+    teams: tuple[str, ...] = ()
+    """Team names when seats win or lose together (their outcomes are then equal)."""
+    win_threshold: float = 0.0
+    """An outcome above this counts as a win in win-rate statistics."""
+    reveal_roles_at_end: bool = True
+    """Whether every seat learns every role when the match ends."""
 
 
 class Params(BaseModel):
@@ -94,6 +105,7 @@ class Observation:
 
 S = TypeVar("S", bound=State)
 P = TypeVar("P", bound=Params)
+T = TypeVar("T")
 
 
 class Game(ABC, Generic[S, P]):
@@ -155,6 +167,20 @@ class Game(ABC, Generic[S, P]):
         """What a player can check before sending: the canonical action in `text`, judged from
         the seat's view alone, or InvalidAction with the reason. The arena still decides."""
 
+    @abstractmethod
+    def random_action(self, state: S, seat: int, rng: random.Random) -> str:
+        """A uniformly drawn legal action text for an acting seat (random play, tests, PettingZoo)."""
+
+    @abstractmethod
+    def hidden_from(self, state: S, observer: int) -> list[str]:
+        """Literal strings the observer must not find in its view or visible events now:
+        other seats' private facts (secret words, cards, valuations, hidden roles as written in
+        the views) that the rules have not revealed. The conformance suite holds games to it."""
+
+    def team(self, state: S, seat: int) -> str | None:
+        """The seat's team, for games with teams."""
+        return None
+
     def default_action(self, state: S, seat: int) -> str | None:
         """Action text used when a seat misses its turn and the fallback is `default`."""
         return None
@@ -204,6 +230,14 @@ class Game(ABC, Generic[S, P]):
     def restore(self, snapshot: str) -> S:
         return self.state_model.model_validate_json(snapshot)  # type: ignore[return-value]
 
+    @staticmethod
+    def chance(state: State, draw: Callable[[random.Random], T]) -> tuple[T, int]:
+        """A chance step from the state's own seeded generator: returns the drawn value and the
+        generator state to store in the next state, so replays draw the same."""
+        rng = random.Random(state.rng_state)
+        value = draw(rng)
+        return value, rng.getrandbits(63)
+
 
 _REGISTRY: dict[str, type[Game]] = {}
 
@@ -237,4 +271,8 @@ def game_class(game_id: str) -> type[Game]:
 
 
 def _load_builtin() -> None:
-    from maro.arena.games import bargaining  # noqa: F401  (registers on import)
+    """Import every module of maro.arena.games; games register themselves on import."""
+    import maro.arena.games as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")

@@ -76,6 +76,7 @@ class Bargaining(Game[BargainingState, BargainingParams]):
         max_players=2,
         action_format=text.ACTION_FORMAT,
         fallback="forfeit",
+        win_threshold=0.5,  # a win captures more than half of the surplus
     )
     params_model = BargainingParams
     state_model = BargainingState
@@ -94,6 +95,16 @@ class Bargaining(Game[BargainingState, BargainingParams]):
             Event("private", f"Your value is {value}.", private_to=(BUYER,), data={"value": value}),
         ]
         return state, events
+
+    def random_action(self, state: BargainingState, seat: int, rng: random.Random) -> str:
+        last = state.moves[-1] if state.moves else None
+        options = ["offer"] * 6 + ["walk"] + (["accept"] * 2 if last and last.kind == "offer" else [])
+        kind = rng.choice(options)
+        return text.format_action(kind, rng.randint(0, self.params.price_max) if kind == "offer" else None)
+
+    def hidden_from(self, state: BargainingState, observer: int) -> list[str]:
+        # Views carry the own valuation under its key; the other side's key must never appear.
+        return ['"value"'] if observer == SELLER else ['"cost"']
 
     def role(self, state: BargainingState, seat: int) -> str:
         return ROLES[seat]

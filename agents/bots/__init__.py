@@ -1,0 +1,75 @@
+"""Scripted bots: sensible, seeded players that act from observations only; one module per game."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+BotPolicy = Callable[[Mapping[str, Any], Sequence[str], random.Random], str]
+
+
+@dataclass(frozen=True)
+class Bot:
+    name: str
+    game_id: str
+    policy: BotPolicy
+
+    def act(self, view: Mapping[str, Any], legal_actions: Sequence[str], rng: random.Random) -> str:
+        return self.policy(view, legal_actions, rng)
+
+
+_BOTS: dict[str, Bot] = {}
+_loaded = False
+
+
+def register_bot(bot: Bot) -> Bot:
+    if bot.name in _BOTS:
+        raise ValueError(f"bot {bot.name!r} registered twice")
+    _BOTS[bot.name] = bot
+    return bot
+
+
+def _load() -> None:
+    """Import every module of this package; each registers its game's bots."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+def get_bot(name: str) -> Bot:
+    _load()
+    try:
+        return _BOTS[name]
+    except KeyError:
+        raise KeyError(f"unknown bot {name!r}; known: {', '.join(sorted(_BOTS))}") from None
+
+
+def bot_names(game_id: str | None = None) -> list[str]:
+    _load()
+    return sorted(n for n, b in _BOTS.items() if game_id is None or b.game_id == game_id)
+
+
+def default_bot(game_id: str) -> str:
+    names = bot_names(game_id)
+    if not names:
+        raise KeyError(f"no scripted bot for {game_id!r}")
+    return names[0]
+
+
+class ScriptedPlayer:
+    """A bot as a remote player (the `Player` of agents.client)."""
+
+    def __init__(self, bot_name: str, seed: int = 0):
+        self.bot = get_bot(bot_name)
+        self.rng = random.Random(seed)
+
+    async def act(self, prompt, rejection: str | None):
+        from maro.arena.messages import Submission
+
+        return Submission(prompt.turn, self.bot.act(prompt.observation.view, prompt.legal_actions, self.rng))

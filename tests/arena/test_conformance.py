@@ -1,0 +1,161 @@
+"""Every registered game, held to the same contract: random and scripted play, replay,
+snapshots, bounds, hidden information, refusals, prompts."""
+
+import json
+import random
+
+import pytest
+
+from maro.agents.bots import bot_names, get_bot
+from maro.arena.engine import Game, GameError, InvalidAction, NotYourTurn, game_class, game_ids, make_game
+
+SEEDS = range(40)
+
+
+def variants():
+    """(game id, params): each game at its smallest and largest player count."""
+    for gid in game_ids():
+        cls = game_class(gid)
+        counts = sorted({cls.spec.min_players, cls.spec.max_players})
+        if "players" in cls.params_model.model_fields:
+            for n in counts:
+                yield pytest.param(gid, {"players": n}, id=f"{gid}-{n}p")
+        else:
+            yield pytest.param(gid, {}, id=gid)
+
+
+def random_play(game: Game, seed: int, max_steps: int = 2000):
+    """Play random legal actions; returns the states, the actions and the events, in order."""
+    rng = random.Random(seed)
+    state, events = game.init(seed)
+    states, actions = [state], []
+    for _ in range(max_steps):
+        if state.finished:
+            return states, actions, events
+        joint = {seat: game.random_action(state, seat, rng) for seat in sorted(game.acting(state))}
+        state, new = game.step(state, joint)
+        states.append(state)
+        actions.append(joint)
+        events = events + new
+    raise AssertionError(f"no end after {max_steps} steps")
+
+
+def visible_text(game, state, events, observer):
+    seen = [e.text for e in events if e.visible_to(observer)]
+    return json.dumps(game.observe(state, observer).view) + "\n" + "\n".join(seen)
+
+
+@pytest.mark.parametrize("game_id, params", list(variants()))
+def test_random_legal_play_ends_within_bounds_and_replays(game_id, params):
+    game = make_game(game_id, params)
+    low, high = game.spec.outcome_bounds
+    for seed in SEEDS:
+        states, actions, events = random_play(game, seed)
+        final = states[-1]
+        assert len(final.outcome) == game.num_players()
+        assert all(low <= z <= high for z in final.outcome), final.outcome
+        # same seed and same actions: same transcript and same states
+        state, replay_events = game.init(seed)
+        for joint in actions:
+            state, new = game.step(state, joint)
+            replay_events = replay_events + new
+        assert state == final and [e.text for e in replay_events] == [e.text for e in events]
+        if game.spec.teams:
+            by_team = {}
+            for seat in range(game.num_players()):
+                by_team.setdefault(game.team(final, seat), set()).add(final.outcome[seat])
+            assert all(len(v) == 1 for v in by_team.values()), by_team
+
+
+@pytest.mark.parametrize("game_id, params", list(variants()))
+def test_snapshots_round_trip_and_values_are_bounded(game_id, params):
+    game = make_game(game_id, params)
+    for seed in SEEDS[:10]:
+        states, _, _ = random_play(game, seed)
+        for state in states:
+            snap = game.snapshot(state)
+            assert game.restore(snap) == state and game.snapshot(game.restore(snap)) == snap
+            json.loads(snap)
+            for seat in range(game.num_players()):
+                assert -1.0 <= game.value(state, seat) <= 1.0
+
+
+@pytest.mark.parametrize("game_id, params", list(variants()))
+def test_no_seat_sees_another_seats_private_facts(game_id, params):
+    game = make_game(game_id, params)
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        state, events = game.init(seed)
+        while True:
+            for observer in range(game.num_players()):
+                text = visible_text(game, state, events, observer)
+                for secret in game.hidden_from(state, observer):
+                    assert secret not in text, f"seat {observer} sees {secret!r} (seed {seed})"
+            if state.finished:
+                break
+            joint = {s: game.random_action(state, s, rng) for s in sorted(game.acting(state))}
+            state, new = game.step(state, joint)
+            events = events + new
+
+
+@pytest.mark.parametrize("game_id, params", list(variants()))
+def test_invalid_and_out_of_turn_actions_are_refused_with_a_reason(game_id, params):
+    game = make_game(game_id, params)
+    for seed in SEEDS[:10]:
+        rng = random.Random(seed)
+        states, _, _ = random_play(game, seed)
+        for state in states[:-1][:20]:
+            acting = sorted(game.acting(state))
+            snap = game.snapshot(state)
+            joint = {s: game.random_action(state, s, rng) for s in acting}
+            bad = dict(joint)
+            bad[acting[0]] = "%% gibberish %%"
+            with pytest.raises(InvalidAction) as err:
+                game.step(state, bad)
+            assert err.value.reason
+            idle = [s for s in range(game.num_players()) if s not in acting]
+            if idle:
+                with pytest.raises(NotYourTurn):
+                    game.step(state, {**joint, idle[0]: joint[acting[0]]})
+            assert game.snapshot(state) == snap
+        with pytest.raises(GameError):
+            game.validate(states[-1], 0, "anything")
+
+
+@pytest.mark.parametrize("game_id, params", list(variants()))
+def test_scripted_bots_play_valid_actions_to_the_end(game_id, params):
+    game = make_game(game_id, params)
+    names = bot_names(game_id)
+    assert names, f"{game_id} has no scripted bot"
+    bot = get_bot(names[0])
+    for seed in SEEDS[:15]:
+        rng = random.Random(seed)
+        state, _ = game.init(seed)
+        steps = 0
+        while not state.finished:
+            joint = {}
+            for seat in sorted(game.acting(state)):
+                obs = game.observe(state, seat)
+                text = bot.act(obs.view, obs.legal_actions, rng)
+                game.check_text(obs.view, text)  # what the agent checks before sending
+                joint[seat] = text
+            state, _ = game.step(state, joint)
+            steps += 1
+            assert steps < 2000
+
+
+@pytest.mark.parametrize("game_id, params", list(variants()))
+def test_prompts_have_rules_one_worked_example_and_the_current_turn(game_id, params):
+    game = make_game(game_id, params)
+    rng = random.Random(0)
+    state, _ = game.init(3)
+    while not state.finished:
+        for seat in sorted(game.acting(state)):
+            obs = game.observe(state, seat)
+            messages = game.render_prompt(obs.view, obs.legal_actions)
+            roles = [m["role"] for m in messages]
+            assert roles[0] == "system" and roles[-1] == "user" and "assistant" in roles
+            assert all(isinstance(m["content"], str) and m["content"] for m in messages)
+            for secret in game.hidden_from(state, seat):
+                assert all(secret not in m["content"] for m in messages)
+        state, _ = game.step(state, {s: game.random_action(state, s, rng) for s in sorted(game.acting(state))})
