@@ -66,6 +66,27 @@ def games() -> None:
 
 
 @app.command()
+def replay(
+    match_id: Annotated[str, typer.Argument(help="The match to print.")],
+    db: Annotated[str, typer.Option(help="Match store: SQLite path or database URL.")] = "runs/demo/matches.sqlite",
+    seat: Annotated[int | None, typer.Option(help="Print what this seat saw; omit for the omniscient view.")] = None,
+) -> None:
+    """Print a match's transcript from the store, from one seat's point of view or omniscient."""
+    from maro.arena.replay import transcript
+    from maro.arena.store import MatchStore
+
+    record = MatchStore(db).get_match(match_id)
+    if record is None:
+        typer.echo(f"no match {match_id!r} in {db}", err=True)
+        raise typer.Exit(1)
+    try:
+        typer.echo(transcript(record, seat))
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
 def learn(
     db: Annotated[str, typer.Option(help="Match store: SQLite path or database URL.")] = "runs/demo/matches.sqlite",
     adapters: Annotated[Path, typer.Option(help="Adapter folder to continue from and publish into.")] = Path("runs/demo/adapters"),

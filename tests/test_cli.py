@@ -21,3 +21,34 @@ def test_every_subcommand_documents_its_options():
     for command in (["demo"], ["arena", "serve"], ["model", "serve"], ["model", "pull"], ["learn"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "--help" in result.output, command
+
+
+def test_replay_prints_a_seat_view_and_the_omniscient_view(tmp_path):
+    import asyncio
+
+    import grpc
+
+    from maro.agents.bots import ScriptedPlayer
+    from maro.agents.client import create_match, play_seat
+    from maro.arena.server import ArenaConfig, ArenaServer
+
+    db = str(tmp_path / "m.sqlite")
+
+    async def play():
+        server = ArenaServer(ArenaConfig(port=0, db=db))
+        await server.start()
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            match_id, tokens = await create_match(channel, "bargaining-v1", 4,
+                                                  [{"kind": "remote"}, {"kind": "bot", "bot": "bargaining-bot"}])
+            await play_seat(channel, match_id, tokens[0], ScriptedPlayer("bargaining-bot"))
+        await server.stop()
+        return match_id
+
+    match_id = asyncio.run(play())
+    seller = runner.invoke(app, ["replay", match_id, "--db", db, "--seat", "0"])
+    assert seller.exit_code == 0 and "Your cost is 35." in seller.output and "Your value is" not in seller.output
+    spectator = runner.invoke(app, ["replay", match_id, "--db", db])
+    assert "Your cost is 35." in spectator.output and "Your value is 69." in spectator.output
+    assert "end: deal at" in spectator.output or "end: " in spectator.output
+    assert runner.invoke(app, ["replay", match_id, "--db", db, "--seat", "7"]).exit_code == 2
+    assert runner.invoke(app, ["replay", "nope", "--db", db]).exit_code == 1
