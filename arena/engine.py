@@ -215,10 +215,12 @@ class Game(ABC, Generic[S, P]):
 
     def observe(self, state: S, seat: int) -> Observation:
         acting = seat in self.acting(state) and not state.finished
+        view = self.view(state, seat)
         return Observation(
             seat=seat,
-            role=self.role(state, seat),
-            view=self.view(state, seat),
+            # What the seat knows of its own role: games where seats don't know it say so in the view.
+            role=str(view.get("role", self.role(state, seat))),
+            view=view,
             legal_actions=self.legal_actions(state, seat) if acting else (),
             acting=acting,
         )

@@ -189,9 +189,11 @@ class MatchRunner:
     def _end(self, roles: list[str], aborted: bool = False) -> None:
         outcome = tuple(self.state.outcome) if self.state.outcome and not aborted else (0.0,) * len(roles)
         reason = "aborted" if aborted else self.state.end_reason
+        reveal = self.game.spec.reveal_roles_at_end
         for seat, channel in enumerate(self.channels):
             channel.awaiting_turn = None
-            channel.send(MatchEnd(outcome, reason, tuple(roles), self._observation(seat)))
+            shown = tuple(r if reveal or s == seat else "" for s, r in enumerate(roles))
+            channel.send(MatchEnd(outcome, reason, shown, self._observation(seat)))
 
     def current_view(self, seat: int) -> ObservationMsg | None:
         """What a rejoining seat gets: its view now, with the full visible event history."""

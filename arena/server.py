@@ -92,7 +92,7 @@ class ArenaServicer(pb_grpc.ArenaServicer):
         except ArenaError as exc:
             await context.abort(status_for(exc), str(exc))
         seat = channel.seat
-        role = runner.game.role(runner.state, seat) if runner.state is not None else ""
+        role = runner.game.observe(runner.state, seat).role if runner.state is not None else ""
         yield convert.to_pb(Joined(runner.match_id, seat, role, runner.game.spec.id, len(runner.channels)))
         if rejoining and (view := runner.current_view(seat)) is not None:
             yield convert.to_pb(view)

@@ -41,8 +41,9 @@ def random_play(game: Game, seed: int, max_steps: int = 2000):
 
 
 def visible_text(game, state, events, observer):
-    seen = [e.text for e in events if e.visible_to(observer)]
-    return json.dumps(game.observe(state, observer).view) + "\n" + "\n".join(seen)
+    seen = [e.text + " " + json.dumps(dict(e.data)) for e in events if e.visible_to(observer)]
+    obs = game.observe(state, observer)  # its `role` is what the transport tells the player
+    return json.dumps(obs.view) + f'\n"role": "{obs.role}"\n' + "\n".join(seen)
 
 
 @pytest.mark.parametrize("game_id, params", list(variants()))

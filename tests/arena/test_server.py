@@ -52,9 +52,9 @@ class Session:
 
 
 async def test_list_games(arena):
-    games = (await arena.stub.ListGames(pb.ListGamesRequest())).games
-    assert [g.id for g in games] == ["bargaining-v1"]
-    assert list(games[0].roles) == ["seller", "buyer"]
+    games = {g.id: g for g in (await arena.stub.ListGames(pb.ListGamesRequest())).games}
+    assert list(games["bargaining-v1"].roles) == ["seller", "buyer"]
+    assert games["bargaining-v1"].min_players == 2
 
 
 async def test_full_match_is_logged_with_behaviors_and_snapshots(arena):
