@@ -202,9 +202,14 @@ class Game(ABC, Generic[S, P]):
         return self.transition(state, actions)
 
     def forfeit(self, state: S, seat: int, reason: str) -> tuple[S, list[Event]]:
-        """End the match: the forfeiting seat gets the lowest outcome, every other seat 0."""
+        """End the match: the forfeiting seat (its whole team, where teams exist) gets the lowest
+        outcome, every other seat 0."""
         low = self.spec.outcome_bounds[0]
-        outcome = tuple(low if s == seat else 0.0 for s in range(self.num_players()))
+        if self.spec.teams:
+            losers = {s for s in range(self.num_players()) if self.team(state, s) == self.team(state, seat)}
+        else:
+            losers = {seat}
+        outcome = tuple(low if s in losers else 0.0 for s in range(self.num_players()))
         end = Event("forfeit", f"seat {seat} forfeits: {reason}", seat=seat)
         return self.finish(state, outcome, f"forfeit by seat {seat}"), [end]
 

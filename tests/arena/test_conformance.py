@@ -131,18 +131,33 @@ def test_scripted_bots_play_valid_actions_to_the_end(game_id, params):
     bot = get_bot(names[0])
     for seed in SEEDS[:15]:
         rng = random.Random(seed)
-        state, _ = game.init(seed)
+        state, events = game.init(seed)
         steps = 0
         while not state.finished:
+            for observer in range(game.num_players()):
+                text = visible_text(game, state, events, observer)
+                assert not [s for s in game.hidden_from(state, observer) if s in text], (observer, seed)
             joint = {}
             for seat in sorted(game.acting(state)):
                 obs = game.observe(state, seat)
                 text = bot.act(obs.view, obs.legal_actions, rng)
                 game.check_text(obs.view, text)  # what the agent checks before sending
                 joint[seat] = text
-            state, _ = game.step(state, joint)
+            state, new = game.step(state, joint)
+            events = events + new
             steps += 1
             assert steps < 2000
+
+
+@pytest.mark.parametrize("game_id, params", list(variants()))
+def test_forfeit_ends_the_match_against_the_seat_and_its_team(game_id, params):
+    game = make_game(game_id, params)
+    state, _ = game.init(1)
+    final, _ = game.forfeit(state, 0, "test")
+    assert final.finished and final.outcome[0] == game.spec.outcome_bounds[0]
+    for seat in range(game.num_players()):
+        same_team = game.spec.teams and game.team(state, seat) == game.team(state, 0)
+        assert final.outcome[seat] == (final.outcome[0] if seat == 0 or same_team else 0.0)
 
 
 @pytest.mark.parametrize("game_id, params", list(variants()))
