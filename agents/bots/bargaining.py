@@ -17,7 +17,8 @@ def bargaining_policy(view: Mapping[str, Any], legal_actions: Sequence[str], rng
     reserve = view["private"]["cost"] if seller else view["private"]["value"]
     total = 2 * view["max_rounds"]
     progress = min(1.0, view["turn"] / max(1, total - 1))
-    margin = max(4.0, 0.6 * reserve) * (1.0 - 0.8 * progress) + rng.uniform(0, 2)
+    # The same absolute margin for both sides, so neither role is favoured by the bot itself.
+    margin = max(3.0, 40.0 * (1.0 - 0.85 * progress)) + rng.uniform(0, 4)
     target = round(reserve + margin) if seller else round(max(0.0, reserve - margin))
     target = min(view["price_max"], max(0, target))
     standing = view["standing_offer"]
