@@ -213,6 +213,11 @@ class Game(ABC, Generic[S, P]):
         end = Event("forfeit", f"seat {seat} forfeits: {reason}", seat=seat)
         return self.finish(state, outcome, f"forfeit by seat {seat}"), [end]
 
+    def fallback_action(self, state: S, seat: int) -> str | None:
+        """The invalid-action policy's last step for a seat out of time or retries: the action
+        text to play for it (`default` games), or None when it forfeits."""
+        return self.default_action(state, seat) if self.spec.fallback == "default" else None
+
     def finish(self, state: S, outcome: Sequence[float], reason: str) -> S:
         low, high = self.spec.outcome_bounds
         clipped = tuple(float(min(high, max(low, z))) for z in outcome)

@@ -13,7 +13,7 @@ from gymnasium import logger, spaces
 from pettingzoo import AECEnv
 from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
-from maro.arena.engine import Event, Game, GameError, State, make_game
+from maro.arena.engine import Event, Game, GameError, Observation, State, make_game
 
 OBS_MAX_CHARS = 1_000_000
 """Observations are the seat's view as ASCII JSON; generous so long transcripts still fit."""
@@ -86,7 +86,7 @@ class ArenaAECEnv(AECEnv):
         self.truncations = {a: False for a in self.agents}
         self.turns = 0
         self._delivered = [0] * len(self.agents)  # events each seat has seen, up to its last action
-        self._observations: dict[int, TextObservation] = {}
+        self._observations: dict[int, tuple[Observation, TextObservation]] = {}
         self._start_turn()
         self.infos = {a: self._info(self._seat[a]) for a in self.agents}
 
@@ -107,7 +107,7 @@ class ArenaAECEnv(AECEnv):
         if attempts_left > 0:
             self.infos[agent] = {**self._info(seat), "rejection": reason, "attempts_left": attempts_left}
             return
-        default = self.game.default_action(self.game_state, seat) if self.game.spec.fallback == "default" else None
+        default = self.game.fallback_action(self.game_state, seat)
         if default is not None:
             self._accept(seat, default)
         else:
@@ -166,11 +166,12 @@ class ArenaAECEnv(AECEnv):
     def _info(self, seat: int) -> dict[str, Any]:
         """Role, whether the seat is to act, legal action hints, and visible events since its last action."""
         acting = seat in self._pending and not self._over()
+        obs, _ = self._observation(seat)
         events = [e.text for e in self.events[self._delivered[seat]:] if e.visible_to(seat)]
         info = {
-            "role": self.game.role(self.game_state, seat),
+            "role": obs.role,  # as the seat knows it, not `game.role` (which may be hidden from it)
             "acting": acting,
-            "legal_actions": list(self.game.legal_actions(self.game_state, seat)) if acting else [],
+            "legal_actions": list(obs.legal_actions) if acting else [],
             "events": events,
         }
         if self.game_state.finished:
@@ -180,10 +181,13 @@ class ArenaAECEnv(AECEnv):
     # --- what agents and spectators see -------------------------------------------------------
     def observe(self, agent: str) -> TextObservation:
         """The seat's view as ASCII JSON: the only place hidden facts leave the engine."""
-        seat = self._seat[agent]
+        return self._observation(self._seat[agent])[1]
+
+    def _observation(self, seat: int) -> tuple[Observation, TextObservation]:
+        """The engine's observation of the current state and its view as JSON; one per seat and state."""
         if seat not in self._observations:
-            view = self.game.observe(self.game_state, seat).view
-            self._observations[seat] = TextObservation(json.dumps(view, ensure_ascii=True))
+            obs = self.game.observe(self.game_state, seat)
+            self._observations[seat] = obs, TextObservation(json.dumps(obs.view, ensure_ascii=True))
         return self._observations[seat]
 
     def state(self) -> str:

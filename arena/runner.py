@@ -150,7 +150,7 @@ class MatchRunner:
         return await self._fallback(state, seat, f"{attempts} invalid actions")
 
     async def _fallback(self, state: State, seat: int, why: str) -> _Result:
-        default = self.game.default_action(state, seat) if self.game.spec.fallback == "default" else None
+        default = self.game.fallback_action(state, seat)
         if default is not None:
             return _Result(Submission(self.turn, default), fallback=True)
         return _Result(None, why)

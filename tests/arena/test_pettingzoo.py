@@ -7,10 +7,20 @@ import random
 import pytest
 from pettingzoo.test import api_test, seed_test
 
-from maro.arena.engine import game_ids
+from maro.arena.engine import game_class, game_ids
 from maro.arena.pettingzoo_env import ArenaAECEnv, env
 
-GAMES = game_ids()
+
+def variants():
+    """(game id, params) for every registered game, at its smallest and largest player count."""
+    for gid in game_ids():
+        spec, fields = game_class(gid).spec, game_class(gid).params_model.model_fields
+        counts = sorted({spec.min_players, spec.max_players}) if "players" in fields else [None]
+        for n in counts:
+            yield pytest.param(gid, {} if n is None else {"players": n}, id=gid if n is None else f"{gid}-{n}p")
+
+
+VARIANTS = list(variants())
 GARBAGE = "%% not an action %%"
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # api_test nags about non-numpy spaces
@@ -33,15 +43,15 @@ def play_legal(e, rng, on_last=None):
     return final
 
 
-@pytest.mark.parametrize("game_id", GAMES)
-def test_api_test_passes_with_random_text_actions(game_id):
+@pytest.mark.parametrize("game_id, params", VARIANTS)
+def test_api_test_passes_with_random_text_actions(game_id, params):
     # Random Text samples are invalid: every turn goes through the retries and the fallback.
-    api_test(env(game_id), num_cycles=60, verbose_progress=False)
+    api_test(env(game_id, params), num_cycles=100, verbose_progress=False)
 
 
-@pytest.mark.parametrize("game_id", GAMES)
-def test_api_test_passes_with_mostly_legal_actions(game_id):
-    e = env(game_id)
+@pytest.mark.parametrize("game_id, params", VARIANTS)
+def test_api_test_passes_with_mostly_legal_actions(game_id, params):
+    e = env(game_id, params)
     raw = e.unwrapped
     rng = random.Random(0)
     turns_seen = []
@@ -56,28 +66,30 @@ def test_api_test_passes_with_mostly_legal_actions(game_id):
 
     for agent in raw.possible_agents:
         e.action_space(agent).sample = sampler(agent)
-    api_test(e, num_cycles=60, verbose_progress=False)
+    api_test(e, num_cycles=100, verbose_progress=False)
     assert max(turns_seen) >= 1, "api_test should have sampled after real turns were played"
 
 
-@pytest.mark.parametrize("game_id", GAMES)
-def test_seed_test_passes(game_id):
-    seed_test(lambda: env(game_id), num_cycles=40)
+@pytest.mark.parametrize("game_id, params", VARIANTS)
+def test_seed_test_passes(game_id, params):
+    seed_test(lambda: env(game_id, params), num_cycles=100)
 
 
-@pytest.mark.parametrize("game_id", GAMES)
-def test_random_legal_play_through_aec_ends_with_the_engines_outcome(game_id):
-    for seed in range(6):
-        e = env(game_id)
+@pytest.mark.parametrize("game_id, params", VARIANTS)
+def test_random_legal_play_through_aec_ends_with_the_engines_outcome(game_id, params):
+    for seed in range(20):
+        e = env(game_id, params)
         e.reset(seed=seed)
         raw = e.unwrapped
         game = raw.game
 
         def no_leaks(agent, obs, info):
-            seen = json.dumps(json.loads(obs), ensure_ascii=False) + "\n" + "\n".join(info["events"])
+            seen = "\n".join([json.dumps(json.loads(obs), ensure_ascii=False), info["role"], *info["events"]])
             for secret in game.hidden_from(raw.game_state, raw.seat(agent)):
                 assert secret not in seen, f"{agent} sees {secret!r} (seed {seed})"
             assert obs.isascii()
+            # the role as the seat knows it (an undercover player may not know it is one)
+            assert info["role"] == game.observe(raw.game_state, raw.seat(agent)).role
 
         final = play_legal(e, random.Random(seed), no_leaks)
         # The same draws straight through the engine give the same match.
@@ -90,9 +102,9 @@ def test_random_legal_play_through_aec_ends_with_the_engines_outcome(game_id):
         assert e.agents == []
 
 
-@pytest.mark.parametrize("game_id", GAMES)
-def test_invalid_actions_keep_the_agent_selected_then_the_fallback_applies(game_id):
-    e = env(game_id, max_retries=2)
+@pytest.mark.parametrize("game_id, params", VARIANTS)
+def test_invalid_actions_keep_the_agent_selected_then_the_fallback_applies(game_id, params):
+    e = env(game_id, params, max_retries=2)
     e.reset(seed=3)
     raw = e.unwrapped
     game, before = raw.game, raw.game_state
