@@ -34,22 +34,30 @@ class ListGamesResponse(_message.Message):
     def __init__(self, games: _Optional[_Iterable[_Union[GameInfo, _Mapping]]] = ...) -> None: ...
 
 class SeatPlan(_message.Message):
-    __slots__ = ("kind", "bot", "name")
+    __slots__ = ("kind", "bot", "name", "model", "api_base")
     class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         KIND_UNSPECIFIED: _ClassVar[SeatPlan.Kind]
         REMOTE: _ClassVar[SeatPlan.Kind]
         BOT: _ClassVar[SeatPlan.Kind]
+        OPEN: _ClassVar[SeatPlan.Kind]
+        MODEL: _ClassVar[SeatPlan.Kind]
     KIND_UNSPECIFIED: SeatPlan.Kind
     REMOTE: SeatPlan.Kind
     BOT: SeatPlan.Kind
+    OPEN: SeatPlan.Kind
+    MODEL: SeatPlan.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     BOT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    API_BASE_FIELD_NUMBER: _ClassVar[int]
     kind: SeatPlan.Kind
     bot: str
     name: str
-    def __init__(self, kind: _Optional[_Union[SeatPlan.Kind, str]] = ..., bot: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    model: str
+    api_base: str
+    def __init__(self, kind: _Optional[_Union[SeatPlan.Kind, str]] = ..., bot: _Optional[str] = ..., name: _Optional[str] = ..., model: _Optional[str] = ..., api_base: _Optional[str] = ...) -> None: ...
 
 class CreateMatchRequest(_message.Message):
     __slots__ = ("game_id", "seed", "params_json", "seats")
@@ -270,3 +278,113 @@ class MatchRecord(_message.Message):
     end_reason: str
     params_json: str
     def __init__(self, match_id: _Optional[str] = ..., game_id: _Optional[str] = ..., seed: _Optional[int] = ..., status: _Optional[str] = ..., seats: _Optional[_Iterable[_Union[SeatRecord, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[EventRecord, _Mapping]]] = ..., outcomes: _Optional[_Iterable[float]] = ..., end_reason: _Optional[str] = ..., params_json: _Optional[str] = ...) -> None: ...
+
+class ListMatchesRequest(_message.Message):
+    __slots__ = ("game_id", "status", "since_unix_ms", "until_unix_ms", "limit")
+    GAME_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    game_id: str
+    status: str
+    since_unix_ms: int
+    until_unix_ms: int
+    limit: int
+    def __init__(self, game_id: _Optional[str] = ..., status: _Optional[str] = ..., since_unix_ms: _Optional[int] = ..., until_unix_ms: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class MatchSummary(_message.Message):
+    __slots__ = ("match_id", "game_id", "seed", "status", "created_unix_ms", "finished_unix_ms", "outcomes", "end_reason", "seats", "open_seats")
+    MATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    GAME_ID_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    END_REASON_FIELD_NUMBER: _ClassVar[int]
+    SEATS_FIELD_NUMBER: _ClassVar[int]
+    OPEN_SEATS_FIELD_NUMBER: _ClassVar[int]
+    match_id: str
+    game_id: str
+    seed: int
+    status: str
+    created_unix_ms: int
+    finished_unix_ms: int
+    outcomes: _containers.RepeatedScalarFieldContainer[float]
+    end_reason: str
+    seats: _containers.RepeatedCompositeFieldContainer[SeatRecord]
+    open_seats: int
+    def __init__(self, match_id: _Optional[str] = ..., game_id: _Optional[str] = ..., seed: _Optional[int] = ..., status: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., outcomes: _Optional[_Iterable[float]] = ..., end_reason: _Optional[str] = ..., seats: _Optional[_Iterable[_Union[SeatRecord, _Mapping]]] = ..., open_seats: _Optional[int] = ...) -> None: ...
+
+class ListMatchesResponse(_message.Message):
+    __slots__ = ("matches",)
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    matches: _containers.RepeatedCompositeFieldContainer[MatchSummary]
+    def __init__(self, matches: _Optional[_Iterable[_Union[MatchSummary, _Mapping]]] = ...) -> None: ...
+
+class FindSeatRequest(_message.Message):
+    __slots__ = ("game_id", "player_name", "wait")
+    GAME_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAYER_NAME_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    game_id: str
+    player_name: str
+    wait: bool
+    def __init__(self, game_id: _Optional[str] = ..., player_name: _Optional[str] = ..., wait: _Optional[bool] = ...) -> None: ...
+
+class SeatAssignment(_message.Message):
+    __slots__ = ("match_id", "seat", "seat_token")
+    MATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    SEAT_FIELD_NUMBER: _ClassVar[int]
+    SEAT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    match_id: str
+    seat: int
+    seat_token: str
+    def __init__(self, match_id: _Optional[str] = ..., seat: _Optional[int] = ..., seat_token: _Optional[str] = ...) -> None: ...
+
+class SpectateRequest(_message.Message):
+    __slots__ = ("match_id",)
+    MATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    match_id: str
+    def __init__(self, match_id: _Optional[str] = ...) -> None: ...
+
+class SpectatorEvent(_message.Message):
+    __slots__ = ("event", "end")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    event: EventRecord
+    end: MatchEnd
+    def __init__(self, event: _Optional[_Union[EventRecord, _Mapping]] = ..., end: _Optional[_Union[MatchEnd, _Mapping]] = ...) -> None: ...
+
+class GetRatingsRequest(_message.Message):
+    __slots__ = ("game_id", "role")
+    GAME_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    game_id: str
+    role: str
+    def __init__(self, game_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class RatingEntry(_message.Message):
+    __slots__ = ("game_id", "role", "player", "mu", "sigma", "ordinal", "matches")
+    GAME_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PLAYER_FIELD_NUMBER: _ClassVar[int]
+    MU_FIELD_NUMBER: _ClassVar[int]
+    SIGMA_FIELD_NUMBER: _ClassVar[int]
+    ORDINAL_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    game_id: str
+    role: str
+    player: str
+    mu: float
+    sigma: float
+    ordinal: float
+    matches: int
+    def __init__(self, game_id: _Optional[str] = ..., role: _Optional[str] = ..., player: _Optional[str] = ..., mu: _Optional[float] = ..., sigma: _Optional[float] = ..., ordinal: _Optional[float] = ..., matches: _Optional[int] = ...) -> None: ...
+
+class GetRatingsResponse(_message.Message):
+    __slots__ = ("ratings",)
+    RATINGS_FIELD_NUMBER: _ClassVar[int]
+    ratings: _containers.RepeatedCompositeFieldContainer[RatingEntry]
+    def __init__(self, ratings: _Optional[_Iterable[_Union[RatingEntry, _Mapping]]] = ...) -> None: ...

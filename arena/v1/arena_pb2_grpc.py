@@ -54,6 +54,26 @@ class ArenaStub:
                 request_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.GetMatchRequest.SerializeToString,
                 response_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.MatchRecord.FromString,
                 _registered_method=True)
+        self.ListMatches = channel.unary_unary(
+                '/maro.arena.v1.Arena/ListMatches',
+                request_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.ListMatchesRequest.SerializeToString,
+                response_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.ListMatchesResponse.FromString,
+                _registered_method=True)
+        self.FindSeat = channel.unary_unary(
+                '/maro.arena.v1.Arena/FindSeat',
+                request_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.FindSeatRequest.SerializeToString,
+                response_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.SeatAssignment.FromString,
+                _registered_method=True)
+        self.Spectate = channel.unary_stream(
+                '/maro.arena.v1.Arena/Spectate',
+                request_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.SpectateRequest.SerializeToString,
+                response_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.SpectatorEvent.FromString,
+                _registered_method=True)
+        self.GetRatings = channel.unary_unary(
+                '/maro.arena.v1.Arena/GetRatings',
+                request_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.GetRatingsRequest.SerializeToString,
+                response_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.GetRatingsResponse.FromString,
+                _registered_method=True)
 
 
 class ArenaServicer:
@@ -89,6 +109,35 @@ class ArenaServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMatches(self, request, context):
+        """Matches filtered by game, status and creation time, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindSeat(self, request, context):
+        """The lobby: a seat token for an OPEN seat of any live match of a game; with `wait`, blocks
+        until one opens (bounded by the call's deadline).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Spectate(self, request, context):
+        """The public view of a match as a stream: its public events so far, then live ones, then the end.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRatings(self, request, context):
+        """Ratings per game and role (role "*" is the game overall), best first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ArenaServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +160,26 @@ def add_ArenaServicer_to_server(servicer, server):
                     servicer.GetMatch,
                     request_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.GetMatchRequest.FromString,
                     response_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.MatchRecord.SerializeToString,
+            ),
+            'ListMatches': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMatches,
+                    request_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.ListMatchesRequest.FromString,
+                    response_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.ListMatchesResponse.SerializeToString,
+            ),
+            'FindSeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindSeat,
+                    request_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.FindSeatRequest.FromString,
+                    response_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.SeatAssignment.SerializeToString,
+            ),
+            'Spectate': grpc.unary_stream_rpc_method_handler(
+                    servicer.Spectate,
+                    request_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.SpectateRequest.FromString,
+                    response_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.SpectatorEvent.SerializeToString,
+            ),
+            'GetRatings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRatings,
+                    request_deserializer=maro_dot_arena_dot_v1_dot_arena__pb2.GetRatingsRequest.FromString,
+                    response_serializer=maro_dot_arena_dot_v1_dot_arena__pb2.GetRatingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +290,114 @@ class Arena:
             '/maro.arena.v1.Arena/GetMatch',
             maro_dot_arena_dot_v1_dot_arena__pb2.GetMatchRequest.SerializeToString,
             maro_dot_arena_dot_v1_dot_arena__pb2.MatchRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/maro.arena.v1.Arena/ListMatches',
+            maro_dot_arena_dot_v1_dot_arena__pb2.ListMatchesRequest.SerializeToString,
+            maro_dot_arena_dot_v1_dot_arena__pb2.ListMatchesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindSeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/maro.arena.v1.Arena/FindSeat',
+            maro_dot_arena_dot_v1_dot_arena__pb2.FindSeatRequest.SerializeToString,
+            maro_dot_arena_dot_v1_dot_arena__pb2.SeatAssignment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Spectate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/maro.arena.v1.Arena/Spectate',
+            maro_dot_arena_dot_v1_dot_arena__pb2.SpectateRequest.SerializeToString,
+            maro_dot_arena_dot_v1_dot_arena__pb2.SpectatorEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRatings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/maro.arena.v1.Arena/GetRatings',
+            maro_dot_arena_dot_v1_dot_arena__pb2.GetRatingsRequest.SerializeToString,
+            maro_dot_arena_dot_v1_dot_arena__pb2.GetRatingsResponse.FromString,
             options,
             channel_credentials,
             insecure,
