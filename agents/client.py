@@ -82,10 +82,28 @@ async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player
 
 async def create_match(channel: grpc.aio.Channel, game_id: str, seed: int, seats: list[dict[str, Any]],
                        params: dict[str, Any] | None = None) -> tuple[str, dict[int, str]]:
-    """Create a match; `seats` items are {"kind": "remote"|"bot", "bot": name, "name": display}."""
-    kinds = {"remote": pb.SeatPlan.REMOTE, "bot": pb.SeatPlan.BOT}
+    """Create a match; `seats` items are {"kind": "remote"|"open"|"bot"|"model", "bot": name,
+    "model": LiteLLM string, "api_base": url, "name": display name}."""
+    kinds = {"remote": pb.SeatPlan.REMOTE, "bot": pb.SeatPlan.BOT, "open": pb.SeatPlan.OPEN, "model": pb.SeatPlan.MODEL}
     request = pb.CreateMatchRequest(
         game_id=game_id, seed=seed, params_json=json.dumps(params or {}),
-        seats=[pb.SeatPlan(kind=kinds[s["kind"]], bot=s.get("bot", ""), name=s.get("name", "")) for s in seats])
+        seats=[pb.SeatPlan(kind=kinds[s["kind"]], bot=s.get("bot", ""), name=s.get("name", ""),
+                           model=s.get("model", ""), api_base=s.get("api_base", "")) for s in seats])
     response = await pb_grpc.ArenaStub(channel).CreateMatch(request)
     return response.match_id, {t.seat: t.token for t in response.tokens}
+
+
+def open_channel(address: str, *, tls_ca: bytes | None = None, tls: bool = False) -> grpc.aio.Channel:
+    """A channel to the arena; TLS when `tls` or a CA certificate (PEM bytes) is given."""
+    options = [("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+    if tls or tls_ca is not None:
+        return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=tls_ca), options=options)
+    return grpc.aio.insecure_channel(address, options=options)
+
+
+async def find_seat(channel: grpc.aio.Channel, game_id: str, *, wait: bool = False, name: str = "",
+                    timeout: float | None = None) -> tuple[str, int, str]:
+    """Ask the lobby for an open seat; returns (match_id, seat, seat_token)."""
+    request = pb.FindSeatRequest(game_id=game_id, player_name=name, wait=wait)
+    response = await pb_grpc.ArenaStub(channel).FindSeat(request, timeout=timeout)
+    return response.match_id, response.seat, response.seat_token

@@ -112,20 +112,55 @@ def learn(
 def arena_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 50051,
-    db: Annotated[str, typer.Option(help="Match store: SQLite path or SQLAlchemy database URL.")] = "runs/arena.sqlite",
+    db: Annotated[str, typer.Option(help="Match store: SQLite path or SQLAlchemy URL (postgresql+psycopg://user:pw@host/db).")] = "runs/arena.sqlite",
     turn_timeout: Annotated[float, typer.Option(help="Seconds a seat has per attempt before the fallback.")] = 120.0,
     max_retries: Annotated[int, typer.Option(help="Rejected attempts allowed per turn before the fallback.")] = 2,
     join_timeout: Annotated[float, typer.Option(help="Seconds remote seats have to join a new match.")] = 300.0,
-    max_message_bytes: Annotated[int, typer.Option(help="Largest gRPC message accepted or sent.")] = 4 * 1024 * 1024,
-    verbose: bool = False,
+    max_message_bytes: Annotated[int, typer.Option(help="Largest gRPC message accepted or sent.")] = 1024 * 1024,
+    max_streams_per_client: Annotated[int, typer.Option(help="Open Play/Spectate streams per client host.")] = 512,
+    max_requests_per_second: Annotated[float, typer.Option(help="Messages per second one Play stream may send.")] = 20.0,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain; with --tls-key, serve TLS only.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this HTTP port.")] = None,
+    replica_id: Annotated[str, typer.Option(help="This replica's stable name when several share one database.")] = "",
+    log_format: Annotated[str, typer.Option(help="Log lines as `text` or `json`.")] = "text",
+    verbose: Annotated[bool, typer.Option(help="Log every match event at INFO.")] = False,
 ) -> None:
-    """Serve the arena over gRPC until SIGINT/SIGTERM."""
+    """Serve the arena over gRPC (with health checking and reflection) until SIGINT/SIGTERM."""
+    from maro.arena.logs import configure
     from maro.arena.runner import RunnerConfig
     from maro.arena.server import ArenaConfig, serve_forever
 
-    _logging(verbose)
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("use text or json", param_hint="--log-format")
+    configure(logging.INFO if verbose else logging.WARNING, log_format)
     runner = RunnerConfig(turn_timeout_s=turn_timeout, max_retries=max_retries, join_timeout_s=join_timeout)
-    asyncio.run(serve_forever(ArenaConfig(host=host, port=port, db=db, max_message_bytes=max_message_bytes, runner=runner)))
+    try:
+        config = ArenaConfig(host=host, port=port, db=db, max_message_bytes=max_message_bytes,
+                             max_streams_per_client=max_streams_per_client,
+                             max_requests_per_second=max_requests_per_second, tls_cert=tls_cert, tls_key=tls_key,
+                             metrics_port=metrics_port, replica_id=replica_id, runner=runner)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    asyncio.run(serve_forever(config))
+
+
+@app.command()
+def ratings(
+    db: Annotated[str, typer.Option(help="Match store: SQLite path or database URL.")] = "runs/arena.sqlite",
+    game: Annotated[str | None, typer.Option(help="Only this game.")] = None,
+    role: Annotated[str | None, typer.Option(help="Only this role; `*` for the game overall.")] = None,
+    rebuild: Annotated[bool, typer.Option(help="Recompute from every finished match first.")] = False,
+) -> None:
+    """Print ratings per game and role (OpenSkill), with match counts and uncertainty."""
+    from maro.arena.ratings import RatingBook, format_table
+    from maro.arena.store import MatchStore
+
+    store = MatchStore(db)
+    book = RatingBook(store.engine)
+    if rebuild:
+        book.rebuild(store.list_matches(status="finished"))
+    typer.echo(format_table(book.table(game, role)))
 
 
 @model_app.command("pull")

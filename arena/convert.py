@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from maro.arena import messages as m
 from maro.arena.engine import GameSpec
-from maro.arena.records import MatchRecord, TokenLogprob
+from maro.arena.records import EventRecord, MatchRecord, TokenLogprob
 from maro.arena.v1 import arena_pb2 as pb
 
 
@@ -102,11 +103,43 @@ def submission_to_pb(sub: m.Submission) -> pb.PlayRequest:
     return pb.PlayRequest(action=action)
 
 
+def event_to_pb(e: EventRecord) -> pb.EventRecord:
+    return pb.EventRecord(seq=e.seq, kind=e.kind, seat=-1 if e.seat is None else e.seat, text=e.text,
+                          private_to=list(e.private_to))
+
+
+def _seats(record: MatchRecord) -> list[pb.SeatRecord]:
+    return [pb.SeatRecord(seat=s.seat, role=s.role, kind=s.kind, name=s.name) for s in record.seats]
+
+
 def match_record_to_pb(record: MatchRecord) -> pb.MatchRecord:
+    """The full record once a match is over; while it is live, only what every seat may see."""
+    over = record.status in ("finished", "aborted")
+    seats = _seats(record) if over else [pb.SeatRecord(seat=s.seat, kind=s.kind, name=s.name) for s in record.seats]
     return pb.MatchRecord(
         match_id=record.match_id, game_id=record.game_id, seed=record.seed, status=record.status,
-        seats=[pb.SeatRecord(seat=s.seat, role=s.role, kind=s.kind, name=s.name) for s in record.seats],
-        events=[pb.EventRecord(seq=e.seq, kind=e.kind, seat=-1 if e.seat is None else e.seat, text=e.text,
-                               private_to=list(e.private_to)) for e in record.events],
+        seats=seats, events=[event_to_pb(e) for e in record.events if over or not e.private_to],
         outcomes=list(record.outcome or ()), end_reason=record.end_reason, params_json=json.dumps(record.params),
     )
+
+
+def _unix_ms(when: datetime | None) -> int:
+    if when is None:
+        return 0
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def match_summary_to_pb(record: MatchRecord, open_seats: int) -> pb.MatchSummary:
+    """A listed match; seats' roles only once the match is over (they may be hidden while live)."""
+    over = record.status in ("finished", "aborted")
+    seats = [pb.SeatRecord(seat=s.seat, role=s.role if over else "", kind=s.kind, name=s.name) for s in record.seats]
+    return pb.MatchSummary(
+        match_id=record.match_id, game_id=record.game_id, seed=record.seed, status=record.status,
+        created_unix_ms=_unix_ms(record.created_at), finished_unix_ms=_unix_ms(record.finished_at),
+        outcomes=list(record.outcome or ()), end_reason=record.end_reason, seats=seats, open_seats=open_seats,
+    )
+
+
+def rating_to_pb(entry) -> pb.RatingEntry:
+    return pb.RatingEntry(game_id=entry.game_id, role=entry.role, player=entry.player, mu=entry.mu,
+                          sigma=entry.sigma, ordinal=entry.ordinal, matches=entry.matches)

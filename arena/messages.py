@@ -106,12 +106,18 @@ class SeatChannel:
             self.awaiting_turn = None
             self.inbox.put_nowait(submission)
 
-    def attach(self) -> None:
-        """A player (re)joins: drop what queued while nobody listened."""
+    session: int = 0
+
+    def attach(self) -> int:
+        """A player (re)joins: drop what queued while nobody listened. Returns the session's number."""
         while not self.outbox.empty():
             self.outbox.get_nowait()
         self.attached = True
         self.joined.set()
+        self.session += 1
+        return self.session
 
-    def detach(self) -> None:
-        self.attached = False
+    def detach(self, session: int) -> None:
+        """A session ends; a late end of an older session leaves a newer one attached."""
+        if session == self.session:
+            self.attached = False

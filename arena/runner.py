@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from maro.arena.engine import Event, Game, GameError, State
+from maro.arena.metrics import ArenaMetrics
 from maro.arena.messages import (
     Accepted,
     BehaviorReport,
@@ -52,9 +53,12 @@ class MatchRunner:
     """Referees one match between seat channels; the game stays pure, the store gets everything."""
 
     def __init__(self, match_id: str, game: Game, seed: int, channels: list[SeatChannel],
-                 store: MatchStore, config: RunnerConfig):
+                 store: MatchStore, config: RunnerConfig, metrics: ArenaMetrics | None = None):
         self.match_id, self.game, self.seed = match_id, game, seed
         self.channels, self.store, self.config = channels, store, config
+        self.metrics = metrics or ArenaMetrics()
+        self.spectators: list[asyncio.Queue] = []
+        self._log = {"match_id": match_id, "game_id": game.spec.id}
         self.state: State | None = None
         self._events: list[EventRecord] = []
         self._sent: list[int] = [0] * len(channels)
@@ -62,14 +66,23 @@ class MatchRunner:
         self.turn = 0
 
     async def run(self) -> None:
+        status = "aborted"
+        self.metrics.matches_live.inc()
         try:
             await self._run()
+            status = "finished" if self.state is not None and self.state.finished else "aborted"
         except asyncio.CancelledError:
             self.store.finish(self.match_id, [0.0] * len(self.channels), "aborted: server stopped", status="aborted")
             raise
         except Exception as exc:  # a bug must not leave a match half-visible as running
-            log.exception("match %s failed", self.match_id)
-            self.store.finish(self.match_id, [0.0] * len(self.channels), f"aborted: {exc}", status="aborted")
+            log.exception("match failed", extra=self._log)
+            # The detail may quote hidden state (a failed write's parameters): it goes to the log only.
+            self.store.finish(self.match_id, [0.0] * len(self.channels),
+                              f"aborted: internal error ({type(exc).__name__})", status="aborted")
+        finally:
+            self.metrics.matches_live.dec()
+            self.metrics.matches_ended.labels(status).inc()
+            log.info("match ended", extra={**self._log, "status": status})
 
     async def _run(self) -> None:
         state, events = self.game.init(self.seed)
@@ -125,6 +138,8 @@ class MatchRunner:
         channel = self.channels[seat]
         observation = self._observation(seat)
         attempts = self.config.max_retries + 1
+        game_id = self.game.spec.id
+        started = time.monotonic()
         for attempt in range(attempts):
             deadline = time.time() + self.config.turn_timeout_s
             prompt = TurnPrompt(
@@ -138,14 +153,19 @@ class MatchRunner:
                 submission: Submission = await asyncio.wait_for(channel.inbox.get(), self.config.turn_timeout_s)
             except TimeoutError:
                 channel.awaiting_turn = None
+                self.metrics.deadline_expiries.labels(game_id).inc()
+                log.info("deadline expired", extra={**self._log, "seat": seat, "turn": self.turn})
                 return await self._fallback(state, seat, f"no action within {self.config.turn_timeout_s:g}s")
             try:
                 self.game.validate(state, seat, submission.text)
+                self.metrics.actions.labels(game_id).inc()
+                self.metrics.turn_latency.labels(game_id).observe(time.monotonic() - started)
                 return _Result(submission)
             except GameError as exc:
                 reason = getattr(exc, "reason", str(exc))
                 self.store.append(self.match_id, behaviors=[self._behavior(state, None, seat, submission, attempt, reason)])
                 channel.send(Rejection(self.turn, reason, attempts - attempt - 1))
+                self.metrics.rejections.labels(game_id).inc()
         channel.awaiting_turn = None
         return await self._fallback(state, seat, f"{attempts} invalid actions")
 
@@ -174,6 +194,10 @@ class MatchRunner:
         # Written before anything is acknowledged to a player.
         self.store.append(self.match_id, records, behaviors)
         self._events.extend(records)
+        for queue in self.spectators:
+            for record in records:
+                if not record.private_to:
+                    queue.put_nowait(record)
 
     def _observation(self, seat: int) -> ObservationMsg:
         obs = self.game.observe(self.state, seat)
@@ -194,6 +218,15 @@ class MatchRunner:
             channel.awaiting_turn = None
             shown = tuple(r if reveal or s == seat else "" for s, r in enumerate(roles))
             channel.send(MatchEnd(outcome, reason, shown, self._observation(seat)))
+        public_end = MatchEnd(outcome, reason, tuple(roles) if reveal else ("",) * len(roles))
+        for queue in self.spectators:
+            queue.put_nowait(public_end)
+
+    def spectate(self) -> tuple[list[EventRecord], asyncio.Queue]:
+        """The public events so far and a queue that receives the next ones, then the MatchEnd."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self.spectators.append(queue)
+        return [e for e in self._events if not e.private_to], queue
 
     def current_view(self, seat: int) -> ObservationMsg | None:
         """What a rejoining seat gets: its view now, with the full visible event history."""

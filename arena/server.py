@@ -1,45 +1,33 @@
-"""The gRPC transport: a thin servicer over the match service, and the server around it."""
+"""The arena server: configuration, gRPC server with health, reflection, TLS, limits and metrics."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import signal
+from pathlib import Path
 
 import grpc
-from pydantic import BaseModel, ConfigDict, Field
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maro.arena import convert
-from maro.arena.messages import Joined, MatchEnd, Rejection
+from maro.arena.guard import GuardInterceptor
+from maro.arena.metrics import ArenaMetrics
 from maro.arena.runner import RunnerConfig
-from maro.arena.service import ArenaError, BadRequest, Conflict, MatchService, NotFound, PermissionDenied, SeatPlan
+from maro.arena.service import MatchService
+from maro.arena.servicer import ArenaServicer, status_for  # noqa: F401  (status_for is part of the API)
 from maro.arena.store import MatchStore
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
-_STATUS = {
-    BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
-    convert.MalformedMessage: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    Conflict: grpc.StatusCode.FAILED_PRECONDITION,
-}
-
-
-def status_for(exc: Exception) -> grpc.StatusCode:
-    """The one place where domain errors become gRPC status codes."""
-    for kind, code in _STATUS.items():
-        if isinstance(exc, kind):
-            return code
-    return grpc.StatusCode.INTERNAL
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Arena"].full_name
 
 
 class ArenaConfig(BaseModel):
-    """How the arena server runs."""
+    """How the arena server runs (every field is a `maro arena serve` option)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -48,80 +36,29 @@ class ArenaConfig(BaseModel):
     port: int = Field(50051, ge=0, le=65535)
     """Port to listen on; 0 picks a free one."""
     db: str = "runs/arena.sqlite"
-    """Match store: a SQLite file path or any SQLAlchemy database URL."""
-    max_message_bytes: int = Field(4 * 1024 * 1024, gt=0)
-    """Largest gRPC message accepted or sent."""
+    """Match store: a SQLite file path or any SQLAlchemy database URL (postgresql+psycopg://...)."""
+    max_message_bytes: int = Field(1024 * 1024, gt=0)
+    """Largest gRPC message accepted or sent; larger ones get RESOURCE_EXHAUSTED."""
+    max_streams_per_client: int = Field(512, gt=0)
+    """Open Play/Spectate streams allowed per client host."""
+    max_requests_per_second: float = Field(20.0, gt=0)
+    """Messages per second one Play stream may send on average; a flood is cut off."""
+    tls_cert: Path | None = None
+    """PEM certificate chain: with `tls_key`, the server speaks TLS only."""
+    tls_key: Path | None = None
+    """PEM private key of `tls_cert`."""
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    """Serve Prometheus metrics over HTTP on this port."""
+    replica_id: str = ""
+    """This server's name in a shared store: on start it aborts only its own interrupted matches.
+    Replicas sharing one database need distinct, stable ids."""
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
-
-_SEAT_KINDS = {pb.SeatPlan.REMOTE: "remote", pb.SeatPlan.BOT: "bot"}
-
-
-class ArenaServicer(pb_grpc.ArenaServicer):
-    def __init__(self, service: MatchService):
-        self.service = service
-
-    async def ListGames(self, request, context):
-        return pb.ListGamesResponse(games=[convert.game_info(s) for s in self.service.list_games()])
-
-    async def CreateMatch(self, request, context):
-        try:
-            params = json.loads(request.params_json) if request.params_json else {}
-            if not isinstance(params, dict):
-                raise BadRequest("params_json must be a JSON object")
-            seats = [SeatPlan(kind=_SEAT_KINDS.get(s.kind, "unspecified"), bot=s.bot, name=s.name) for s in request.seats]
-            match_id, tokens = await self.service.create_match(request.game_id, request.seed, params, seats)
-        except json.JSONDecodeError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"params_json is not JSON: {exc}")
-        except ArenaError as exc:
-            await context.abort(status_for(exc), str(exc))
-        return pb.CreateMatchResponse(match_id=match_id, tokens=[pb.SeatToken(seat=s, token=t) for s, t in tokens.items()])
-
-    async def GetMatch(self, request, context):
-        try:
-            return convert.match_record_to_pb(self.service.get_match(request.match_id))
-        except ArenaError as exc:
-            await context.abort(status_for(exc), str(exc))
-
-    async def Play(self, request_iterator, context):
-        first = await anext(request_iterator, None)
-        if first is None or first.WhichOneof("msg") != "join":
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message of Play must be a join")
-        try:
-            channel, runner, rejoining = self.service.join(first.join.match_id, first.join.seat_token)
-        except ArenaError as exc:
-            await context.abort(status_for(exc), str(exc))
-        seat = channel.seat
-        role = runner.game.observe(runner.state, seat).role if runner.state is not None else ""
-        yield convert.to_pb(Joined(runner.match_id, seat, role, runner.game.spec.id, len(runner.channels)))
-        if rejoining and (view := runner.current_view(seat)) is not None:
-            yield convert.to_pb(view)
-        reader = asyncio.create_task(_pump_requests(request_iterator, channel))
-        try:
-            while True:
-                message = await channel.outbox.get()
-                yield convert.to_pb(message)
-                if isinstance(message, MatchEnd):
-                    break
-        finally:
-            reader.cancel()
-            channel.detach()
-
-
-async def _pump_requests(request_iterator, channel) -> None:
-    """Stream -> runner: actions go to the seat's channel, anything else is refused with a reason."""
-    with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-        async for request in request_iterator:
-            kind = request.WhichOneof("msg")
-            if kind == "action":
-                try:
-                    channel.submit(convert.submission_from_pb(request.action))
-                except convert.MalformedMessage as exc:
-                    channel.send(Rejection(request.action.turn, f"malformed action: {exc}", 0))
-            elif kind == "join":
-                channel.send(Rejection(-1, "already joined; send actions on this stream", 0))
-            else:
-                channel.send(Rejection(-1, "malformed request: PlayRequest carries neither join nor action", 0))
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ArenaConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both tls_cert and tls_key")
+        return self
 
 
 class ArenaServer:
@@ -130,18 +67,34 @@ class ArenaServer:
     def __init__(self, config: ArenaConfig, store: MatchStore | None = None):
         self.config = config
         self.store = store or MatchStore(config.db)
-        self.service = MatchService(self.store, config.runner)
+        self.metrics = ArenaMetrics()
+        self.service = MatchService(self.store, config.runner, self.metrics, config.replica_id)
         limit = config.max_message_bytes
-        self.server = grpc.aio.server(options=[
+        self.guard = GuardInterceptor(config.max_streams_per_client, self.metrics.streams.inc)
+        self.server = grpc.aio.server(interceptors=[self.guard], options=[
             ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
-        pb_grpc.add_ArenaServicer_to_server(ArenaServicer(self.service), self.server)
+        pb_grpc.add_ArenaServicer_to_server(ArenaServicer(self.service, config.max_requests_per_second), self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.port: int | None = None
 
     async def start(self) -> int:
-        self.port = self.server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        self.service.recover()
+        target = f"{self.config.host}:{self.config.port}"
+        if self.config.tls_cert is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(self.config.tls_key.read_bytes(), self.config.tls_cert.read_bytes())])
+            self.port = self.server.add_secure_port(target, credentials)
+        else:
+            self.port = self.server.add_insecure_port(target)
         if self.port == 0:
-            raise RuntimeError(f"could not listen on {self.config.host}:{self.config.port}")
+            raise RuntimeError(f"could not listen on {target}")
+        if self.config.metrics_port is not None:
+            self.metrics.serve(self.config.metrics_port, self.config.host)
         await self.server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("arena listening on %s:%d, store %s", self.config.host, self.port, self.store.url)
         return self.port
 
@@ -150,6 +103,8 @@ class ArenaServer:
         return f"{self.config.host}:{self.port}"
 
     async def stop(self, grace: float = 2.0) -> None:
+        """Refuse new work, end live matches (recorded as aborted), finish in-flight calls, close."""
+        await self.health.enter_graceful_shutdown()
         await self.service.shutdown()
         await self.server.stop(grace)
         self.store.close()
@@ -159,11 +114,12 @@ async def serve_forever(config: ArenaConfig) -> None:
     """Run until SIGINT/SIGTERM; live matches are marked aborted on the way out."""
     server = ArenaServer(config)
     await server.start()
-    print(f"arena listening on {server.address} (store: {server.store.url})", flush=True)
+    scheme = "tls" if config.tls_cert else "insecure"
+    print(f"arena listening on {server.address} ({scheme}; store: {server.store.url})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop()
-
+    print("arena stopped", flush=True)

@@ -1,4 +1,5 @@
-"""The match service: creates matches, seats players and bots, and owns the live runners."""
+"""The match service: creates matches, seats players, bots and model agents, runs the lobby,
+and owns the live runners."""
 
 from __future__ import annotations
 
@@ -7,20 +8,25 @@ import logging
 import random
 import secrets
 import uuid
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from maro.agents.bots import get_bot
 from maro.arena.engine import GameError, GameSpec, game_class, game_ids, make_game
-from maro.arena.messages import MatchEnd, SeatChannel, Submission, TurnPrompt
-from maro.arena.records import MatchRecord, SeatRecord
+from maro.arena.messages import MatchEnd, Rejection, SeatChannel, Submission, TurnPrompt
+from maro.arena.metrics import ArenaMetrics
+from maro.arena.ratings import RatingBook
+from maro.arena.records import EventRecord, MatchRecord, SeatRecord
 from maro.arena.runner import MatchRunner, RunnerConfig
 from maro.arena.store import MatchStore, hash_token
 
 log = logging.getLogger(__name__)
+
+SEAT_KINDS = ("remote", "open", "bot", "model")
 
 
 class ArenaError(Exception):
@@ -43,11 +49,33 @@ class Conflict(ArenaError):
     pass
 
 
+class Unavailable(ArenaError):
+    pass
+
+
 @dataclass(frozen=True)
 class SeatPlan:
-    kind: str  # "remote" | "bot"
+    """remote: token to the creator; open: token via the lobby; bot: a scripted bot;
+    model: a server-side LangGraph agent calling `model` (a LiteLLM string) at `api_base`."""
+
+    kind: str
     bot: str = ""
     name: str = ""
+    model: str = ""
+    api_base: str = ""
+
+    def player_name(self, seat: int) -> str:
+        if self.name:
+            return self.name
+        if self.kind == "bot":
+            return self.bot
+        if self.kind == "model":
+            return f"model:{self.model}"
+        return f"seat-{seat}"
+
+
+class ServerPlayer(Protocol):
+    async def act(self, prompt: TurnPrompt, rejection: str | None) -> Submission: ...
 
 
 @dataclass
@@ -55,68 +83,132 @@ class LiveMatch:
     runner: MatchRunner
     task: asyncio.Task
     channels: list[SeatChannel]
+    players: list[asyncio.Task] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OpenSeat:
+    match_id: str
+    seat: int
+    token: str
 
 
 class MatchService:
     """Everything the transport needs, with domain types only."""
 
-    def __init__(self, store: MatchStore, config: RunnerConfig | None = None):
+    def __init__(self, store: MatchStore, config: RunnerConfig | None = None, metrics: ArenaMetrics | None = None,
+                 replica: str = ""):
         self.store = store
+        self.replica = replica
         self.config = config or RunnerConfig()
+        self.metrics = metrics or ArenaMetrics()
+        self.ratings = RatingBook(store.engine)
         self.live: dict[str, LiveMatch] = {}
+        self._lobby: dict[str, deque[OpenSeat]] = {}
+        self._seat_opened = asyncio.Condition()
+
+    def recover(self) -> int:
+        """After a crash: this replica's matches left created or running were interrupted; mark
+        them aborted so the learner never reads them half-played. Returns how many there were."""
+        count = self.store.abort_unfinished("aborted: the server stopped while the match was live", self.replica)
+        if count:
+            log.warning("marked %d interrupted matches aborted", count)
+        return count
 
     def list_games(self) -> list[GameSpec]:
         return [game_class(g).spec for g in game_ids()]
 
     async def create_match(self, game_id: str, seed: int, params: dict[str, Any] | None,
                            seats: Sequence[SeatPlan]) -> tuple[str, dict[int, str]]:
+        """Start a match; returns its id and the tokens of its `remote` seats."""
+        game = self._game(game_id, params, seats)
+        match_id = uuid.uuid4().hex
+        tokens = {i: secrets.token_urlsafe(24) for i, p in enumerate(seats) if p.kind in ("remote", "open")}
+        record = MatchRecord(
+            match_id=match_id, game_id=game_id, seed=seed, params=game.params.model_dump(mode="json"),
+            status="created", config=self.config.model_dump(mode="json"),
+            seats=tuple(SeatRecord(seat=i, kind=p.kind, name=p.player_name(i), bot=p.bot or p.model)
+                        for i, p in enumerate(seats)),
+        )
+        self.store.create_match(record, {i: hash_token(t) for i, t in tokens.items()}, self.replica)
+        channels = [SeatChannel(seat=i) for i in range(len(seats))]
+        runner = MatchRunner(match_id, game, seed, channels, self.store, self.config, self.metrics)
+        live = LiveMatch(runner, asyncio.create_task(runner.run(), name=f"match-{match_id}"), channels)
+        for i, plan in enumerate(seats):
+            if plan.kind in ("bot", "model"):
+                channels[i].attach()
+                player = _server_player(plan, game_id, random.Random(f"{seed}:{i}"))
+                live.players.append(asyncio.create_task(_drive(channels[i], player)))
+        self.live[match_id] = live
+        live.task.add_done_callback(lambda _t, m=match_id: self._ended(m))
+        await self._open_seats(game_id, [OpenSeat(match_id, i, tokens[i]) for i, p in enumerate(seats) if p.kind == "open"])
+        log.info("match created", extra={"match_id": match_id, "game_id": game_id, "reason": [p.kind for p in seats]})
+        return match_id, {i: t for i, t in tokens.items() if seats[i].kind == "remote"}
+
+    def _game(self, game_id: str, params: dict[str, Any] | None, seats: Sequence[SeatPlan]):
         try:
             game = make_game(game_id, params)
         except GameError as exc:
             raise NotFound(str(exc)) from exc
         except ValidationError as exc:
             raise BadRequest(f"invalid params for {game_id}: {exc.errors(include_url=False)}") from exc
-        spec = game.spec
-        if not spec.min_players <= len(seats) <= spec.max_players or len(seats) != game.num_players():
-            raise BadRequest(f"{game_id} needs {game.num_players()} seats, got {len(seats)}")
-        for plan in seats:
-            if plan.kind not in ("remote", "bot"):
-                raise BadRequest(f"unknown seat kind {plan.kind!r}; use remote or bot")
+        if len(seats) != game.num_players():
+            raise BadRequest(f"{game_id} with these params needs {game.num_players()} seats, got {len(seats)}")
+        for i, plan in enumerate(seats):
+            if plan.kind not in SEAT_KINDS:
+                raise BadRequest(f"seat {i}: unknown kind {plan.kind!r}; use one of {', '.join(SEAT_KINDS)}")
             if plan.kind == "bot":
                 try:
-                    get_bot(plan.bot)
+                    _bot_for(plan.bot, game_id)
                 except KeyError as exc:
-                    raise BadRequest(str(exc.args[0])) from exc
-        match_id = uuid.uuid4().hex
-        tokens = {i: secrets.token_urlsafe(24) for i, p in enumerate(seats) if p.kind == "remote"}
-        record = MatchRecord(
-            match_id=match_id, game_id=game_id, seed=seed, params=game.params.model_dump(mode="json"),
-            status="created", config=self.config.model_dump(mode="json"),
-            seats=tuple(SeatRecord(seat=i, kind=p.kind, name=p.name or p.bot or f"seat-{i}", bot=p.bot)
-                        for i, p in enumerate(seats)),
-        )
-        self.store.create_match(record, {i: hash_token(t) for i, t in tokens.items()})
-        channels = [SeatChannel(seat=i) for i in range(len(seats))]
-        runner = MatchRunner(match_id, game, seed, channels, self.store, self.config)
-        bots = []
-        for i, plan in enumerate(seats):
-            if plan.kind == "bot":
-                channels[i].attach()
-                bots.append(asyncio.create_task(_drive_bot(channels[i], plan.bot, random.Random(f"{seed}:{i}"))))
-        task = asyncio.create_task(runner.run(), name=f"match-{match_id}")
-        self.live[match_id] = LiveMatch(runner, task, channels)
-        task.add_done_callback(lambda _t, m=match_id, b=tuple(bots): self._ended(m, b))
-        log.info("match %s created: %s seed=%s seats=%s", match_id, game_id, seed, [p.kind for p in seats])
-        return match_id, tokens
+                    raise BadRequest(f"seat {i}: {exc.args[0]}") from exc
+            if plan.kind == "model" and not plan.model:
+                raise BadRequest(f"seat {i}: a model seat needs a LiteLLM model string")
+        return game
 
-    def _ended(self, match_id: str, bots: tuple[asyncio.Task, ...]) -> None:
-        self.live.pop(match_id, None)
-        for bot in bots:  # an aborted match sends no MatchEnd for a bot to stop on
-            bot.cancel()
+    def _ended(self, match_id: str) -> None:
+        live = self.live.pop(match_id, None)
+        if live is None:
+            return
+        for task in live.players:  # an aborted match sends no MatchEnd for them to stop on
+            task.cancel()
+        for seats in self._lobby.values():
+            for open_seat in [s for s in seats if s.match_id == match_id]:
+                seats.remove(open_seat)
+        record = self.store.get_match(match_id, with_events=False)
+        if record is not None and record.status == "finished":
+            try:
+                self.ratings.update(record)
+            except Exception:  # ratings must never take the arena down
+                log.exception("rating update failed", extra={"match_id": match_id})
 
-    def join(self, match_id: str, token: str) -> tuple[SeatChannel, MatchRunner, bool]:
+    # --- the lobby -------------------------------------------------------------------------
+    async def _open_seats(self, game_id: str, seats: list[OpenSeat]) -> None:
+        if seats:
+            async with self._seat_opened:
+                self._lobby.setdefault(game_id, deque()).extend(seats)
+                self._seat_opened.notify_all()
+
+    async def find_seat(self, game_id: str, wait: bool) -> OpenSeat:
+        """The oldest open seat of a live match of `game_id`; with `wait`, until one opens."""
+        if game_id not in game_ids():
+            raise NotFound(f"unknown game {game_id!r}")
+        async with self._seat_opened:
+            while True:
+                queue = self._lobby.get(game_id)
+                if queue:
+                    return queue.popleft()
+                if not wait:
+                    raise Unavailable(f"no open seat in any {game_id} match; create one or call with wait")
+                await self._seat_opened.wait()
+
+    def open_seat_count(self, match_id: str) -> int:
+        return sum(s.match_id == match_id for seats in self._lobby.values() for s in seats)
+
+    # --- seats, records, spectators ----------------------------------------------------------
+    def join(self, match_id: str, token: str, player_name: str = "") -> tuple[SeatChannel, MatchRunner, bool, int]:
         """Seat the holder of `token`; a seat that was left may be taken again with its token.
-        Returns the seat's channel, the runner and whether this is a rejoin."""
+        Returns the seat's channel, the runner, whether this is a rejoin, and the session number."""
         if not match_id or not token:
             raise BadRequest("join needs a match_id and a seat_token")
         live = self.live.get(match_id)
@@ -132,16 +224,34 @@ class MatchService:
         if channel.attached:
             raise Conflict(f"seat {seat} is already connected; close that session first")
         rejoining = channel.joined.is_set()
-        channel.attach()
+        if not rejoining and player_name:
+            self.store.set_seat_name(match_id, seat, player_name)
+        session = channel.attach()
         if rejoining and channel.awaiting_turn is not None and channel.last_prompt is not None:
             channel.send(channel.last_prompt)  # a rejoining seat gets its pending turn back
-        return channel, live.runner, rejoining
+        return channel, live.runner, rejoining, session
 
     def get_match(self, match_id: str) -> MatchRecord:
         record = self.store.get_match(match_id)
         if record is None:
             raise NotFound(f"unknown match {match_id!r}")
         return record
+
+    def list_matches(self, game_id: str | None, status: str | None, since: datetime | None,
+                     until: datetime | None, limit: int) -> list[MatchRecord]:
+        if not 0 <= limit <= 1000:
+            raise BadRequest("limit must be between 0 and 1000")
+        return self.store.list_matches(game_id=game_id, status=status, since=since, until=until,
+                                       limit=limit or 100, newest_first=True)
+
+    def spectate(self, match_id: str) -> tuple[list[EventRecord], asyncio.Queue | None, MatchRecord]:
+        """Public events so far and, for a live match, a queue of the next ones and its end."""
+        record = self.get_match(match_id)
+        live = self.live.get(match_id)
+        if live is None:
+            return [e for e in record.events if not e.private_to], None, record
+        history, queue = live.runner.spectate()
+        return history, queue, record
 
     async def wait(self, match_id: str) -> None:
         live = self.live.get(match_id)
@@ -156,13 +266,41 @@ class MatchService:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _drive_bot(channel: SeatChannel, bot_name: str, rng: random.Random) -> None:
-    """A server-side bot seat: answer every turn prompt from the observation alone."""
-    bot = get_bot(bot_name)
+def _bot_for(name: str, game_id: str):
+    from maro.agents.bots import get_bot
+
+    bot = get_bot(name)
+    if bot.game_id != game_id:
+        raise KeyError(f"bot {name!r} plays {bot.game_id}, not {game_id}")
+    return bot
+
+
+def _server_player(plan: SeatPlan, game_id: str, rng: random.Random) -> ServerPlayer:
+    if plan.kind == "bot":
+        from maro.agents.bots import ScriptedPlayer
+
+        return ScriptedPlayer(plan.bot, rng=rng)
+    from maro.agents.graph import AgentContext, AgentPlayer
+    from maro.agents.llm import ModelSettings
+
+    settings = ModelSettings(model=plan.model, api_base=plan.api_base or None)
+    return AgentPlayer(game_id, AgentContext(settings=settings))
+
+
+async def _drive(channel: SeatChannel, player: ServerPlayer) -> None:
+    """A server-side seat: answer every turn prompt from the observation alone."""
+    rejection: str | None = None
     while True:
         message = await channel.outbox.get()
         if isinstance(message, TurnPrompt):
-            text = bot.act(message.observation.view, message.legal_actions, rng)
-            channel.submit(Submission(message.turn, text))
+            try:
+                submission = await player.act(message, rejection)
+            except Exception as exc:  # a failing model call: the turn's deadline and fallback decide
+                log.warning("server-side player failed: %s", exc, extra={"seat": channel.seat})
+                continue
+            rejection = None
+            channel.submit(submission)
+        elif isinstance(message, Rejection):
+            rejection = message.reason
         elif isinstance(message, MatchEnd):
             return

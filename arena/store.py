@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -33,7 +34,8 @@ class MatchRow(Base):
     __tablename__ = "matches"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     game_id: Mapped[str] = mapped_column(String(64), index=True)
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    replica: Mapped[str] = mapped_column(Text, default="", index=True)
     params: Mapped[dict] = mapped_column(JSON)
     config: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -48,9 +50,9 @@ class SeatRow(Base):
     match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), primary_key=True)
     seat: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(String(128), default="")
-    bot: Mapped[str] = mapped_column(String(64), default="")
-    role: Mapped[str] = mapped_column(String(64), default="")
+    name: Mapped[str] = mapped_column(Text, default="")
+    bot: Mapped[str] = mapped_column(Text, default="")
+    role: Mapped[str] = mapped_column(Text, default="")
     token_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
 
 
@@ -71,7 +73,7 @@ class BehaviorRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), index=True)
     seat: Mapped[int] = mapped_column(Integer)
-    role: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(Text)
     turn: Mapped[int] = mapped_column(Integer)
     index: Mapped[int] = mapped_column(Integer)
     attempt: Mapped[int] = mapped_column(Integer)
@@ -82,7 +84,7 @@ class BehaviorRow(Base):
     messages: Mapped[list] = mapped_column(JSON)
     completion: Mapped[str] = mapped_column(Text, default="")
     logprobs: Mapped[list] = mapped_column(JSON)
-    model: Mapped[str] = mapped_column(String(256), default="")
+    model: Mapped[str] = mapped_column(Text, default="")
     snapshot_before: Mapped[str] = mapped_column(Text, default="")
     snapshot_after: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -124,24 +126,38 @@ class MatchStore:
         self.engine.dispose()
 
     # --- writes ----------------------------------------------------------------------------
-    def create_match(
-        self, match: MatchRecord, token_hashes: dict[int, str] | None = None
-    ) -> None:
+    def create_match(self, match: MatchRecord, token_hashes: dict[int, str] | None = None,
+                     replica: str = "") -> None:
         token_hashes = token_hashes or {}
         with self._lock, Session(self.engine) as db, db.begin():
             db.add(MatchRow(
                 id=match.match_id, game_id=match.game_id, seed=match.seed, params=match.params,
-                config=match.config, status=match.status, created_at=_now(),
+                config=match.config, status=match.status, created_at=_now(), replica=replica,
             ))
             db.flush()
             for s in match.seats:
-                db.add(SeatRow(match_id=match.match_id, seat=s.seat, kind=s.kind, name=s.name, bot=s.bot,
-                               role=s.role, token_hash=token_hashes.get(s.seat, "")))
+                db.add(SeatRow(match_id=match.match_id, seat=s.seat, kind=s.kind, name=_text(s.name)[:256],
+                               bot=_text(s.bot), role=s.role, token_hash=token_hashes.get(s.seat, "")))
 
     def set_roles(self, match_id: str, roles: Sequence[str]) -> None:
         with self._lock, Session(self.engine) as db, db.begin():
             for row in db.scalars(select(SeatRow).where(SeatRow.match_id == match_id)):
                 row.role = roles[row.seat]
+
+    def set_seat_name(self, match_id: str, seat: int, name: str) -> None:
+        with self._lock, Session(self.engine) as db, db.begin():
+            row = db.get(SeatRow, (match_id, seat))
+            if row is not None:
+                row.name = _text(name)[:256]
+
+    def abort_unfinished(self, reason: str, replica: str = "") -> int:
+        """Mark the matches of `replica` still created or running as aborted; returns how many."""
+        with self._lock, Session(self.engine) as db, db.begin():
+            rows = list(db.scalars(select(MatchRow).where(
+                MatchRow.status.in_(("created", "running")), MatchRow.replica == replica)))
+            for row in rows:
+                row.status, row.end_reason, row.finished_at = "aborted", reason, _now()
+            return len(rows)
 
     def set_status(self, match_id: str, status: str) -> None:
         with self._lock, Session(self.engine) as db, db.begin():
@@ -151,7 +167,7 @@ class MatchStore:
         """Write events and behaviors of one step in one transaction."""
         with self._lock, Session(self.engine) as db, db.begin():
             for e in events:
-                db.add(EventRow(match_id=match_id, seq=e.seq, kind=e.kind, seat=e.seat, text=e.text,
+                db.add(EventRow(match_id=match_id, seq=e.seq, kind=e.kind, seat=e.seat, text=_text(e.text),
                                 private_to=list(e.private_to), data=dict(e.data)))
             for b in behaviors:
                 db.add(_behavior_row(b))
@@ -165,7 +181,7 @@ class MatchStore:
     def seat_for_token(self, match_id: str, token: str) -> int | None:
         with Session(self.engine) as db:
             row = db.scalars(select(SeatRow).where(
-                SeatRow.match_id == match_id, SeatRow.token_hash == hash_token(token), SeatRow.kind == "remote"
+                SeatRow.match_id == match_id, SeatRow.token_hash == hash_token(token), SeatRow.kind.in_(("remote", "open"))
             )).first()
             return None if row is None else row.seat
 
@@ -176,13 +192,23 @@ class MatchStore:
                 return None
             return self._record(db, row, with_events)
 
-    def list_matches(self, *, game_id: str | None = None, status: str | None = None) -> list[MatchRecord]:
+    def list_matches(self, *, game_id: str | None = None, status: str | None = None,
+                     since: datetime | None = None, until: datetime | None = None,
+                     limit: int | None = None, newest_first: bool = False) -> list[MatchRecord]:
+        """Matches by creation time (oldest first unless `newest_first`), filtered."""
         with Session(self.engine) as db:
-            query = select(MatchRow).order_by(MatchRow.created_at)
+            order = MatchRow.created_at.desc() if newest_first else MatchRow.created_at
+            query = select(MatchRow).order_by(order, MatchRow.id)
             if game_id:
                 query = query.where(MatchRow.game_id == game_id)
             if status:
                 query = query.where(MatchRow.status == status)
+            if since is not None:
+                query = query.where(MatchRow.created_at >= since)
+            if until is not None:
+                query = query.where(MatchRow.created_at < until)
+            if limit:
+                query = query.limit(limit)
             return [self._record(db, row, False) for row in db.scalars(query)]
 
     def behaviors(self, match_ids: Sequence[str]) -> list[BehaviorRecord]:
@@ -217,6 +243,11 @@ class MatchStore:
         )
 
 
+def _text(value: str) -> str:
+    """Postgres text cannot hold NUL; clients and models can send it. Drop it everywhere."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -228,9 +259,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _behavior_row(b: BehaviorRecord) -> BehaviorRow:
     return BehaviorRow(
         match_id=b.match_id, seat=b.seat, role=b.role, turn=b.turn, index=b.index, attempt=b.attempt,
-        accepted=b.accepted, fallback=b.fallback, action_text=b.action_text, reason=b.reason,
-        messages=list(b.messages), completion=b.completion,
-        logprobs=[[t.token, t.token_id, t.logprob] for t in b.logprobs], model=b.model,
+        accepted=b.accepted, fallback=b.fallback, action_text=_text(b.action_text), reason=_text(b.reason),
+        messages=list(b.messages), completion=_text(b.completion),
+        logprobs=[[t.token, t.token_id, t.logprob] for t in b.logprobs], model=_text(b.model),
         snapshot_before=b.snapshot_before, snapshot_after=b.snapshot_after, created_at=_now(),
     )
 
@@ -244,3 +275,6 @@ def _behavior_record(r: BehaviorRow) -> BehaviorRecord:
         snapshot_before=r.snapshot_before, snapshot_after=r.snapshot_after,
     )
 
+
+
+import maro.arena.ratings  # noqa: E402,F401  (declares the ratings tables on Base before create_all)

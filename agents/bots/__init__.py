@@ -65,9 +65,9 @@ def default_bot(game_id: str) -> str:
 class ScriptedPlayer:
     """A bot as a remote player (the `Player` of agents.client)."""
 
-    def __init__(self, bot_name: str, seed: int = 0):
+    def __init__(self, bot_name: str, seed: int = 0, rng: random.Random | None = None):
         self.bot = get_bot(bot_name)
-        self.rng = random.Random(seed)
+        self.rng = rng or random.Random(seed)
 
     async def act(self, prompt, rejection: str | None):
         from maro.arena.messages import Submission

@@ -109,7 +109,8 @@ def test_models_lists_served_names(base_url):
     {"model": "smollm2"},
     {"model": "smollm2", "messages": [{"role": "user", "content": "x"}], "temperature": 5},
     {"model": "smollm2", "messages": [{"role": "wizard", "content": "x"}]},
-    {"model": "smollm2", "messages": [{"role": "user", "content": "x"}], "stream": True},
+    {"model": "smollm2", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
+    {"model": "smollm2", "messages": [{"role": "user", "content": "x"}], "stop": ["a", "b", "c", "d", "e"]},
 ])
 def test_invalid_body_is_400_with_openai_error(base_url, body):
     r = httpx.post(f"{base_url}/v1/chat/completions", json=body)

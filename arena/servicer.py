@@ -1,0 +1,194 @@
+"""The gRPC servicer: a few lines per method, converting and calling the match service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime
+
+import grpc
+
+from maro.arena import convert
+from maro.arena.guard import Malformed, RateLimit
+from maro.arena.messages import Joined, MatchEnd, Rejection
+from maro.arena.service import (
+    ArenaError,
+    BadRequest,
+    Conflict,
+    MatchService,
+    NotFound,
+    PermissionDenied,
+    SeatPlan,
+    Unavailable,
+)
+from maro.arena.v1 import arena_pb2 as pb
+from maro.arena.v1 import arena_pb2_grpc as pb_grpc
+
+_STATUS = {
+    BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    convert.MalformedMessage: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    Conflict: grpc.StatusCode.FAILED_PRECONDITION,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+_SEAT_KINDS = {pb.SeatPlan.REMOTE: "remote", pb.SeatPlan.BOT: "bot", pb.SeatPlan.OPEN: "open", pb.SeatPlan.MODEL: "model"}
+
+
+def status_for(exc: Exception) -> grpc.StatusCode:
+    """The one place where domain errors become gRPC status codes."""
+    for kind, code in _STATUS.items():
+        if isinstance(exc, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def _datetime(ms: int) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+
+
+class ArenaServicer(pb_grpc.ArenaServicer):
+    def __init__(self, service: MatchService, requests_per_second: float = 20.0):
+        self.service = service
+        self.requests_per_second = requests_per_second
+
+    async def ListGames(self, request, context):
+        return pb.ListGamesResponse(games=[convert.game_info(s) for s in self.service.list_games()])
+
+    async def CreateMatch(self, request, context):
+        try:
+            params = json.loads(request.params_json) if request.params_json else {}
+            if not isinstance(params, dict):
+                raise BadRequest("params_json must be a JSON object")
+            seats = [SeatPlan(kind=_SEAT_KINDS.get(s.kind, "unspecified"), bot=s.bot, name=s.name, model=s.model,
+                              api_base=s.api_base) for s in request.seats]
+            match_id, tokens = await self.service.create_match(request.game_id, request.seed, params, seats)
+        except json.JSONDecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"params_json is not JSON: {exc}")
+        except ArenaError as exc:
+            await context.abort(status_for(exc), str(exc))
+        return pb.CreateMatchResponse(match_id=match_id, tokens=[pb.SeatToken(seat=s, token=t) for s, t in tokens.items()])
+
+    async def GetMatch(self, request, context):
+        try:
+            return convert.match_record_to_pb(self.service.get_match(request.match_id))
+        except ArenaError as exc:
+            await context.abort(status_for(exc), str(exc))
+
+    async def ListMatches(self, request, context):
+        try:
+            records = self.service.list_matches(request.game_id or None, request.status or None,
+                                                _datetime(request.since_unix_ms), _datetime(request.until_unix_ms),
+                                                request.limit)
+        except ArenaError as exc:
+            await context.abort(status_for(exc), str(exc))
+        return pb.ListMatchesResponse(matches=[
+            convert.match_summary_to_pb(r, self.service.open_seat_count(r.match_id)) for r in records])
+
+    async def FindSeat(self, request, context):
+        try:
+            seat = await self.service.find_seat(request.game_id, request.wait)
+        except ArenaError as exc:
+            await context.abort(status_for(exc), str(exc))
+        return pb.SeatAssignment(match_id=seat.match_id, seat=seat.seat, seat_token=seat.token)
+
+    async def GetRatings(self, request, context):
+        entries = self.service.ratings.table(request.game_id or None, request.role or None)
+        return pb.GetRatingsResponse(ratings=[convert.rating_to_pb(e) for e in entries])
+
+    async def Spectate(self, request, context):
+        try:
+            history, queue, record = self.service.spectate(request.match_id)
+        except ArenaError as exc:
+            await context.abort(status_for(exc), str(exc))
+        for event in history:
+            yield pb.SpectatorEvent(event=convert.event_to_pb(event))
+        if queue is None:  # the match is over: its record has the end
+            reveal = record.status == "finished"
+            yield pb.SpectatorEvent(end=convert.to_pb(MatchEnd(
+                tuple(record.outcome or ()), record.end_reason,
+                tuple(s.role if reveal else "" for s in record.seats))).end)
+            return
+        while True:
+            item = await queue.get()
+            if isinstance(item, MatchEnd):
+                yield pb.SpectatorEvent(end=convert.to_pb(item).end)
+                return
+            yield pb.SpectatorEvent(event=convert.event_to_pb(item))
+
+    async def Play(self, request_iterator, context):
+        first = await anext(request_iterator, None)
+        if isinstance(first, Malformed):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed protobuf message: {first.error}")
+        if first is None or first.WhichOneof("msg") != "join":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message of Play must be a join")
+        try:
+            channel, runner, rejoining, session = self.service.join(first.join.match_id, first.join.seat_token,
+                                                           first.join.player_name)
+        except ArenaError as exc:
+            await context.abort(status_for(exc), str(exc))
+        seat = channel.seat
+        role = runner.game.observe(runner.state, seat).role if runner.state is not None else ""
+        yield convert.to_pb(Joined(runner.match_id, seat, role, runner.game.spec.id, len(runner.channels)))
+        if rejoining and (view := runner.current_view(seat)) is not None:
+            yield convert.to_pb(view)
+        limit = RateLimit(self.requests_per_second, burst=max(10.0, 2 * self.requests_per_second))
+        reader = asyncio.create_task(_pump_requests(request_iterator, channel, limit))
+        getter: asyncio.Future | None = None
+        try:
+            while True:
+                getter = asyncio.ensure_future(channel.outbox.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    if reader.done() and reader.result() == "flood":
+                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                            f"more than {self.requests_per_second:g} requests per second; slow down")
+                    reader = asyncio.create_task(asyncio.Event().wait())  # the client stopped writing
+                    continue
+                message = getter.result()
+                yield convert.to_pb(message)
+                if isinstance(message, MatchEnd):
+                    break
+        finally:
+            # An orphaned get() would swallow the next message meant for a rejoining session.
+            if getter is not None and not getter.done():
+                getter.cancel()
+            reader.cancel()
+            channel.detach(session)
+
+
+async def _pump_requests(request_iterator, channel, limit: RateLimit) -> str:
+    """Stream -> runner: actions go to the seat's channel, anything else is refused with a reason.
+    Returns "flood" when the client exceeds its rate, "closed" when it stops writing."""
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        async for request in request_iterator:
+            if not limit.allow():
+                await _drain(request_iterator, FLOOD_GRACE_S)
+                return "flood"
+            kind = request.WhichOneof("msg")
+            if kind == "action":
+                try:
+                    channel.submit(convert.submission_from_pb(request.action))
+                except convert.MalformedMessage as exc:
+                    channel.send(Rejection(request.action.turn, f"malformed action: {exc}", 0))
+            elif kind == "join":
+                channel.send(Rejection(-1, "already joined; send actions on this stream", 0))
+            elif isinstance(request, Malformed):
+                channel.send(Rejection(-1, f"malformed protobuf message: {request.error}", 0))
+            else:
+                channel.send(Rejection(-1, "malformed request: PlayRequest carries neither join nor action", 0))
+    return "closed"
+
+
+FLOOD_GRACE_S = 0.5
+
+
+async def _drain(request_iterator, seconds: float) -> None:
+    """Discard what a flooding client still sends for a moment before the stream is closed, so
+    its writes in flight don't fail and it reads the RESOURCE_EXHAUSTED status."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    with contextlib.suppress(TimeoutError, StopAsyncIteration, grpc.aio.AioRpcError):
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.wait_for(anext(request_iterator), left)

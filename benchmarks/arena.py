@@ -1,0 +1,328 @@
+"""Arena throughput and turn latency over loopback gRPC, against a bare grpc.aio echo of the same traffic.
+
+    python benchmarks/arena.py [--concurrency 1 10 100] [--seconds 5] [--warmup 1] [--clients 1]
+                               [--max-rounds N] [--profile-server FILE.prof --profile-at 100]
+
+Arena load: every match is bargaining-v1 with BOTH seats remote scripted clients (the
+`bargaining-bot` policy of maro.agents.bots, run client-side from the view JSON). That stresses
+the arena more than a remote seat against a server-side bot: every action crosses the wire,
+and the server sends three messages per action (`accepted` and an `observation` to the actor,
+a `turn` prompt to the other seat). Each of C concurrency slots plays matches back to back
+(CreateMatch, two Play streams, join, play to `end`), so match setup is part of the cost.
+
+Echo baseline: a grpc.aio server with a generic stream-stream handler on raw bytes; per request
+(a serialized PlayRequest action) it writes back the three serialized PlayResponse messages the
+arena sends per action (accepted, observation, turn prompt, built from a real bargaining state).
+C slots each hold one stream and play ping-pong. So both systems move the same messages of the
+same sizes; the echo does nothing else.
+
+Metrics, over a measurement window that follows a warm-up:
+  actions/s   accepted actions (arena) or request round trips (echo) completed in the window
+  p50/p99 ms  turn latency, client side: from writing an action to reading its `accepted`
+              (echo: from writing the request to reading the first response frame)
+  srv/cli cpu CPU seconds of the server process (of all client processes) per wall second;
+              1.0 = one core busy. A Python server is bound near 1.0 whatever the core count.
+Server and clients run in separate processes (spawned); each (system, concurrency) pair gets a
+fresh server and, for the arena, a fresh SQLite store in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+import grpc  # noqa: E402
+
+from maro.agents.bots.bargaining import bargaining_policy  # noqa: E402
+from maro.arena.v1 import arena_pb2 as pb  # noqa: E402
+from maro.arena.v1 import arena_pb2_grpc as pb_grpc  # noqa: E402
+
+ECHO_METHOD = "/maro.bench.Echo/Play"
+GAME = "bargaining-v1"
+
+
+# --- the messages the echo replays --------------------------------------------------------------
+def sample_messages() -> tuple[bytes, list[bytes]]:
+    """A realistic action and the three responses the arena sends for it, serialized, mid-match."""
+    from maro.arena import convert
+    from maro.arena.engine import make_game
+    from maro.arena.messages import Accepted, ObservationMsg, TurnPrompt
+
+    game = make_game(GAME)
+    state, _ = game.init(7)
+    for text in ("[Offer: 95]", "[Offer: 60]", "[Offer: 85]"):
+        state, events = game.step(state, {sorted(game.acting(state))[0]: text})
+    actor, other = 1 - sorted(game.acting(state))[0], sorted(game.acting(state))[0]
+    texts = tuple(e.text for e in events)
+    observation = ObservationMsg(turn=3, role=game.role(state, actor), view=game.view(state, actor), events=texts)
+    prompt = TurnPrompt(
+        turn=3, attempt=0, attempts_left=2,
+        observation=ObservationMsg(turn=3, role=game.role(state, other), view=game.view(state, other), events=texts),
+        legal_actions=game.legal_actions(state, other), action_format=game.spec.action_format,
+        deadline_unix_ms=int(time.time() * 1000) + 120_000)
+    request = pb.PlayRequest(action=pb.Action(turn=2, text="[Offer: 85]")).SerializeToString()
+    responses = [convert.to_pb(m).SerializeToString() for m in (Accepted(2), observation, prompt)]
+    return request, responses
+
+
+# --- servers (each in its own process) ----------------------------------------------------------
+def _serve(system: str, db_dir: str, conn, profile_path: str | None) -> None:
+    """Process entry: run one server, send its port, stop when the parent says so."""
+    profiler = None
+    if profile_path:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    asyncio.run(_serve_async(system, db_dir, conn))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
+
+
+async def _serve_async(system: str, db_dir: str, conn) -> None:
+    if system == "arena":
+        from maro.arena.runner import RunnerConfig
+        from maro.arena.server import ArenaConfig, ArenaServer
+
+        runner = RunnerConfig(turn_timeout_s=600, join_timeout_s=600)
+        server = ArenaServer(ArenaConfig(port=0, db=str(Path(db_dir) / "bench.sqlite"), runner=runner))
+        port = await server.start()
+        stop = server.stop
+    else:
+        _, responses = sample_messages()
+        server = grpc.aio.server()
+
+        async def play(request_iterator, _context):
+            async for _request in request_iterator:
+                for response in responses:
+                    yield response
+
+        handler = grpc.stream_stream_rpc_method_handler(play)  # no (de)serializers: raw bytes
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("maro.bench.Echo", {"Play": handler}),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+
+        async def stop():
+            await server.stop(1)
+    conn.send(port)
+    await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # blocks until "stop"
+    await stop()
+
+
+# --- clients ------------------------------------------------------------------------------------
+@dataclass
+class Load:
+    address: str
+    slots: int
+    start: float  # time.monotonic() when the window opens (monotonic is system-wide on Linux)
+    stop: float
+    seed: int
+    params_json: str = ""
+
+
+async def _arena_seat(call, seat_rng: random.Random, samples: list) -> None:
+    sent: dict[int, float] = {}
+    while True:
+        response = await call.read()
+        if response is grpc.aio.EOF:
+            raise ConnectionError("stream closed before the match ended")
+        kind = response.WhichOneof("msg")
+        if kind == "turn":
+            prompt = response.turn
+            text = bargaining_policy(json.loads(prompt.observation.view_json), tuple(prompt.legal_actions), seat_rng)
+            sent[prompt.turn] = time.monotonic()
+            await call.write(pb.PlayRequest(action=pb.Action(turn=prompt.turn, text=text)))
+        elif kind == "accepted":
+            now = time.monotonic()
+            samples.append((now, now - sent.pop(response.accepted.turn)))
+        elif kind == "rejection":
+            raise RuntimeError(f"scripted action rejected: {response.rejection.reason}")
+        elif kind == "end":
+            await call.done_writing()
+            return
+
+
+async def _arena_slot(load: Load, slot: int, samples: list, counts: dict) -> None:
+    async with grpc.aio.insecure_channel(load.address) as channel:
+        stub = pb_grpc.ArenaStub(channel)
+        seed = load.seed * 100_000 + slot * 1000
+        while time.monotonic() < load.stop:
+            seed += 1
+            created = await stub.CreateMatch(pb.CreateMatchRequest(
+                game_id=GAME, seed=seed, params_json=load.params_json, seats=[pb.SeatPlan(kind=pb.SeatPlan.REMOTE)] * 2))
+            seats = []
+            for token in created.tokens:
+                call = stub.Play()
+                await call.write(pb.PlayRequest(join=pb.Join(match_id=created.match_id, seat_token=token.token)))
+                seats.append(_arena_seat(call, random.Random(f"{seed}:{token.seat}"), samples))
+            await asyncio.gather(*seats)
+            counts["matches"] += load.start <= time.monotonic() <= load.stop
+
+
+async def _echo_slot(load: Load, request: bytes, frames: int, samples: list) -> None:
+    async with grpc.aio.insecure_channel(load.address) as channel:
+        call = channel.stream_stream(ECHO_METHOD)()  # no (de)serializers: raw bytes
+        while time.monotonic() < load.stop:
+            sent = time.monotonic()
+            await call.write(request)
+            await call.read()
+            now = time.monotonic()
+            samples.append((now, now - sent))
+            for _ in range(frames - 1):
+                await call.read()
+        await call.done_writing()
+
+
+async def _run_load(system: str, load: Load) -> tuple[list, dict]:
+    samples: list[tuple[float, float]] = []
+    counts = {"matches": 0, "errors": 0}
+    if system == "arena":
+        slots = [_arena_slot(load, i, samples, counts) for i in range(load.slots)]
+    else:
+        request, responses = sample_messages()
+        slots = [_echo_slot(load, request, len(responses), samples) for _ in range(load.slots)]
+    for result in await asyncio.gather(*slots, return_exceptions=True):
+        if isinstance(result, BaseException):
+            counts["errors"] += 1
+            counts.setdefault("first_error", repr(result)[:300])
+    return [s for s in samples if load.start <= s[0] <= load.stop], counts
+
+
+def _client(system: str, load: Load, conn) -> None:
+    """Process entry: drive `load.slots` concurrent slots, send back the in-window samples."""
+    conn.send(asyncio.run(_run_load(system, load)))
+
+
+# --- one measurement ----------------------------------------------------------------------------
+@dataclass
+class Result:
+    system: str
+    concurrency: int
+    actions_per_s: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu: float | None
+    client_cpu: float | None
+    matches_per_s: float
+    errors: int
+    first_error: str = ""
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def measure(system: str, concurrency: int, args, ctx, profile_path: str | None = None) -> Result:
+    with tempfile.TemporaryDirectory(prefix="maro-bench-") as db_dir:
+        parent, child = ctx.Pipe()
+        server = ctx.Process(target=_serve, args=(system, db_dir, child, profile_path), daemon=True)
+        server.start()
+        port = parent.recv()
+        start = time.monotonic() + 0.5 + args.warmup  # 0.5 s for the client processes to start
+        stop = start + args.seconds
+        procs = min(args.clients, concurrency)
+        clients = []
+        for i in range(procs):
+            slots = concurrency // procs + (i < concurrency % procs)
+            mine, theirs = ctx.Pipe()
+            params = json.dumps({"max_rounds": args.max_rounds}) if args.max_rounds else ""
+            load = Load(f"127.0.0.1:{port}", slots, start, stop, seed=i + 1, params_json=params)
+            p = ctx.Process(target=_client, args=(system, load, theirs), daemon=True)
+            p.start()
+            clients.append((p, mine))
+        time.sleep(max(0.0, start - time.monotonic()))
+        cpu0 = [_cpu_seconds(q.pid) for q in (server, *(p for p, _ in clients))]
+        time.sleep(max(0.0, stop - time.monotonic()))
+        cpu1 = [_cpu_seconds(q.pid) for q in (server, *(p for p, _ in clients))]
+        busy = [None if a is None or b is None else (b - a) / args.seconds for a, b in zip(cpu0, cpu1)]
+        samples, counts = [], {"matches": 0, "errors": 0}
+        for p, conn in clients:
+            got, c = conn.recv()
+            p.join()
+            samples += got
+            counts["matches"] += c["matches"]
+            counts["errors"] += c["errors"]
+            counts.setdefault("first_error", c.get("first_error", ""))
+        parent.send("stop")
+        server.join(30)
+    latencies = sorted(s[1] for s in samples) or [float("nan")]
+    return Result(
+        system=system, concurrency=concurrency, actions_per_s=len(samples) / args.seconds,
+        p50_ms=1000 * statistics.median(latencies), p99_ms=1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        server_cpu=busy[0], client_cpu=None if None in busy[1:] else sum(busy[1:]),
+        matches_per_s=counts["matches"] / args.seconds, errors=counts["errors"], first_error=counts.get("first_error") or "")
+
+
+def print_table(results: list[Result], args) -> None:
+    request, responses = sample_messages()
+    print(f"\nbargaining-v1, both seats remote scripted clients; {args.seconds:g}s window after {args.warmup:g}s warm-up; "
+          f"{args.clients} client process(es); {os.cpu_count()} CPUs")
+    print(f"messages per action: request {len(request)} B, responses {'+'.join(str(len(r)) for r in responses)} B\n")
+    header = f"{'conc':>5} {'system':>6} {'actions/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu':>8} {'cli cpu':>8} {'matches/s':>9} {'arena/echo':>10}"
+    print(header)
+    print("-" * len(header))
+    by = {(r.system, r.concurrency): r for r in results}
+    for c in args.concurrency:
+        for system in ("echo", "arena"):
+            r = by[(system, c)]
+            ratio = f"{r.actions_per_s / by[('echo', c)].actions_per_s:10.2f}" if system == "arena" else ""
+            cpu = " ".join(f"{x:8.2f}" if x is not None else f"{'-':>8}" for x in (r.server_cpu, r.client_cpu))
+            matches = f"{r.matches_per_s:9.1f}" if system == "arena" else f"{'':>9}"
+            print(f"{c:>5} {system:>6} {r.actions_per_s:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {cpu} {matches} {ratio}")
+    top = max(args.concurrency)
+    ratio = by[("arena", top)].actions_per_s / by[("echo", top)].actions_per_s
+    print(f"\ntarget: arena >= 0.5 x echo at {top} concurrent matches: {ratio:.2f} ({'met' if ratio >= 0.5 else 'NOT met'})")
+    for r in results:
+        if r.errors:
+            print(f"! {r.system} at {r.concurrency}: {r.errors} slot(s) failed, first: {r.first_error}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 100], help="concurrent matches")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measurement window per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up before each window")
+    parser.add_argument("--clients", type=int, default=1, help="client processes sharing the slots")
+    parser.add_argument("--max-rounds", type=int, default=0,
+                        help="bargaining max_rounds (default: the game's 4); more rounds = longer matches, "
+                             "which separates per-action from per-match cost")
+    parser.add_argument("--system", choices=["both", "arena", "echo"], default="both")
+    parser.add_argument("--profile-server", metavar="FILE", help="cProfile the arena server into FILE (.prof)")
+    parser.add_argument("--profile-at", type=int, default=100, help="the concurrency to profile at")
+    args = parser.parse_args()
+    ctx = mp.get_context("spawn")  # grpc does not survive fork
+    systems = ["echo", "arena"] if args.system == "both" else [args.system]
+    results = []
+    for c in args.concurrency:
+        for system in systems:
+            results.append(r := measure(system, c, args, ctx))
+            print(f"  {system:>5} x{c:<4} {r.actions_per_s:8.0f} actions/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms", flush=True)
+    if args.system == "both":
+        print_table(results, args)
+    if args.profile_server:  # a separate run: the profiler slows the server down several-fold
+        import pstats
+
+        measure("arena", args.profile_at, args, ctx, args.profile_server)
+        print(f"\ncProfile of the arena server at {args.profile_at} concurrent matches ({args.profile_server}):")
+        pstats.Stats(args.profile_server).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    main()
