@@ -112,14 +112,14 @@ class ArenaServer:
 
 async def serve_forever(config: ArenaConfig) -> None:
     """Run until SIGINT/SIGTERM; live matches are marked aborted on the way out."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before listening, so no signal finds them missing
+        loop.add_signal_handler(sig, stop.set)
     server = ArenaServer(config)
     await server.start()
     scheme = "tls" if config.tls_cert else "insecure"
     print(f"arena listening on {server.address} ({scheme}; store: {server.store.url})", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await server.stop()
     print("arena stopped", flush=True)
