@@ -41,17 +41,23 @@ def demo(
     model: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
     matches: Annotated[int, typer.Option(help="Matches per batch (half self-play, half vs the bot).")] = 16,
     seed: Annotated[int, typer.Option(help="First seed of both batches.")] = 1000,
+    model_server: Annotated[str | None, typer.Option(
+        help="Use this running model server (root URL, without /v1) instead of starting the local one.")] = None,
+    model_server_kind: Annotated[str, typer.Option(help="`local` (maro model serve) or `vllm`.")] = "local",
     verbose: bool = False,
 ) -> None:
     """Play bargaining-v1 with the local model, run one MARO update, reload, play again, compare."""
     from maro.learner.demo import DemoConfig, run_demo
+    from maro.learner.model_servers import ModelServerConfig
+
+    server = ModelServerConfig(kind=model_server_kind, base_url=model_server) if model_server else None
 
     _logging(verbose)
     if not verbose:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-    asyncio.run(run_demo(DemoConfig(run_dir=run_dir, model=model, matches=matches, seed=seed)))
+    asyncio.run(run_demo(DemoConfig(run_dir=run_dir, model=model, matches=matches, seed=seed, model_server=server)))
 
 
 @app.command()
@@ -181,15 +187,17 @@ def model_serve(
     host: str = "127.0.0.1",
     port: int = 8008,
     served_name: Annotated[str, typer.Option(help="Model name clients ask for.")] = "smollm2",
-    max_batch_size: Annotated[int, typer.Option(help="Rows per generate call.")] = 8,
-    dtype: Annotated[str, typer.Option(help="float32 or bfloat16.")] = "float32",
+    max_batch_size: Annotated[int, typer.Option(help="Rows decoded together (continuous batching).")] = 16,
+    max_queue: Annotated[int, typer.Option(help="Requests waiting at most; beyond it, 503 queue_full.")] = 256,
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16, or auto (bfloat16 where supported). float32 keeps "
+                                            "play-time log-probs equal to the learner's.")] = "float32",
 ) -> None:
     """Serve the local model as an OpenAI-compatible chat-completions server with LoRA adapters."""
     from maro.learner.localmodel import resolve_model
     from maro.learner.serving import ServeConfig, serve
 
     serve(ServeConfig(model_dir=resolve_model(model_dir), adapters_dir=adapters, host=host, port=port,
-                      served_name=served_name, max_batch_size=max_batch_size, dtype=dtype))
+                      served_name=served_name, max_batch_size=max_batch_size, max_queue=max_queue, dtype=dtype))
 
 
 @dev_app.command("protogen")

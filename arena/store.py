@@ -12,14 +12,18 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Connection,
     DateTime,
     ForeignKey,
     Integer,
     String,
     Text,
     create_engine,
+    bindparam,
     event,
+    insert,
     select,
+    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -126,56 +130,62 @@ class MatchStore:
         self.engine.dispose()
 
     # --- writes ----------------------------------------------------------------------------
+    # Core statements, not ORM objects: one executemany per table and one short transaction
+    # per call keep the per-action write cheap; the hot path is `append`, once per step.
     def create_match(self, match: MatchRecord, token_hashes: dict[int, str] | None = None,
                      replica: str = "") -> None:
         token_hashes = token_hashes or {}
-        with self._lock, Session(self.engine) as db, db.begin():
-            db.add(MatchRow(
+        seats = [dict(match_id=match.match_id, seat=s.seat, kind=s.kind, name=_text(s.name)[:256], bot=_text(s.bot),
+                      role=s.role, token_hash=token_hashes.get(s.seat, "")) for s in match.seats]
+        with self._lock, self.engine.begin() as db:
+            db.execute(insert(_MATCHES), dict(
                 id=match.match_id, game_id=match.game_id, seed=match.seed, params=match.params,
-                config=match.config, status=match.status, created_at=_now(), replica=replica,
+                config=match.config, status=match.status, outcome=None, end_reason="", created_at=_now(),
+                finished_at=None, replica=replica,
             ))
-            db.flush()
-            for s in match.seats:
-                db.add(SeatRow(match_id=match.match_id, seat=s.seat, kind=s.kind, name=_text(s.name)[:256],
-                               bot=_text(s.bot), role=s.role, token_hash=token_hashes.get(s.seat, "")))
+            if seats:
+                db.execute(insert(_SEATS), seats)
 
-    def set_roles(self, match_id: str, roles: Sequence[str]) -> None:
-        with self._lock, Session(self.engine) as db, db.begin():
-            for row in db.scalars(select(SeatRow).where(SeatRow.match_id == match_id)):
-                row.role = roles[row.seat]
+    def set_roles(self, match_id: str, roles: Sequence[str], events: Iterable[EventRecord] = ()) -> None:
+        """Store each seat's role, with the events of the initial state in the same transaction."""
+        with self._lock, self.engine.begin() as db:
+            db.execute(update(_SEATS).where(_SEATS.c.match_id == bindparam("m"), _SEATS.c.seat == bindparam("s"))
+                       .values(role=bindparam("r")),
+                       [dict(m=match_id, s=seat, r=role) for seat, role in enumerate(roles)])
+            _insert_events(db, match_id, events)
 
     def set_seat_name(self, match_id: str, seat: int, name: str) -> None:
-        with self._lock, Session(self.engine) as db, db.begin():
-            row = db.get(SeatRow, (match_id, seat))
-            if row is not None:
-                row.name = _text(name)[:256]
+        with self._lock, self.engine.begin() as db:
+            db.execute(update(_SEATS).where(_SEATS.c.match_id == match_id, _SEATS.c.seat == seat)
+                       .values(name=_text(name)[:256]))
 
     def abort_unfinished(self, reason: str, replica: str = "") -> int:
         """Mark the matches of `replica` still created or running as aborted; returns how many."""
-        with self._lock, Session(self.engine) as db, db.begin():
-            rows = list(db.scalars(select(MatchRow).where(
-                MatchRow.status.in_(("created", "running")), MatchRow.replica == replica)))
-            for row in rows:
-                row.status, row.end_reason, row.finished_at = "aborted", reason, _now()
-            return len(rows)
+        with self._lock, self.engine.begin() as db:
+            result = db.execute(update(_MATCHES).where(
+                _MATCHES.c.status.in_(("created", "running")), _MATCHES.c.replica == replica,
+            ).values(status="aborted", end_reason=reason, finished_at=_now()))
+            return result.rowcount
 
     def set_status(self, match_id: str, status: str) -> None:
-        with self._lock, Session(self.engine) as db, db.begin():
-            self._match_row(db, match_id).status = status
+        with self._lock, self.engine.begin() as db:
+            _check_found(db.execute(update(_MATCHES).where(_MATCHES.c.id == match_id).values(status=status)), match_id)
 
-    def append(self, match_id: str, events: Iterable[EventRecord] = (), behaviors: Iterable[BehaviorRecord] = ()) -> None:
-        """Write events and behaviors of one step in one transaction."""
-        with self._lock, Session(self.engine) as db, db.begin():
-            for e in events:
-                db.add(EventRow(match_id=match_id, seq=e.seq, kind=e.kind, seat=e.seat, text=_text(e.text),
-                                private_to=list(e.private_to), data=dict(e.data)))
-            for b in behaviors:
-                db.add(_behavior_row(b))
+    def append(self, match_id: str, events: Iterable[EventRecord] = (), behaviors: Iterable[BehaviorRecord] = (),
+               finish: tuple[Sequence[float], str] | None = None) -> None:
+        """Write events and behaviors of one step in one transaction; with `finish` (outcome,
+        reason), the match is marked finished in that transaction too."""
+        rows = [_behavior_row(b) for b in behaviors]
+        with self._lock, self.engine.begin() as db:
+            _insert_events(db, match_id, events)
+            if rows:
+                db.execute(insert(_BEHAVIORS), rows)
+            if finish is not None:
+                _finish(db, match_id, finish[0], finish[1], "finished")
 
     def finish(self, match_id: str, outcome: Sequence[float], reason: str, status: str = "finished") -> None:
-        with self._lock, Session(self.engine) as db, db.begin():
-            row = self._match_row(db, match_id)
-            row.status, row.outcome, row.end_reason, row.finished_at = status, list(outcome), reason, _now()
+        with self._lock, self.engine.begin() as db:
+            _finish(db, match_id, outcome, reason, status)
 
     # --- reads -----------------------------------------------------------------------------
     def seat_for_token(self, match_id: str, token: str) -> int | None:
@@ -218,13 +228,6 @@ class MatchStore:
             return [_behavior_record(r) for r in rows]
 
     @staticmethod
-    def _match_row(db: Session, match_id: str) -> MatchRow:
-        row = db.get(MatchRow, match_id)
-        if row is None:
-            raise KeyError(match_id)
-        return row
-
-    @staticmethod
     def _record(db: Session, row: MatchRow, with_events: bool) -> MatchRecord:
         seats = tuple(
             SeatRecord(seat=s.seat, kind=s.kind, name=s.name, role=s.role, bot=s.bot)
@@ -243,6 +246,27 @@ class MatchStore:
         )
 
 
+_MATCHES, _SEATS, _EVENTS, _BEHAVIORS = (MatchRow.__table__, SeatRow.__table__, EventRow.__table__,
+                                         BehaviorRow.__table__)
+
+
+def _insert_events(db: Connection, match_id: str, events: Iterable[EventRecord]) -> None:
+    rows = [dict(match_id=match_id, seq=e.seq, kind=e.kind, seat=e.seat, text=_text(e.text),
+                 private_to=list(e.private_to), data=dict(e.data)) for e in events]
+    if rows:
+        db.execute(insert(_EVENTS), rows)
+
+
+def _finish(db: Connection, match_id: str, outcome: Sequence[float], reason: str, status: str) -> None:
+    _check_found(db.execute(update(_MATCHES).where(_MATCHES.c.id == match_id).values(
+        status=status, outcome=list(outcome), end_reason=reason, finished_at=_now())), match_id)
+
+
+def _check_found(result, match_id: str) -> None:
+    if result.rowcount == 0:
+        raise KeyError(match_id)
+
+
 def _text(value: str) -> str:
     """Postgres text cannot hold NUL; clients and models can send it. Drop it everywhere."""
     return value.replace("\x00", "") if "\x00" in value else value
@@ -256,8 +280,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _behavior_row(b: BehaviorRecord) -> BehaviorRow:
-    return BehaviorRow(
+def _behavior_row(b: BehaviorRecord) -> dict:
+    return dict(
         match_id=b.match_id, seat=b.seat, role=b.role, turn=b.turn, index=b.index, attempt=b.attempt,
         accepted=b.accepted, fallback=b.fallback, action_text=_text(b.action_text), reason=_text(b.reason),
         messages=list(b.messages), completion=_text(b.completion),

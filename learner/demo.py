@@ -16,6 +16,7 @@ from maro.agents.llm import ModelSettings
 from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
+from maro.learner.model_servers import ModelServerConfig
 from maro.learner.selfplay import ModelServerProcess, batch_stats, mixed_plans, play_batch
 from maro.learner.update import LearnerConfig, run_update
 
@@ -37,6 +38,9 @@ class DemoConfig(BaseModel):
     temperature: float = 0.7
     max_tokens: int = 16
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    model_server: ModelServerConfig | None = None
+    """None starts the local model server (`maro model serve`) for the run; a config uses that
+    server instead, e.g. vLLM (`kind: vllm`), which must see the adapters folder at the same path."""
 
 
 def _resolve_model(name: str, console: Console) -> Path:
@@ -83,27 +87,32 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict:
     adapters = AdapterRegistry(run_dir / "adapters")
     store = MatchStore(run_dir / "matches.sqlite")
     arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite")), store=store)
-    server = ModelServerProcess(model_dir, adapters.root, run_dir / "model_server.log")
-    with console.status("starting the model server"):
-        server.start()
+    process = None
+    if config.model_server is None:
+        process = ModelServerProcess(model_dir, adapters.root, run_dir / "model_server.log")
+        with console.status("starting the model server"):
+            process.start()
+    model_server = config.model_server or process.config
     try:
         await arena.start()
-        console.print(f"arena on {arena.address}, model server on {server.base_url}, store {store.url}")
-        settings = ModelSettings(model=f"openai/{server.served_name}", api_base=f"{server.base_url}/v1",
-                                 temperature=config.temperature, max_tokens=config.max_tokens)
+        console.print(f"arena on {arena.address}, model server on {model_server.base_url}, store {store.url}")
+        settings = ModelSettings(model=model_server.litellm_model(), api_base=model_server.api_base(),
+                                 api_key=model_server.api_key, temperature=config.temperature,
+                                 max_tokens=config.max_tokens)
         first = await _play(arena.address, config, settings, "batch 1 (base)", console)
         before = batch_stats(store, first)
         with console.status(f"MARO update ({config.learner.maro.variant}) on {len(first)} matches"):
             result = await asyncio.to_thread(run_update, store, adapters, model_dir, first, learner)
         console.print(f"published adapter {result.version} from {result.samples} behaviors "
                       f"(loss {result.metrics.get('loss', float('nan')):.4f})")
-        served = await asyncio.to_thread(server.reload)
+        served = await asyncio.to_thread(model_server.publish_adapter, result.version, adapters.path(result.version))
         console.print(f"model server now serves {served}")
         second = await _play(arena.address, config, settings, f"batch 2 ({result.version})", console)
         after = batch_stats(store, second)
     finally:
         await arena.stop()
-        server.stop()
+        if process is not None:
+            process.stop()
     console.print(_table(before, after, result.version))
     summary = {
         "before": before, "after": after, "adapter": str(adapters.path(result.version)), "served": served,

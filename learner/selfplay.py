@@ -21,6 +21,7 @@ from maro.agents.client import create_match, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer
 from maro.agents.llm import ModelSettings
 from maro.arena.store import MatchStore
+from maro.learner.model_servers import ModelServerConfig
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,10 @@ class ModelServerProcess:
         self.stop()
         raise TimeoutError(f"model server not ready after {timeout_s:.0f}s; see {self.log_path}")
 
-    def reload(self) -> str:
-        """Ask the server to load the newest adapter now; returns the version it serves."""
-        response = httpx.post(f"{self.base_url}/v1/adapters/reload", timeout=120)
-        response.raise_for_status()
-        return response.json().get("adapter") or "base"
+    @property
+    def config(self) -> ModelServerConfig:
+        """How clients reach this server and publish adapters to it."""
+        return ModelServerConfig(kind="local", base_url=self.base_url, served_name=self.served_name)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

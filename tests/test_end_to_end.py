@@ -18,7 +18,7 @@ async def test_demo_loop_with_tiny_model(tiny_model_dir, tmp_path):
     console = Console(record=True, width=120)
     summary = await run_demo(config, console)
 
-    assert summary["served"] == "v0001"
+    assert summary["served"] == "smollm2@v0001"
     adapter = tmp_path / "run" / "adapters" / "v0001"
     assert (adapter / "adapter_config.json").exists()
     meta = json.loads((adapter / "maro.json").read_text())
