@@ -282,3 +282,39 @@ async def test_tokens_are_bound_to_their_match_and_dead_after_the_end(arena):
         await call.read()
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "finished" in err.value.details()
     assert arena.store.get_match(other).status in ("created", "running")
+
+
+async def test_metrics_endpoint_serves_prometheus_text(tmp_path):
+    import httpx
+
+    from maro.learner.selfplay import free_port
+
+    port = free_port()
+    server = await started(tmp_path, metrics_port=port)
+    try:
+        async with open_channel(server.address) as channel:
+            match_id, tokens = await create_match(channel, "bargaining-v1", 1, [{"kind": "remote"}, BOT])
+            await play_seat(channel, match_id, tokens[0], ScriptedPlayer("bargaining-bot"))
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        assert 'maro_matches_ended_total{status="finished"} 1.0' in text
+        assert "maro_turn_latency_seconds_bucket" in text
+    finally:
+        await server.stop()
+
+
+def test_json_logs_carry_match_fields(capsys):
+    import json
+    import logging
+
+    from maro.arena.logs import configure
+
+    configure(logging.INFO, "json")
+    try:
+        logging.getLogger("maro.test").info("match ended", extra={"match_id": "m1", "status": "finished"})
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        entry = json.loads(line)
+        assert entry["msg"] == "match ended" and entry["match_id"] == "m1" and entry["status"] == "finished"
+        assert entry["level"] == "info" and entry["ts"].endswith("Z")
+    finally:
+        logging.getLogger().handlers[:] = []
