@@ -282,9 +282,16 @@ def game_class(game_id: str) -> type[Game]:
     return _REGISTRY[game_id]
 
 
+_loaded = False
+
+
 def _load_builtin() -> None:
-    """Import every module of maro.arena.games; games register themselves on import."""
+    """Import every module of maro.arena.games once; games register themselves on import."""
+    global _loaded
+    if _loaded:
+        return
     import maro.arena.games as package
 
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
+    _loaded = True

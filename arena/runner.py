@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from maro.arena.engine import Event, Game, GameError, State
+from maro.arena.engine import Event, Game, GameError, Observation, State
 from maro.arena.metrics import ArenaMetrics
 from maro.arena.messages import (
     Accepted,
@@ -64,42 +64,50 @@ class MatchRunner:
         self._sent: list[int] = [0] * len(channels)
         self._index: list[int] = [0] * len(channels)
         self.turn = 0
+        self.roles: list[str] = []
+        self.status = "created"
+        """created, running, then finished or aborted; what the store holds for the match too."""
 
     async def run(self) -> None:
-        status = "aborted"
         self.metrics.matches_live.inc()
         try:
             await self._run()
-            status = "finished" if self.state is not None and self.state.finished else "aborted"
         except asyncio.CancelledError:
-            self.store.finish(self.match_id, [0.0] * len(self.channels), "aborted: server stopped", status="aborted")
+            self._abort("aborted: server stopped")
             raise
         except Exception as exc:  # a bug must not leave a match half-visible as running
             log.exception("match failed", extra=self._log)
             # The detail may quote hidden state (a failed write's parameters): it goes to the log only.
-            self.store.finish(self.match_id, [0.0] * len(self.channels),
-                              f"aborted: internal error ({type(exc).__name__})", status="aborted")
+            self._abort(f"aborted: internal error ({type(exc).__name__})")
         finally:
+            if self.status != "finished":
+                self.status = "aborted"
             self.metrics.matches_live.dec()
-            self.metrics.matches_ended.labels(status).inc()
-            log.info("match ended", extra={**self._log, "status": status})
+            self.metrics.matches_ended.labels(self.status).inc()
+            log.info("match ended", extra={**self._log, "status": self.status})
+
+    def _abort(self, reason: str) -> None:
+        if self.status != "finished":  # the final step's write already recorded the end
+            self.status = "aborted"
+            self.store.finish(self.match_id, [0.0] * len(self.channels), reason, status="aborted")
 
     async def _run(self) -> None:
         state, events = self.game.init(self.seed)
         self.state = state
-        roles = [self.game.role(state, s) for s in range(len(self.channels))]
-        self.store.set_roles(self.match_id, roles)
-        self._record(events)
+        self.roles = roles = [self.game.role(state, s) for s in range(len(self.channels))]
+        records = self._records(events)
+        self.store.set_roles(self.match_id, roles, records)
+        self._publish(records)
         if not await self._wait_for_joins():
-            self.store.finish(self.match_id, [0.0] * len(roles), "aborted: seats did not join in time", status="aborted")
+            self._abort("aborted: seats did not join in time")
             self._end(roles, aborted=True)
             return
         self.store.set_status(self.match_id, "running")
+        self.status = "running"
         self._observe_all()
         while not self.state.finished:
             await self._play_turn()
             self.turn += 1
-        self.store.finish(self.match_id, self.state.outcome, self.state.end_reason)
         self._end(roles)
 
     async def _wait_for_joins(self) -> bool:
@@ -114,7 +122,10 @@ class MatchRunner:
     async def _play_turn(self) -> None:
         state = self.state
         acting = sorted(self.game.acting(state))
-        results = await asyncio.gather(*(self._collect(state, seat) for seat in acting))
+        if len(acting) == 1:  # the common case needs no task per seat
+            results = [await self._collect(state, acting[0])]
+        else:
+            results = await asyncio.gather(*(self._collect(state, seat) for seat in acting))
         forfeits = [(seat, r.forfeit_reason) for seat, r in zip(acting, results) if r.submission is None]
         if forfeits:
             seat, reason = forfeits[0]
@@ -125,8 +136,14 @@ class MatchRunner:
             new_state, events = self.game.step(state, texts)
             accepted = [self._behavior(state, new_state, seat, r.submission, fallback=r.fallback)
                         for seat, r in zip(acting, results)]
+        records = self._records(events)
+        # Written before anything is acknowledged to a player; the last step also ends the match.
+        end = (new_state.outcome, new_state.end_reason) if new_state.finished else None
+        self.store.append(self.match_id, records, accepted, finish=end)
         self.state = new_state
-        self._record(events, accepted)
+        if end is not None:
+            self.status = "finished"
+        self._publish(records)
         for b in accepted:
             self._index[b.seat] += 1
             self.channels[b.seat].send(Accepted(self.turn))
@@ -136,7 +153,8 @@ class MatchRunner:
     async def _collect(self, state: State, seat: int) -> _Result:
         """One seat's turn: prompt, wait, validate; retries with the reason, then the fallback."""
         channel = self.channels[seat]
-        observation = self._observation(seat)
+        seen = self.game.observe(state, seat)
+        observation = self._observation(seat, seen)
         attempts = self.config.max_retries + 1
         game_id = self.game.spec.id
         started = time.monotonic()
@@ -144,13 +162,14 @@ class MatchRunner:
             deadline = time.time() + self.config.turn_timeout_s
             prompt = TurnPrompt(
                 turn=self.turn, attempt=attempt, attempts_left=attempts - attempt - 1, observation=observation,
-                legal_actions=self.game.legal_actions(state, seat), action_format=self.game.spec.action_format,
+                legal_actions=seen.legal_actions, action_format=self.game.spec.action_format,
                 deadline_unix_ms=int(deadline * 1000),
             )
             channel.last_prompt, channel.awaiting_turn = prompt, self.turn
             channel.send(prompt)
             try:
-                submission: Submission = await asyncio.wait_for(channel.inbox.get(), self.config.turn_timeout_s)
+                async with asyncio.timeout(self.config.turn_timeout_s):
+                    submission: Submission = await channel.inbox.get()
             except TimeoutError:
                 channel.awaiting_turn = None
                 self.metrics.deadline_expiries.labels(game_id).inc()
@@ -187,27 +206,29 @@ class MatchRunner:
             fallback=fallback,
         )
 
-    def _record(self, events: list[Event], behaviors: list[BehaviorRecord] = ()) -> None:
+    def _records(self, events: list[Event]) -> list[EventRecord]:
         start = len(self._events)
-        records = [EventRecord(seq=start + i, kind=e.kind, text=e.text, seat=e.seat,
-                               private_to=tuple(e.private_to), data=dict(e.data)) for i, e in enumerate(events)]
-        # Written before anything is acknowledged to a player.
-        self.store.append(self.match_id, records, behaviors)
+        return [EventRecord(seq=start + i, kind=e.kind, text=e.text, seat=e.seat,
+                            private_to=tuple(e.private_to), data=dict(e.data)) for i, e in enumerate(events)]
+
+    def _publish(self, records: list[EventRecord]) -> None:
+        """Stored events become history and go to spectators."""
         self._events.extend(records)
         for queue in self.spectators:
             for record in records:
                 if not record.private_to:
                     queue.put_nowait(record)
 
-    def _observation(self, seat: int) -> ObservationMsg:
-        obs = self.game.observe(self.state, seat)
+    def _observation(self, seat: int, obs: Observation | None = None) -> ObservationMsg:
+        obs = obs if obs is not None else self.game.observe(self.state, seat)
         new = [e.text for e in self._events[self._sent[seat]:] if not e.private_to or seat in e.private_to]
         self._sent[seat] = len(self._events)
         return ObservationMsg(turn=self.turn, role=obs.role, view=dict(obs.view), events=tuple(new))
 
     def _observe_all(self) -> None:
+        acting = self.game.acting(self.state)
         for seat, channel in enumerate(self.channels):
-            if seat not in self.game.acting(self.state):
+            if seat not in acting:
                 channel.send(self._observation(seat))
 
     def _end(self, roles: list[str], aborted: bool = False) -> None:

@@ -10,7 +10,7 @@ import secrets
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from maro.arena.metrics import ArenaMetrics
 from maro.arena.ratings import RatingBook
 from maro.arena.records import EventRecord, MatchRecord, SeatRecord
 from maro.arena.runner import MatchRunner, RunnerConfig
-from maro.arena.store import MatchStore, hash_token
+from maro.arena.store import MatchStore, hash_token, store_name
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,27 @@ class ServerPlayer(Protocol):
 
 @dataclass
 class LiveMatch:
+    """A running match as the service holds it: what `join` and the end-of-match rating need
+    without asking the store."""
+
     runner: MatchRunner
     task: asyncio.Task
     channels: list[SeatChannel]
+    record: MatchRecord
+    """The match as created; seats' names follow `join`, roles and outcome come from the runner."""
+    token_hashes: dict[str, int]
+    """The hash of each remote and open seat's token, to its seat."""
     players: list[asyncio.Task] = field(default_factory=list)
+
+    def final_record(self) -> MatchRecord:
+        """The record as stored once the runner has ended the match."""
+        runner, state = self.runner, self.runner.state
+        finished = runner.status == "finished" and state is not None
+        return replace(
+            self.record, status=runner.status,
+            seats=tuple(replace(s, role=r) for s, r in zip(self.record.seats, runner.roles, strict=True)),
+            outcome=tuple(state.outcome) if finished else None, end_reason=state.end_reason if finished else "",
+        )
 
 
 @dataclass(frozen=True)
@@ -127,13 +144,15 @@ class MatchService:
         record = MatchRecord(
             match_id=match_id, game_id=game_id, seed=seed, params=game.params.model_dump(mode="json"),
             status="created", config=self.config.model_dump(mode="json"),
-            seats=tuple(SeatRecord(seat=i, kind=p.kind, name=p.player_name(i), bot=p.bot or p.model)
+            seats=tuple(SeatRecord(seat=i, kind=p.kind, name=store_name(p.player_name(i)), bot=p.bot or p.model)
                         for i, p in enumerate(seats)),
         )
-        self.store.create_match(record, {i: hash_token(t) for i, t in tokens.items()}, self.replica)
+        hashes = {i: hash_token(t) for i, t in tokens.items()}
+        self.store.create_match(record, hashes, self.replica)
         channels = [SeatChannel(seat=i) for i in range(len(seats))]
         runner = MatchRunner(match_id, game, seed, channels, self.store, self.config, self.metrics)
-        live = LiveMatch(runner, asyncio.create_task(runner.run(), name=f"match-{match_id}"), channels)
+        live = LiveMatch(runner, asyncio.create_task(runner.run(), name=f"match-{match_id}"), channels, record,
+                         {h: i for i, h in hashes.items()})
         for i, plan in enumerate(seats):
             if plan.kind in ("bot", "model"):
                 channels[i].attach()
@@ -175,10 +194,9 @@ class MatchService:
         for seats in self._lobby.values():
             for open_seat in [s for s in seats if s.match_id == match_id]:
                 seats.remove(open_seat)
-        record = self.store.get_match(match_id, with_events=False)
-        if record is not None and record.status == "finished":
+        if live.runner.status == "finished":
             try:
-                self.ratings.update(record)
+                self.ratings.update(live.final_record())
             except Exception:  # ratings must never take the arena down
                 log.exception("rating update failed", extra={"match_id": match_id})
 
@@ -217,7 +235,7 @@ class MatchService:
             if record is None:
                 raise NotFound(f"unknown match {match_id!r}")
             raise Conflict(f"match {match_id} is {record.status}; nothing to join")
-        seat = self.store.seat_for_token(match_id, token)
+        seat = live.token_hashes.get(hash_token(token))
         if seat is None:
             raise PermissionDenied("the seat token is not valid for this match")
         channel = live.channels[seat]
@@ -226,6 +244,9 @@ class MatchService:
         rejoining = channel.joined.is_set()
         if not rejoining and player_name:
             self.store.set_seat_name(match_id, seat, player_name)
+            seats = list(live.record.seats)
+            seats[seat] = replace(seats[seat], name=store_name(player_name))
+            live.record = replace(live.record, seats=tuple(seats))
         session = channel.attach()
         if rejoining and channel.awaiting_turn is not None and channel.last_prompt is not None:
             channel.send(channel.last_prompt)  # a rejoining seat gets its pending turn back

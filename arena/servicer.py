@@ -135,38 +135,34 @@ class ArenaServicer(pb_grpc.ArenaServicer):
             yield convert.to_pb(view)
         limit = RateLimit(self.requests_per_second, burst=max(10.0, 2 * self.requests_per_second))
         reader = asyncio.create_task(_pump_requests(request_iterator, channel, limit))
-        getter: asyncio.Future | None = None
         try:
             while True:
-                getter = asyncio.ensure_future(channel.outbox.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    if reader.done() and reader.result() == "flood":
-                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                            f"more than {self.requests_per_second:g} requests per second; slow down")
-                    reader = asyncio.create_task(asyncio.Event().wait())  # the client stopped writing
-                    continue
-                message = getter.result()
+                message = await channel.outbox.get()
+                if message is FLOODED:
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                        f"more than {self.requests_per_second:g} requests per second; slow down")
                 yield convert.to_pb(message)
                 if isinstance(message, MatchEnd):
                     break
         finally:
-            # An orphaned get() would swallow the next message meant for a rejoining session.
-            if getter is not None and not getter.done():
-                getter.cancel()
             reader.cancel()
             channel.detach(session)
 
 
-async def _pump_requests(request_iterator, channel, limit: RateLimit) -> str:
+FLOODED = object()
+"""Put in a seat's outbox by its request reader when the client floods: the stream's writer
+ends the call on it. The writer thus waits on the outbox alone, with no task per message."""
+
+
+async def _pump_requests(request_iterator, channel, limit: RateLimit) -> None:
     """Stream -> runner: actions go to the seat's channel, anything else is refused with a reason.
-    Returns "flood" when the client exceeds its rate, "closed" when it stops writing."""
+    A client over its rate gets FLOODED in its outbox; one that stops writing, nothing."""
     with contextlib.suppress(grpc.aio.AioRpcError):
         async for request in request_iterator:
             if not limit.allow():
                 await _drain(request_iterator, FLOOD_GRACE_S)
-                return "flood"
+                channel.outbox.put_nowait(FLOODED)
+                return
             kind = request.WhichOneof("msg")
             if kind == "action":
                 try:
@@ -179,7 +175,6 @@ async def _pump_requests(request_iterator, channel, limit: RateLimit) -> str:
                 channel.send(Rejection(-1, f"malformed protobuf message: {request.error}", 0))
             else:
                 channel.send(Rejection(-1, "malformed request: PlayRequest carries neither join nor action", 0))
-    return "closed"
 
 
 FLOOD_GRACE_S = 0.5

@@ -135,29 +135,27 @@ class MatchStore:
     def create_match(self, match: MatchRecord, token_hashes: dict[int, str] | None = None,
                      replica: str = "") -> None:
         token_hashes = token_hashes or {}
-        seats = [dict(match_id=match.match_id, seat=s.seat, kind=s.kind, name=_text(s.name)[:256], bot=_text(s.bot),
+        seats = [dict(match_id=match.match_id, seat=s.seat, kind=s.kind, name=store_name(s.name), bot=_text(s.bot),
                       role=s.role, token_hash=token_hashes.get(s.seat, "")) for s in match.seats]
         with self._lock, self.engine.begin() as db:
-            db.execute(insert(_MATCHES), dict(
+            db.execute(_INSERT_MATCH, dict(
                 id=match.match_id, game_id=match.game_id, seed=match.seed, params=match.params,
                 config=match.config, status=match.status, outcome=None, end_reason="", created_at=_now(),
                 finished_at=None, replica=replica,
             ))
             if seats:
-                db.execute(insert(_SEATS), seats)
+                db.execute(_INSERT_SEATS, seats)
 
     def set_roles(self, match_id: str, roles: Sequence[str], events: Iterable[EventRecord] = ()) -> None:
         """Store each seat's role, with the events of the initial state in the same transaction."""
         with self._lock, self.engine.begin() as db:
-            db.execute(update(_SEATS).where(_SEATS.c.match_id == bindparam("m"), _SEATS.c.seat == bindparam("s"))
-                       .values(role=bindparam("r")),
-                       [dict(m=match_id, s=seat, r=role) for seat, role in enumerate(roles)])
+            db.execute(_SET_ROLE, [dict(m=match_id, s=seat, role=role) for seat, role in enumerate(roles)])
             _insert_events(db, match_id, events)
 
     def set_seat_name(self, match_id: str, seat: int, name: str) -> None:
         with self._lock, self.engine.begin() as db:
             db.execute(update(_SEATS).where(_SEATS.c.match_id == match_id, _SEATS.c.seat == seat)
-                       .values(name=_text(name)[:256]))
+                       .values(name=store_name(name)))
 
     def abort_unfinished(self, reason: str, replica: str = "") -> int:
         """Mark the matches of `replica` still created or running as aborted; returns how many."""
@@ -169,7 +167,7 @@ class MatchStore:
 
     def set_status(self, match_id: str, status: str) -> None:
         with self._lock, self.engine.begin() as db:
-            _check_found(db.execute(update(_MATCHES).where(_MATCHES.c.id == match_id).values(status=status)), match_id)
+            _check_found(db.execute(_SET_STATUS, dict(m=match_id, status=status)), match_id)
 
     def append(self, match_id: str, events: Iterable[EventRecord] = (), behaviors: Iterable[BehaviorRecord] = (),
                finish: tuple[Sequence[float], str] | None = None) -> None:
@@ -179,7 +177,7 @@ class MatchStore:
         with self._lock, self.engine.begin() as db:
             _insert_events(db, match_id, events)
             if rows:
-                db.execute(insert(_BEHAVIORS), rows)
+                db.execute(_INSERT_BEHAVIORS, rows)
             if finish is not None:
                 _finish(db, match_id, finish[0], finish[1], "finished")
 
@@ -248,23 +246,33 @@ class MatchStore:
 
 _MATCHES, _SEATS, _EVENTS, _BEHAVIORS = (MatchRow.__table__, SeatRow.__table__, EventRow.__table__,
                                          BehaviorRow.__table__)
+# Built once: a statement object caches its compiled form, so the hot path skips rebuilding it.
+_INSERT_MATCH, _INSERT_SEATS = insert(_MATCHES), insert(_SEATS)
+_INSERT_EVENTS, _INSERT_BEHAVIORS = insert(_EVENTS), insert(_BEHAVIORS)
+_SET_ROLE = update(_SEATS).where(_SEATS.c.match_id == bindparam("m"), _SEATS.c.seat == bindparam("s"))
+_SET_STATUS = update(_MATCHES).where(_MATCHES.c.id == bindparam("m"))
 
 
 def _insert_events(db: Connection, match_id: str, events: Iterable[EventRecord]) -> None:
     rows = [dict(match_id=match_id, seq=e.seq, kind=e.kind, seat=e.seat, text=_text(e.text),
                  private_to=list(e.private_to), data=dict(e.data)) for e in events]
     if rows:
-        db.execute(insert(_EVENTS), rows)
+        db.execute(_INSERT_EVENTS, rows)
 
 
 def _finish(db: Connection, match_id: str, outcome: Sequence[float], reason: str, status: str) -> None:
-    _check_found(db.execute(update(_MATCHES).where(_MATCHES.c.id == match_id).values(
-        status=status, outcome=list(outcome), end_reason=reason, finished_at=_now())), match_id)
+    _check_found(db.execute(_SET_STATUS, dict(m=match_id, status=status, outcome=list(outcome), end_reason=reason,
+                                              finished_at=_now())), match_id)
 
 
 def _check_found(result, match_id: str) -> None:
     if result.rowcount == 0:
         raise KeyError(match_id)
+
+
+def store_name(name: str) -> str:
+    """A player's name as the store keeps it."""
+    return _text(name)[:256]
 
 
 def _text(value: str) -> str:
