@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
+from maro.arena.games.prompting import with_worked_example
 
 ACTION_FORMAT = "[Offer: N] | [Accept] | [Walk]"
 _COMMAND = re.compile(r"\[\s*(offer|accept|walk)\s*(?::\s*\$?\s*([^\]]*))?\]", re.IGNORECASE)
@@ -87,9 +88,4 @@ def render_prompt(view: Mapping[str, Any], legal_actions: Sequence[str]) -> list
     )
     history, left, legal, reply = _EXAMPLES[view["role"]]
     example = f"Offers so far:\n{history}\n{left}. Legal actions: {legal}. Your action?"
-    return [
-        {"role": "system", "content": rules},
-        {"role": "user", "content": example},
-        {"role": "assistant", "content": reply},
-        {"role": "user", "content": current},
-    ]
+    return with_worked_example(rules, example, reply, current)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
+from maro.arena.games.prompting import with_worked_example
 
 ITEMS = ("books", "hats", "balls")
 SINGULAR = {"books": "book", "hats": "hat", "balls": "ball"}
@@ -122,9 +123,4 @@ def render_prompt(view: Mapping[str, Any], legal_actions: Sequence[str]) -> list
         "Turns left: 7. Legal actions: [Propose: books=N hats=N balls=N], [Accept], [Walk]. Your action?"
     )
     reply = "Four is too little; I keep the hats I value and leave them the books. [Propose: books=0 hats=2 balls=1]"
-    return [
-        {"role": "system", "content": rules},
-        {"role": "user", "content": example},
-        {"role": "assistant", "content": reply},
-        {"role": "user", "content": current},
-    ]
+    return with_worked_example(rules, example, reply, current)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
+from maro.arena.games.prompting import with_worked_example
 
 CARDS = ("Jack", "Queen", "King")
 ACTIONS = ("check", "bet", "call", "fold")
@@ -86,9 +87,4 @@ def render_prompt(view: Mapping[str, Any], legal_actions: Sequence[str]) -> list
         "Pot: 3 chips. Your chips so far: +0. Legal actions: [Call], [Fold]. Your action?"
     )
     reply = "A bet often means a King, but sometimes a bluff with the Jack; calling sometimes keeps it honest. [Call]"
-    return [
-        {"role": "system", "content": rules},
-        {"role": "user", "content": example},
-        {"role": "assistant", "content": reply},
-        {"role": "user", "content": current},
-    ]
+    return with_worked_example(rules, example, reply, current)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
+from maro.arena.games.prompting import with_worked_example
 
 ACTION_FORMAT = "[Say: text] | [Pass] during the chat; [Cooperate] | [Defect] during the move phase"
 SAY_MAX = 200
@@ -98,9 +99,4 @@ def render_prompt(view: Mapping[str, Any], legal_actions: Sequence[str]) -> list
     example_view = {**view, "round": 2 if view["phase"] == "move" else 1, "rounds": max(2, view["rounds"])}
     example = _situation(example_view, history, chat, legal)
     current = _situation(view, _history(view), _chat(view), ", ".join(legal_actions))
-    return [
-        {"role": "system", "content": rules},
-        {"role": "user", "content": example},
-        {"role": "assistant", "content": reply},
-        {"role": "user", "content": current},
-    ]
+    return with_worked_example(rules, example, reply, current)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
+from maro.arena.games.prompting import with_worked_example
 
 ACTION_FORMAT = "[Describe: text] on your description turn | [Vote: N] during the vote"
 DESCRIBE_MIN, DESCRIBE_MAX = 3, 150
@@ -110,9 +111,4 @@ def render_prompt(view: Mapping[str, Any], legal_actions: Sequence[str]) -> list
         legal, reply = "[Vote: N] with N one of 0, 2, 3", "Seat 2 does not fit the others. [Vote: 2]"
     example = _situation(word, 1 if view["phase"] == "vote" else 0, (0, 1, 2, 3), record, view["phase"], legal)
     current = _situation(view["word"], view["seat"], view["alive"], _record(view), view["phase"], ", ".join(legal_actions))
-    return [
-        {"role": "system", "content": rules},
-        {"role": "user", "content": example},
-        {"role": "assistant", "content": reply},
-        {"role": "user", "content": current},
-    ]
+    return with_worked_example(rules, example, reply, current)

@@ -8,6 +8,7 @@ from typing import Any
 
 from maro.arena.engine import InvalidAction
 from maro.arena.games.werewolf_rules import SAY_LIMIT
+from maro.arena.games.prompting import with_worked_example
 
 ACTION_FORMAT = "[Say: text] | [Pass] | [Kill: N] | [Inspect: N] | [Protect: N] | [Vote: N] | [Vote: none]"
 _COMMAND = re.compile(r"\[\s*(say|pass|kill|inspect|protect|vote)\s*(?::([^\]]*))?\]", re.IGNORECASE)
@@ -248,9 +249,4 @@ def render_prompt(view: Mapping[str, Any], legal_actions: Sequence[str]) -> list
         + f"\nLegal actions: {'; '.join(legal_actions) or 'none'}. Your action?"
     )
     example = f"(An example from another match.) {situation}\nLegal actions: {legal}. Your action?"
-    return [
-        {"role": "system", "content": _rules(view)},
-        {"role": "user", "content": example},
-        {"role": "assistant", "content": reply},
-        {"role": "user", "content": current},
-    ]
+    return with_worked_example(_rules(view), example, reply, current)
