@@ -61,6 +61,31 @@ def demo(
 
 
 @app.command()
+def play(
+    game: Annotated[str, typer.Option(help="The game to play.")] = "bargaining-v1",
+    vs: Annotated[str | None, typer.Option(help="Opponents: a bot name, or model:<LiteLLM string>[@api_base]; "
+                                               "default: the game's bot.")] = None,
+    arena: Annotated[str | None, typer.Option(help="Arena host:port; default: an arena in this process.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of a new match.")] = 0,
+    params: Annotated[str | None, typer.Option(help="Game parameters as a JSON object.")] = None,
+    seat: Annotated[int | None, typer.Option(help="Your seat in a new match (default 0).")] = None,
+    match_id: Annotated[str | None, typer.Option(help="Join this existing match (with --token).")] = None,
+    token: Annotated[str | None, typer.Option(help="Seat token for --match-id.")] = None,
+    name: Annotated[str, typer.Option(help="Your name (ratings are kept by name).")] = "human",
+) -> None:
+    """Play a game yourself in the terminal against bots or a model."""
+    import json
+
+    from maro.agents.human import play_human
+
+    try:
+        asyncio.run(play_human(arena, game, vs, seed=seed, params=json.loads(params) if params else None,
+                               seat=seat, match_id=match_id, token=token, name=name))
+    except (KeyboardInterrupt, EOFError):
+        typer.echo("\nbye")
+
+
+@app.command()
 def games() -> None:
     """List the registered games with their roles and player counts."""
     from maro.arena.engine import game_class, game_ids

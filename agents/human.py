@@ -1,0 +1,248 @@
+"""A plain-text terminal client: a person plays one seat against bots or models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import grpc
+
+from maro.agents.bots import default_bot
+from maro.agents.client import SeatResult, create_match, open_channel, play_seat
+from maro.arena.engine import InvalidAction, game_class
+from maro.arena.messages import Submission, TurnPrompt
+from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.v1 import arena_pb2 as pb
+from maro.arena.v1 import arena_pb2_grpc as pb_grpc
+
+# View entries that the screen does not repeat: the header shows them, or the events already
+# told them (histories), or they only matter once the match is over.
+_HIDDEN_KEYS = frozenset({"game", "role", "seat", "finished", "end_reason"})
+
+ReadLine = Callable[[str], Awaitable[str]]
+
+
+async def read_stdin(prompt: str) -> str:
+    """One line from stdin without blocking the event loop (the gRPC stream keeps running)."""
+    return await asyncio.to_thread(input, prompt)
+
+
+def format_value(value: Any) -> str:
+    """A view value on one line: dicts as `k=v`, lists comma-separated, None as `-`."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={format_value(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value) or "-"
+    return str(value)
+
+
+def _bulky(value: Any) -> bool:
+    """Records of past moves (lists of dicts): the event lines already showed them."""
+    return isinstance(value, (list, tuple)) and any(isinstance(v, Mapping) for v in value)
+
+
+def view_lines(view: Mapping[str, Any]) -> list[str]:
+    """The seat's facts as `key: value` lines, any game's view, without bulky histories."""
+    lines = []
+    for key, value in view.items():
+        if key in _HIDDEN_KEYS or "history" in key or _bulky(value):
+            continue
+        if isinstance(value, Mapping) and key == "private":
+            lines += [f"  {k.replace('_', ' ')}: {format_value(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"  {key.replace('_', ' ')}: {format_value(value)}")
+    return lines
+
+
+def _shortcuts(text: str) -> list[str]:
+    """The typed line, then bracketed forms of it: `accept` -> `[accept]`, `offer 50` -> `[offer: 50]`."""
+    text = text.strip()
+    if not text or "[" in text:
+        return [text]
+    word, _, rest = text.partition(" ")
+    forms = [text, f"[{text}]"]
+    if rest.strip():
+        forms.append(f"[{word}: {rest.strip()}]")
+    return forms
+
+
+def check_line(game_id: str, view: Mapping[str, Any], line: str) -> str:
+    """The canonical action for a typed line (shortcuts allowed), or InvalidAction with the reason
+    for the line as typed."""
+    check = game_class(game_id).check_text
+    first: InvalidAction | None = None
+    for candidate in _shortcuts(line):
+        try:
+            return check(view, candidate)
+        except InvalidAction as exc:
+            first = first or exc
+    raise first  # type: ignore[misc]
+
+
+class HumanPlayer:
+    """A Player that shows each turn on a terminal and reads the person's action, checked locally."""
+
+    def __init__(self, game_id: str, *, seat: int | None = None, out: TextIO | None = None,
+                 read_line: ReadLine = read_stdin, clock: Callable[[], float] = time.time):
+        self.game_id = game_id
+        self.seat = seat
+        self.out = out or sys.stdout
+        self.read_line = read_line
+        self.clock = clock
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def screen(self, prompt: TurnPrompt) -> list[str]:
+        obs = prompt.observation
+        who = f"seat {self.seat}, " if self.seat is not None else ""
+        lines = ["", f"=== {self.game_id} | turn {prompt.turn} | you are {who}{obs.role} ==="]
+        facts = view_lines(obs.view)
+        if facts:
+            lines += ["Your facts:", *facts]
+        if obs.events:
+            lines += ["New events:", *(f"  - {e}" for e in obs.events)]
+        seconds = max(0, int(prompt.deadline_unix_ms / 1000 - self.clock()))
+        lines += [
+            f"Your turn ({obs.role}).",
+            f"Legal actions: {'  '.join(prompt.legal_actions) or '-'}",
+            f"Format: {prompt.action_format}",
+            f"Time left: {seconds} s (attempts left after this one: {prompt.attempts_left})",
+        ]
+        return lines
+
+    async def act(self, prompt: TurnPrompt, rejection: str | None) -> Submission:
+        if rejection:
+            self.say(f"Arena rejected your action: {rejection}")
+        for line in self.screen(prompt):
+            self.say(line)
+        while True:
+            typed = await self.read_line("> ")
+            try:
+                action = check_line(self.game_id, prompt.observation.view, typed)
+            except InvalidAction as exc:
+                self.say(f"Not valid: {exc.reason}")
+                self.say(f"Try again ({prompt.action_format}).")
+                continue
+            self.say(f"Sending {action}")
+            return Submission(prompt.turn, action)
+
+
+def seat_plan(vs: str) -> dict[str, Any]:
+    """A bot name, or `model:<litellm string>[@api_base]`, as a CreateMatch seat."""
+    if not vs.startswith("model:"):
+        return {"kind": "bot", "bot": vs, "name": vs}
+    model, api_base = vs.removeprefix("model:"), ""
+    head, at, tail = model.rpartition("@")
+    if at and "://" in tail:
+        model, api_base = head, tail
+    return {"kind": "model", "model": model, "api_base": api_base, "name": model}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def outcome_lines(result: SeatResult, roles: list[str]) -> list[str]:
+    lines = ["", f"=== match over: {result.reason or 'finished'} ==="]
+    for seat, outcome in enumerate(result.outcomes):
+        you = " (you)" if seat == result.seat else ""
+        role = roles[seat] if seat < len(roles) and roles[seat] else ""
+        lines.append(f"  seat {seat}{you}{' ' + role if role else ''}: outcome {outcome:+.3f}")
+    if any(roles):
+        lines.append("Roles: " + ", ".join(f"seat {s}={r}" for s, r in enumerate(roles)))
+    return lines
+
+
+async def _revealed_roles(channel: grpc.aio.Channel, game_id: str, result: SeatResult) -> list[str]:
+    """Every seat's role where the game reveals them at the end (as its MatchEnd does), else only ours."""
+    n = len(result.outcomes)
+    roles = [""] * n
+    if game_class(game_id).spec.reveal_roles_at_end:
+        record = await pb_grpc.ArenaStub(channel).GetMatch(pb.GetMatchRequest(match_id=result.match_id))
+        for seat in record.seats:
+            if seat.seat < n:
+                roles[seat.seat] = seat.role
+    if result.seat < n:
+        roles[result.seat] = result.role
+    return roles
+
+
+async def play_human(address: str | None, game_id: str, vs: str | None, *, seed: int = 0,
+                     params: dict | None = None, seat: int | None = None, match_id: str | None = None,
+                     token: str | None = None, name: str = "human", out: TextIO | None = None,
+                     read_line: ReadLine = read_stdin, db: str | None = None) -> SeatResult:
+    """Play one seat from the terminal. Without `address`, an arena runs in this process; with
+    `match_id` and `token`, join that match; else create one with every other seat `vs`."""
+    player_out = out or sys.stdout
+    server = None
+    tmp = None
+    if address is None:
+        if db is None:
+            tmp = tempfile.TemporaryDirectory(prefix="maro-play-")
+            db = str(Path(tmp.name) / "play.sqlite")
+        server = ArenaServer(ArenaConfig(port=_free_port(), db=db))
+        await server.start()
+        address = server.address
+    channel = open_channel(address)
+    try:
+        if match_id and token:
+            own = seat
+        else:
+            own = 0 if seat is None else seat
+            count = game_class(game_id).spec.min_players
+            other = seat_plan(vs or default_bot(game_id))
+            seats = [{"kind": "remote", "name": name} if s == own else dict(other) for s in range(count)]
+            match_id, tokens = await create_match(channel, game_id, seed, seats, params)
+            token = tokens[own]
+        print(f"Match {match_id} ({game_id}) on {address}", file=player_out, flush=True)
+        player = HumanPlayer(game_id, seat=own, out=out, read_line=read_line)
+        result = await play_seat(channel, match_id, token, player, name=name)
+        roles = await _revealed_roles(channel, game_id, result)
+        for line in outcome_lines(result, roles):
+            print(line, file=player_out, flush=True)
+        return result
+    finally:
+        await channel.close()
+        if server is not None:
+            await server.stop()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m maro.agents.human", description=__doc__)
+    parser.add_argument("game_id")
+    parser.add_argument("--vs", default=None, help="bot name or model:<litellm string>[@api_base]")
+    parser.add_argument("--address", default=None, help="arena host:port (default: one in this process)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--params", default=None, help="game parameters as JSON")
+    parser.add_argument("--seat", type=int, default=None)
+    parser.add_argument("--match-id", default=None)
+    parser.add_argument("--token", default=None)
+    parser.add_argument("--name", default="human")
+    args = parser.parse_args(argv)
+    try:
+        asyncio.run(play_human(args.address, args.game_id, args.vs, seed=args.seed,
+                               params=json.loads(args.params) if args.params else None, seat=args.seat,
+                               match_id=args.match_id, token=args.token, name=args.name))
+    except (KeyboardInterrupt, EOFError):
+        print("\nbye", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The terminal client, driven as a person drives it: a real process on a pseudo-terminal."""
+
+import os
+import re
+import sys
+
+import pexpect
+import pytest
+
+from maro.agents.human import check_line, seat_plan, view_lines
+from maro.arena.engine import InvalidAction
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "GRPC_VERBOSITY": "ERROR"}
+PROMPT_OR_END = [r"\r?\n> ", r"=== match over: ([^\r\n]*) ==="]
+
+
+def spawn(args: list[str]) -> pexpect.spawn:
+    return pexpect.spawn(sys.executable, args, env=ENV, encoding="utf-8", timeout=10)
+
+
+def test_bargaining_against_the_bot_from_the_terminal():
+    code = ("import asyncio; from maro.agents.human import play_human; "
+            "asyncio.run(play_human(None, 'bargaining-v1', 'bargaining-bot', seed=3, params=None, seat=0, "
+            "match_id=None, token=None, name='tester'))")
+    child = spawn(["-c", code])
+    child.expect(r"you are seat 0, seller ===")
+    child.expect(r"cost: (\d+)")
+    assert 0 <= int(child.match.group(1)) <= 200
+    child.expect(r"Legal actions: \[Offer: N\]")
+    child.expect(r"Time left: (\d+) s")
+    assert int(child.match.group(1)) > 0
+    child.expect(r"\r?\n> ")
+
+    child.sendline("cheap please")
+    child.expect(r"Not valid: no action found in 'cheap please'")
+    child.expect(r"\r?\n> ")
+    child.sendline("[Accept]")  # nothing to accept yet: refused locally, the arena never sees it
+    child.expect(r"Not valid: there is no offer from the other side to accept")
+    child.expect(r"\r?\n> ")
+
+    child.sendline("offer 120")  # shortcut for [Offer: 120]
+    child.expect(r"Sending \[Offer: 120\]")
+    for _ in range(8):
+        if child.expect(PROMPT_OR_END) == 1:
+            break
+        child.sendline("accept" if "[Accept]" in child.before else "[Offer: 100]")
+    else:
+        pytest.fail("the match did not end")
+    assert child.match.group(1)
+    child.expect(r"seat 0 \(you\) seller: outcome [+-]\d\.\d{3}")
+    child.expect(r"seat 1 buyer: outcome [+-]\d\.\d{3}")
+    child.expect(r"Roles: seat 0=seller, seat 1=buyer")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "Arena rejected" not in child.before
+
+
+def test_kuhn_poker_to_the_end_with_the_module_entry_point():
+    child = spawn(["-m", "maro.agents.human", "kuhn_poker-v1", "--seed", "5", "--name", "tester"])
+    child.expect(r"=== kuhn_poker-v1 \| turn \d+ \| you are seat 0, first ===")
+    child.expect(r"your card: (Jack|Queen|King)")
+    child.expect(r"\r?\n> ")
+    child.sendline("[Raise]")
+    child.expect(r"Not valid: \[Raise\] is not an action in Kuhn poker")
+    child.expect(r"\r?\n> ")
+    child.sendline("check")
+    for _ in range(6):
+        if child.expect(PROMPT_OR_END) == 1:
+            break
+        child.sendline("call" if re.search(r"Legal actions: \[Call\]", child.before) else "check")
+    else:
+        pytest.fail("the match did not end")
+    child.expect(r"seat 0 \(you\) first: outcome ([+-]\d\.\d{3})")
+    mine = float(child.match.group(1))
+    child.expect(r"seat 1 second: outcome ([+-]\d\.\d{3})")
+    assert mine == pytest.approx(-float(child.match.group(1)))
+    child.expect(r"Roles: seat 0=first, seat 1=second")
+    child.expect(pexpect.EOF)
+
+
+def test_shortcuts_become_bracketed_actions_only_when_valid():
+    view = {"role": "seller", "history": [{"role": "buyer", "kind": "offer", "price": 40}], "price_max": 200}
+    assert check_line("bargaining-v1", view, "accept") == "[Accept]"
+    assert check_line("bargaining-v1", view, "offer 55") == "[Offer: 55]"
+    with pytest.raises(InvalidAction, match="no action found in 'walk away'"):
+        check_line("bargaining-v1", view, "walk away")
+
+
+def test_view_lines_show_private_facts_and_skip_histories():
+    lines = view_lines({"game": "g", "role": "seller", "private": {"cost": 35}, "history": [],
+                        "past_hands": [{"hand": 1}], "standing_offer": {"role": "buyer", "price": 51}})
+    assert lines == ["  cost: 35", "  standing offer: role=buyer, price=51"]
+
+
+def test_seat_plan_reads_bots_and_models_with_an_api_base():
+    assert seat_plan("bargaining-bot") == {"kind": "bot", "bot": "bargaining-bot", "name": "bargaining-bot"}
+    assert seat_plan("model:hosted_vllm/qwen@http://localhost:8000/v1") == {
+        "kind": "model", "model": "hosted_vllm/qwen", "api_base": "http://localhost:8000/v1", "name": "hosted_vllm/qwen"}
+    assert seat_plan("model:openai/gpt-4o-mini")["api_base"] == ""
+
+
+def test_maro_play_command_reaches_the_terminal_client():
+    from typer.testing import CliRunner
+
+    from maro.arena.cli import app
+
+    result = CliRunner().invoke(app, ["play", "--help"])
+    assert result.exit_code == 0 and "--vs" in result.output and "--match-id" in result.output
