@@ -23,7 +23,8 @@ from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
 
 class Player(Protocol):
-    """Anything that turns a turn prompt (and the last rejection's reason) into a submission."""
+    """Anything that turns a turn prompt (and the last rejection's reason) into a submission.
+    A player may also define `observe(message)`: it then gets every observation and the end."""
 
     async def act(self, prompt: TurnPrompt, rejection: str | None) -> Submission: ...
 
@@ -35,6 +36,7 @@ class SeatResult:
     role: str
     outcome: float | None = None
     outcomes: tuple[float, ...] = ()
+    roles: tuple[str, ...] = ()  # every seat's role where the game reveals them at the end, else "" for others
     reason: str = ""
     turns: int = 0
     accepted: int = 0
@@ -49,6 +51,7 @@ async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player
     await call.write(pb.PlayRequest(join=pb.Join(match_id=match_id, seat_token=token, player_name=name)))
     result: SeatResult | None = None
     rejection: str | None = None
+    observe = getattr(player, "observe", None) or (lambda _message: None)
     try:
         while True:
             response = await call.read()
@@ -69,13 +72,14 @@ async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player
                 case Accepted():
                     result.accepted += 1
                 case MatchEnd():
-                    result.outcomes, result.reason = message.outcomes, message.reason
+                    observe(message)
+                    result.outcomes, result.reason, result.roles = message.outcomes, message.reason, message.roles
                     result.outcome = message.outcomes[result.seat] if message.outcomes else None
                     result.role = message.roles[result.seat] if message.roles else result.role
                     await call.done_writing()
                     return result
                 case ObservationMsg():
-                    pass
+                    observe(message)
     finally:
         call.cancel()
 

@@ -13,15 +13,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-import grpc
-
 from maro.agents.bots import default_bot
 from maro.agents.client import SeatResult, create_match, open_channel, play_seat
 from maro.arena.engine import InvalidAction, game_class
 from maro.arena.messages import Submission, TurnPrompt
 from maro.arena.server import ArenaConfig, ArenaServer
-from maro.arena.v1 import arena_pb2 as pb
-from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
 # View entries that the screen does not repeat: the header shows them, or the events already
 # told them (histories), or they only matter once the match is over.
@@ -102,6 +98,13 @@ class HumanPlayer:
         self.read_line = read_line
         self.clock = clock
 
+    def observe(self, message) -> None:
+        """Events between turns (the own move's echo, others' moves, the final showdown)."""
+        observation = getattr(message, "observation", message)
+        events = getattr(observation, "events", ()) if observation is not None else ()
+        for event in events:
+            self.say(f"  * {event}")
+
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
 
@@ -168,20 +171,6 @@ def outcome_lines(result: SeatResult, roles: list[str]) -> list[str]:
     return lines
 
 
-async def _revealed_roles(channel: grpc.aio.Channel, game_id: str, result: SeatResult) -> list[str]:
-    """Every seat's role where the game reveals them at the end (as its MatchEnd does), else only ours."""
-    n = len(result.outcomes)
-    roles = [""] * n
-    if game_class(game_id).spec.reveal_roles_at_end:
-        record = await pb_grpc.ArenaStub(channel).GetMatch(pb.GetMatchRequest(match_id=result.match_id))
-        for seat in record.seats:
-            if seat.seat < n:
-                roles[seat.seat] = seat.role
-    if result.seat < n:
-        roles[result.seat] = result.role
-    return roles
-
-
 async def play_human(address: str | None, game_id: str, vs: str | None, *, seed: int = 0,
                      params: dict | None = None, seat: int | None = None, match_id: str | None = None,
                      token: str | None = None, name: str = "human", out: TextIO | None = None,
@@ -212,7 +201,7 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
         print(f"Match {match_id} ({game_id}) on {address}", file=player_out, flush=True)
         player = HumanPlayer(game_id, seat=own, out=out, read_line=read_line)
         result = await play_seat(channel, match_id, token, player, name=name)
-        roles = await _revealed_roles(channel, game_id, result)
+        roles = [r if r or i != result.seat else result.role for i, r in enumerate(result.roles)]
         for line in outcome_lines(result, roles):
             print(line, file=player_out, flush=True)
         return result
