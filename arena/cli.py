@@ -125,17 +125,22 @@ def learn(
     game: Annotated[str | None, typer.Option(help="Only matches of this game.")] = None,
     variant: Annotated[str, typer.Option(help="outcome | rae | maro | maro-no-decompose | maro-no-utility | maro-no-roles")] = "maro",
 ) -> None:
-    """Run one MARO update on every finished match in the store and publish the next adapter."""
+    """Run one MARO update on the finished matches no published adapter has trained on yet,
+    and publish the next adapter."""
     from maro.arena.store import MatchStore
     from maro.learner.adapters import AdapterRegistry
     from maro.learner.credit import MaroConfig
     from maro.learner.localmodel import resolve_model
     from maro.learner.update import LearnerConfig, run_update
 
-    store = MatchStore(db)
-    ids = [m.match_id for m in store.list_matches(game_id=game, status="finished")]
+    store, registry = MatchStore(db), AdapterRegistry(adapters)
+    used = registry.trained_match_ids()  # samples are never repeated across versions
+    ids = [m.match_id for m in store.list_matches(game_id=game, status="finished") if m.match_id not in used]
+    if not ids:
+        typer.echo(f"no finished matches in {db} that {adapters} has not trained on yet")
+        return
     config = LearnerConfig(maro=MaroConfig(variant=variant))
-    result = run_update(store, AdapterRegistry(adapters), resolve_model(model), ids, config)
+    result = run_update(store, registry, resolve_model(model), ids, config)
     typer.echo(f"published {result.version} from {result.samples} behaviors of {len(ids)} matches")
 
 

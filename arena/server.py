@@ -16,7 +16,7 @@ from maro.arena.guard import GuardInterceptor
 from maro.arena.metrics import ArenaMetrics
 from maro.arena.runner import RunnerConfig
 from maro.arena.service import MatchService
-from maro.arena.servicer import ArenaServicer, status_for  # noqa: F401  (status_for is part of the API)
+from maro.arena.servicer import ArenaServicer
 from maro.arena.store import MatchStore
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc

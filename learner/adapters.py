@@ -38,6 +38,13 @@ class AdapterRegistry:
     def metadata(self, name: str) -> dict[str, Any]:
         return json.loads((self.root / name / META).read_text())
 
+    def trained_match_ids(self) -> set[str]:
+        """Matches some published version already trained on (its `data.match_ids`)."""
+        used: set[str] = set()
+        for name in self.versions():
+            used.update(self.metadata(name).get("data", {}).get("match_ids", []))
+        return used
+
     def staging(self) -> Path:
         """A private folder to write the next adapter into before `publish`."""
         return Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))

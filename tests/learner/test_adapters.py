@@ -22,3 +22,11 @@ def test_discarded_staging_leaves_no_version(tmp_path):
     (staged / "partial.bin").write_bytes(b"x")
     registry.discard(staged)
     assert registry.versions() == [] and list(tmp_path.iterdir()) == []
+
+
+def test_trained_match_ids_collect_every_versions_data_range(tmp_path):
+    registry = AdapterRegistry(tmp_path)
+    assert registry.trained_match_ids() == set()
+    for ids in (["m1", "m2"], ["m3"]):
+        registry.publish(registry.staging(), {"data": {"match_ids": ids}})
+    assert registry.trained_match_ids() == {"m1", "m2", "m3"}
