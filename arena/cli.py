@@ -26,6 +26,13 @@ app.add_typer(model_app, name="model")
 app.add_typer(dev_app, name="dev")
 
 
+def _register_learner_commands() -> None:
+    from maro.learner.cli import evaluate, selfplay
+
+    app.command("selfplay")(selfplay)
+    app.command("eval")(evaluate)
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -245,6 +252,8 @@ def dev_protogen(check: Annotated[bool, typer.Option(help="Only report stale gen
     protogen.generate(protogen.OUTPUT_DIR)
     typer.echo(f"generated {', '.join(protogen.GENERATED)} in {protogen.OUTPUT_DIR}")
 
+
+_register_learner_commands()
 
 if __name__ == "__main__":
     sys.exit(app())

@@ -32,6 +32,14 @@ class MatchPlan:
     seed: int
     model_seats: tuple[int, ...]
     num_players: int = 2
+    seat_models: tuple[str, ...] = ()
+    """LiteLLM model string per entry of `model_seats` (a pinned adapter version, say); empty
+    plays every model seat with the batch's settings."""
+
+    def model_for(self, seat: int, default: str) -> str:
+        if not self.seat_models:
+            return default
+        return self.seat_models[self.model_seats.index(seat)] or default
 
 
 def mixed_plans(game_id: str, n: int, seed: int, num_players: int = 2) -> list[MatchPlan]:
@@ -47,25 +55,33 @@ def mixed_plans(game_id: str, n: int, seed: int, num_players: int = 2) -> list[M
 
 
 async def play_batch(address: str, plans: Sequence[MatchPlan], settings: ModelSettings, *,
-                     concurrency: int = 8, on_done: Callable[[str], None] | None = None) -> list[str]:
-    """Play every plan through the arena at `address`; returns the match ids in plan order."""
-    limit = asyncio.Semaphore(concurrency)
-    context = AgentContext(settings=settings)
+                     concurrency: int = 8, on_done: Callable[[str], None] | None = None,
+                     on_result: Callable[[int, str], None] | None = None) -> list[str]:
+    """Play every plan through the arena at `address`; returns the match ids in plan order.
 
-    async def one(channel: grpc.aio.Channel, plan: MatchPlan) -> str:
+    `on_done(match_id)` and `on_result(plan_index, match_id)` are called as each match ends."""
+    limit = asyncio.Semaphore(concurrency)
+
+    def context(model: str) -> AgentContext:
+        return AgentContext(settings=settings.model_copy(update={"model": model}))
+
+    async def one(channel: grpc.aio.Channel, index: int, plan: MatchPlan) -> str:
         async with limit:
             bot = default_bot(plan.game_id)
-            seats = [{"kind": "remote", "name": f"model:{settings.model}"} if s in plan.model_seats
+            seats = [{"kind": "remote", "name": f"model:{plan.model_for(s, settings.model)}"} if s in plan.model_seats
                      else {"kind": "bot", "bot": bot} for s in range(plan.num_players)]
             match_id, tokens = await create_match(channel, plan.game_id, plan.seed, seats)
-            await asyncio.gather(*(play_seat(channel, match_id, tokens[s], AgentPlayer(plan.game_id, context))
-                                   for s in plan.model_seats))
+            await asyncio.gather(*(
+                play_seat(channel, match_id, tokens[s], AgentPlayer(plan.game_id, context(plan.model_for(s, settings.model))))
+                for s in plan.model_seats))
             if on_done:
                 on_done(match_id)
+            if on_result:
+                on_result(index, match_id)
             return match_id
 
     async with grpc.aio.insecure_channel(address) as channel:
-        return list(await asyncio.gather(*(one(channel, p) for p in plans)))
+        return list(await asyncio.gather(*(one(channel, i, p) for i, p in enumerate(plans))))
 
 
 def batch_stats(store: MatchStore, match_ids: Sequence[str]) -> dict:

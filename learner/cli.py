@@ -1,0 +1,102 @@
+"""`maro selfplay` and `maro eval` (registered on the main `maro` command line)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from maro.learner.maro import Variant
+
+
+def _players(values: list[str] | None) -> dict[str, int]:
+    """`GAME=N` pairs."""
+    out = {}
+    for item in values or []:
+        game, _, n = item.partition("=")
+        if not n.isdigit():
+            raise typer.BadParameter(f"--players takes GAME=N, got {item!r}")
+        out[game] = int(n)
+    return out
+
+
+def _quiet() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def selfplay(
+    game: Annotated[list[str], typer.Option("--game", help="Game to play; repeat for several (they take turns).")],
+    iterations: Annotated[int, typer.Option(help="Updates to run (a resumed run continues up to this).")] = 3,
+    matches_per_iteration: Annotated[int, typer.Option(help="Matches played before each update.")] = 16,
+    variant: Annotated[Variant, typer.Option(help="MARO variant (shared MARO.md's table).")] = Variant.MARO,
+    run_dir: Annotated[Path, typer.Option(help="Run folder: config, state, metrics, plots, store, adapters.")] = Path(
+        "runs/selfplay"),
+    players: Annotated[list[str] | None, typer.Option(help="Seats per game as GAME=N (default: the minimum).")] = None,
+    seed: Annotated[int, typer.Option(help="First training seed.")] = 0,
+    model: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
+    config: Annotated[Path | None, typer.Option(
+        help="A JSON file with the learner config (maro and update sections) overriding the defaults.")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Share of direct utility in the reward.")] = None,
+    beta: Annotated[float | None, typer.Option(help="Role-weight exponent.")] = None,
+    lambda_: Annotated[float | None, typer.Option("--lambda", help="GAE blend of the decomposition.")] = None,
+    estimator: Annotated[str | None, typer.Option(help="Utility estimator (game, rollout, judge, mix).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="LoRA learning rate.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over each iteration's behaviors.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Matches played at once.")] = 8,
+    verbose: bool = False,
+) -> None:
+    """Self-play training: play through the arena, MARO update, publish, repeat (resumes a killed run)."""
+    from maro.arena.cli import _logging
+    from maro.learner.loop import SelfPlayConfig, SelfPlayRun
+    from maro.learner.update import LearnerConfig
+
+    _logging(verbose)
+    _quiet()
+    learner = LearnerConfig.model_validate(json.loads(config.read_text())) if config else LearnerConfig()
+    maro_overrides = {k: v for k, v in {"variant": variant, "alpha": alpha, "beta": beta, "lambda_": lambda_,
+                                        "estimator": estimator}.items() if v is not None}
+    update_overrides = {k: v for k, v in {"learning_rate": learning_rate, "epochs": epochs}.items() if v is not None}
+    learner = LearnerConfig.model_validate({
+        **learner.model_dump(), "maro": {**learner.maro.model_dump(), **maro_overrides},
+        "update": {**learner.update.model_dump(), **update_overrides},
+    })
+    cfg = SelfPlayConfig(run_dir=run_dir, games=game, players=_players(players), iterations=iterations,
+                         matches_per_iteration=matches_per_iteration, seed=seed, model=model, learner=learner,
+                         concurrency=concurrency)
+    try:
+        run = SelfPlayRun(cfg)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    asyncio.run(run.run())
+    typer.echo(f"run folder {run.dir}: metrics.jsonl, plots/, adapters/{run.adapters.latest()}")
+
+
+def evaluate(
+    game: Annotated[list[str], typer.Option("--game", help="Game to evaluate on; repeat for several.")],
+    adapter: Annotated[Path | None, typer.Option(help="Side A: an adapter folder (omit for the base model).")] = None,
+    vs: Annotated[Path | None, typer.Option(help="Side B: an adapter folder (omit for the frozen base).")] = None,
+    matches: Annotated[int, typer.Option(help="Matches per game (half the seeds, each with seats swapped).")] = 40,
+    players: Annotated[list[str] | None, typer.Option(help="Seats per game as GAME=N.")] = None,
+    run_dir: Annotated[Path, typer.Option(help="Where the eval's store and eval.json go.")] = Path("runs/eval"),
+    seed: Annotated[int, typer.Option(help="First held-out seed.")] = 1_000_000,
+    model: Annotated[str, typer.Option(help="Base model: `smollm2` or a folder.")] = "smollm2",
+    concurrency: Annotated[int, typer.Option(help="Matches played at once.")] = 8,
+    verbose: bool = False,
+) -> None:
+    """Play an adapter against another (default the frozen base) on held-out seeds, seats swapped."""
+    from maro.arena.cli import _logging
+    from maro.learner.evaluate import EvalConfig, run_eval
+
+    _logging(verbose)
+    _quiet()
+    cfg = EvalConfig(run_dir=run_dir, adapter=adapter, vs=vs, games=game, players=_players(players),
+                     matches=matches, seed=seed, model=model, concurrency=concurrency)
+    try:
+        asyncio.run(run_eval(cfg))
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc

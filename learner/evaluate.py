@@ -1,0 +1,243 @@
+"""`maro eval`: an adapter against another (the frozen base by default) on held-out seeds, seats swapped.
+
+Every seed is played twice: A in the even seats and B in the odd ones, then the other way
+round, so with seeded dealing each side plays the same roles against the same deals. Results
+per game and role: mean outcome and win rate of each side with 95% bootstrap confidence
+intervals (resampling seeds, so the two swapped matches of a seed stay together), and the
+paired difference A - B per seed with its interval: a claim that A is better is made only when
+that interval excludes 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from maro.agents.llm import ModelSettings
+from maro.arena.engine import game_class
+from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.store import MatchStore
+from maro.learner.model_servers import ModelServerConfig
+from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
+
+HELD_OUT_SEED = 1_000_000
+"""Evaluation seeds start here; self-play training seeds stay far below it."""
+
+
+class EvalConfig(BaseModel):
+    """One evaluation; stored as run_dir/config.json next to its match store and eval.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path = Path("runs/eval")
+    adapter: Path | None = None
+    """Side A: a PEFT adapter folder (an adapters/vNNNN of a run); None is the base model."""
+    vs: Path | None = None
+    """Side B: another adapter folder; None is the frozen base model."""
+    games: list[str] = Field(default_factory=lambda: ["bargaining-v1"], min_length=1)
+    players: dict[str, int] = Field(default_factory=dict)
+    matches: int = Field(40, ge=2)
+    """Matches per game: matches // 2 seeds, each played with seats swapped."""
+    seed: int = HELD_OUT_SEED
+    model: str = "smollm2"
+    temperature: float = Field(0.7, gt=0)
+    max_tokens: int = Field(24, gt=0)
+    concurrency: int = Field(8, ge=1)
+    bootstrap: int = Field(2000, ge=100)
+    model_server: ModelServerConfig | None = None
+
+
+def eval_plans(game_id: str, players: int, seeds: int, first_seed: int, a: str, b: str) -> list[MatchPlan]:
+    """Two matches per seed: A in the even seats then in the odd ones."""
+    plans = []
+    for k in range(seeds):
+        for swap in (0, 1):
+            models = tuple(a if (s + swap) % 2 == 0 else b for s in range(players))
+            plans.append(MatchPlan(game_id, first_seed + k, tuple(range(players)), players, models))
+    return plans
+
+
+def bootstrap_ci(clusters: Sequence[Sequence[float]], reps: int, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of all values and its 95% percentile interval, resampling whole clusters (seeds)."""
+    clusters = [np.asarray(c, dtype=float) for c in clusters if len(c)]
+    if not clusters:
+        return float("nan"), float("nan"), float("nan")
+    sums = np.array([c.sum() for c in clusters])
+    counts = np.array([len(c) for c in clusters])
+    mean = float(sums.sum() / counts.sum())
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(clusters), size=(reps, len(clusters)))
+    means = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return mean, float(lo), float(hi)
+
+
+def summarise(matches: Sequence, side_names: dict[str, str], reps: int) -> dict[str, Any]:
+    """Per game, per side and role: n, mean outcome and win rate with CIs; paired A - B per seed."""
+    games: dict[str, Any] = {}
+    by_game: dict[str, list] = defaultdict(list)
+    for m in matches:
+        if m.status == "finished" and m.outcome is not None:
+            by_game[m.game_id].append(m)
+    for game_id, ms in sorted(by_game.items()):
+        threshold = game_class(game_id).spec.win_threshold
+        outcome: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+        paired: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for m in ms:
+            for s in m.seats:
+                side = side_names.get(s.name)
+                if side is None:
+                    continue
+                z = m.outcome[s.seat]
+                for role in (s.role, "all"):
+                    outcome[(side, role)][m.seed].append(z)
+                paired[m.seed][side].append(z)
+        rows = []
+        for (side, role), per_seed in sorted(outcome.items()):
+            values = list(per_seed.values())
+            mean, lo, hi = bootstrap_ci(values, reps)
+            win, wlo, whi = bootstrap_ci([[float(z > threshold) for z in v] for v in values], reps)
+            rows.append({"side": side, "role": role, "n": sum(map(len, values)), "mean": mean, "ci": [lo, hi],
+                         "win_rate": win, "win_ci": [wlo, whi]})
+        diffs = [[float(np.mean(d["A"]) - np.mean(d["B"]))] for d in paired.values() if d.get("A") and d.get("B")]
+        dmean, dlo, dhi = bootstrap_ci(diffs, reps)
+        games[game_id] = {"matches": len(ms), "seeds": len(paired), "rows": rows,
+                          "a_minus_b": {"mean": dmean, "ci": [dlo, dhi], "seeds": len(diffs)}}
+    return games
+
+
+def _adapter_dir(config: EvalConfig, root: Path) -> dict[str, str | None]:
+    """Link the two adapters into a fresh folder as v0001 (A) and v0002 (B) for one model server."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    versions: dict[str, str | None] = {}
+    for side, path, version in (("A", config.adapter, "v0001"), ("B", config.vs, "v0002")):
+        if path is None:
+            versions[side] = None
+            continue
+        path = Path(path).resolve()
+        if not (path / "adapter_config.json").exists():
+            raise FileNotFoundError(f"{path} is not a PEFT adapter folder (no adapter_config.json)")
+        os.symlink(path, root / version, target_is_directory=True)
+        versions[side] = version
+    return versions
+
+
+async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[str, Any]:
+    """Play the held-out matches and return (and store in run_dir/eval.json) the summary."""
+    from maro.learner.localmodel import resolve_model
+
+    console = console or Console()
+    started = time.time()
+    run_dir = config.run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
+    versions = _adapter_dir(config, run_dir / "adapters")
+    model_dir = resolve_model(config.model)
+    process = None
+    if config.model_server is None:
+        process = ModelServerProcess(model_dir, run_dir / "adapters", run_dir / "model_server.log")
+        with console.status("starting the model server"):
+            process.start()
+    server = config.model_server or process.config
+    store = MatchStore(run_dir / "matches.sqlite")
+    arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite")), store=store)
+    try:
+        for side, path in (("A", config.adapter), ("B", config.vs)):
+            if versions[side] and config.model_server is not None:
+                server.publish_adapter(versions[side], Path(path))
+        models = {side: server.litellm_model(v or "base") for side, v in versions.items()}
+        if models["A"] == models["B"]:
+            raise ValueError("A and B are the same model; name an --adapter or a --vs")
+        await arena.start()
+        settings = ModelSettings(model=models["A"], api_base=server.api_base(), api_key=server.api_key,
+                                 temperature=config.temperature, max_tokens=config.max_tokens)
+        match_ids: list[str] = []
+        for game_id in config.games:
+            spec = game_class(game_id).spec
+            players = config.players.get(game_id, spec.min_players)
+            plans = eval_plans(game_id, players, config.matches // 2, config.seed, models["A"], models["B"])
+            columns = (TextColumn(f"[bold]{game_id}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task(game_id, total=len(plans))
+                match_ids += await play_batch(arena.address, plans, settings, concurrency=config.concurrency,
+                                              on_done=lambda _m: progress.advance(task))
+    finally:
+        await arena.stop()
+        if process is not None:
+            process.stop()
+    matches = [store.get_match(i, with_events=False) for i in match_ids]
+    names = {f"model:{models['A']}": "A", f"model:{models['B']}": "B"}
+    result = {
+        "a": str(config.adapter or "base"), "b": str(config.vs or "base"),
+        "games": summarise(matches, names, config.bootstrap),
+        "valid_rate": _valid_rates(store, match_ids, names),
+        "seconds": time.time() - started,
+    }
+    (run_dir / "eval.json").write_text(json.dumps(result, indent=2))
+    console.print(eval_table(result))
+    return result
+
+
+def _valid_rates(store: MatchStore, match_ids: Sequence[str], names: dict[str, str]) -> dict[str, float]:
+    seat_side = {}
+    for i in match_ids:
+        m = store.get_match(i, with_events=False)
+        for s in m.seats:
+            if s.name in names:
+                seat_side[(m.match_id, s.seat)] = names[s.name]
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for b in store.behaviors(list(match_ids)):
+        side = seat_side.get((b.match_id, b.seat))
+        if side and b.messages:
+            counts[side][0] += int(b.accepted)
+            counts[side][1] += 1
+    return {side: ok / n for side, (ok, n) in sorted(counts.items()) if n}
+
+
+def _ci(value: float, ci: Sequence[float], pct: bool = False) -> str:
+    if pct:
+        return f"{value:.0%} [{ci[0]:.0%}, {ci[1]:.0%}]"
+    return f"{value:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
+def eval_table(result: dict[str, Any]) -> Table:
+    table = Table(title=f"A = {result['a']}  vs  B = {result['b']}")
+    for col in ("game", "side", "role", "seats", "mean outcome [95% CI]", "win rate [95% CI]"):
+        table.add_column(col)
+    for game_id, g in result["games"].items():
+        for row in g["rows"]:
+            table.add_row(game_id, row["side"], row["role"], str(row["n"]), _ci(row["mean"], row["ci"]),
+                          _ci(row["win_rate"], row["win_ci"], pct=True))
+        d = g["a_minus_b"]
+        table.add_row(game_id, "A - B", "paired per seed", str(d["seeds"]), _ci(d["mean"], d["ci"]), "")
+    return table
+
+
+def markdown_rows(label: str, result: dict[str, Any]) -> list[str]:
+    """Lines of a markdown table (variant, game, role, side A and B outcomes, A - B) for docs."""
+    lines = []
+    for game_id, g in result["games"].items():
+        rows = {(r["side"], r["role"]): r for r in g["rows"]}
+        for role in sorted({r for _, r in rows}):
+            a, b = rows.get(("A", role)), rows.get(("B", role))
+            if not a or not b:
+                continue
+            lines.append(f"| {label} | {game_id} | {role} | {a['n']} | {_ci(a['mean'], a['ci'])} | "
+                         f"{_ci(a['win_rate'], a['win_ci'], True)} | {_ci(b['mean'], b['ci'])} |")
+        d = g["a_minus_b"]
+        lines.append(f"| {label} | {game_id} | **A - B (paired)** | {d['seeds']} seeds | {_ci(d['mean'], d['ci'])} | | |")
+    return lines

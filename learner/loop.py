@@ -1,0 +1,362 @@
+"""`maro selfplay`: play through the arena, update with MARO, publish, repeat; resumable at any point.
+
+One iteration plays `matches_per_iteration` matches with the current adapter against itself,
+against past adapters and against scripted bots (seats rotated so every role is played), runs
+one MARO update on exactly those matches, publishes the next adapter version and appends one
+line to `metrics.jsonl`. `state.json` records, match by match, which plans of the iteration are
+played, so a run killed at any point resumes without losing or repeating samples: finished
+matches are kept, the update runs once on the iteration's matches (an adapter already
+published from them is recognised), and the next iteration starts from the published version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from maro.agents.llm import ModelSettings
+from maro.arena.engine import game_class
+from maro.arena.records import MatchRecord
+from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.store import MatchStore
+from maro.learner.adapters import AdapterRegistry
+from maro.learner.credit import CreditState, credit
+from maro.learner.model_servers import ModelServerConfig
+from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
+from maro.learner.update import LearnerConfig, run_update
+
+STATE = "state.json"
+METRICS = "metrics.jsonl"
+
+
+class OpponentMix(BaseModel):
+    """Shares of an iteration's matches by opponent; normalised, split by largest remainder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    self_play: float = Field(0.5, ge=0)
+    """The current adapter in every seat."""
+    past: float = Field(0.25, ge=0)
+    """Against a past version (the base model included) drawn from the pool."""
+    bot: float = Field(0.25, ge=0)
+    """Against the game's scripted bot."""
+
+    @model_validator(mode="after")
+    def _some(self) -> OpponentMix:
+        if self.self_play + self.past + self.bot <= 0:
+            raise ValueError("the opponent mix needs at least one positive share")
+        return self
+
+    def counts(self, n: int) -> dict[str, int]:
+        shares = {"self": self.self_play, "past": self.past, "bot": self.bot}
+        total = sum(shares.values())
+        exact = {k: n * v / total for k, v in shares.items()}
+        counts = {k: int(v) for k, v in exact.items()}
+        for k in sorted(exact, key=lambda k: exact[k] - counts[k], reverse=True)[: n - sum(counts.values())]:
+            counts[k] += 1
+        return counts
+
+
+class SelfPlayConfig(BaseModel):
+    """A self-play training run; stored as run_dir/config.json and checked on resume."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path = Path("runs/selfplay")
+    games: list[str] = Field(default_factory=lambda: ["bargaining-v1"], min_length=1)
+    players: dict[str, int] = Field(default_factory=dict)
+    """Seats per game; a game not named plays at its smallest size."""
+    iterations: int = Field(3, ge=1)
+    matches_per_iteration: int = Field(16, ge=1)
+    """Matches per iteration over all games (games take turns)."""
+    seed: int = 0
+    """Training seeds are seed + iteration * matches_per_iteration + i; `maro eval` holds out its own."""
+    model: str = "smollm2"
+    temperature: float = Field(0.7, gt=0)
+    max_tokens: int = Field(24, gt=0)
+    concurrency: int = Field(8, ge=1)
+    opponents: OpponentMix = Field(default_factory=OpponentMix)
+    pool_size: int = Field(3, ge=1)
+    """Past versions the `past` opponents are drawn from: the newest few before the current one."""
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    model_server: ModelServerConfig | None = None
+    """None starts the local model server for the run."""
+
+    def num_players(self, game_id: str) -> int:
+        spec = game_class(game_id).spec
+        n = self.players.get(game_id, spec.min_players)
+        if not spec.min_players <= n <= spec.max_players:
+            raise ValueError(f"{game_id} plays with {spec.min_players}-{spec.max_players} seats, not {n}")
+        return n
+
+
+def iteration_plans(config: SelfPlayConfig, iteration: int, current: str, past: Sequence[str]) -> list[MatchPlan]:
+    """The iteration's matches; `current` and `past` are LiteLLM model strings.
+
+    Deterministic in (config, iteration, current, past). The current adapter's seats rotate with
+    the match index (every other seat, shifted by one each match), so over an iteration it plays
+    every seat, and with seeded dealing every role.
+    """
+    n = config.matches_per_iteration
+    kinds = [k for k, c in config.opponents.counts(n).items() for _ in range(c)]
+    rng = random.Random(config.seed * 1_000_003 + iteration)
+    rng.shuffle(kinds)
+    plans = []
+    for i, kind in enumerate(kinds):
+        game_id = config.games[i % len(config.games)]
+        players = config.num_players(game_id)
+        seed = config.seed + iteration * n + i
+        mine = tuple(s for s in range(players) if (s + i) % 2 == 0)
+        if kind == "past" and past:
+            opponent = rng.choice(list(past))
+            seats = tuple(range(players))
+            models = tuple(current if s in mine else opponent for s in seats)
+            plans.append(MatchPlan(game_id, seed, seats, players, models))
+        elif kind == "bot":
+            plans.append(MatchPlan(game_id, seed, mine, players, tuple(current for _ in mine)))
+        else:  # self-play, and `past` before any past version exists
+            seats = tuple(range(players))
+            plans.append(MatchPlan(game_id, seed, seats, players, tuple(current for _ in seats)))
+    return plans
+
+
+def plan_kind(plan: MatchPlan, current: str) -> str:
+    if len(plan.model_seats) < plan.num_players:
+        return "bot"
+    return "self" if all(m == current for m in plan.seat_models) else "past"
+
+
+def iteration_stats(store: MatchStore, match_ids: Sequence[str], current: str) -> dict[str, Any]:
+    """What the current adapter did: attempts, valid rate, outcome and win rate per role.
+
+    `outcome/<game>/<role>` over all its seats; `vs_bot/...` and `vs_past/...` per opponent kind.
+    """
+    matches = [m for m in (store.get_match(i, with_events=False) for i in match_ids) if m is not None]
+    name = f"model:{current}"
+    mine = {(m.match_id, s.seat) for m in matches for s in m.seats if s.name == name}
+    attempts = [b for b in store.behaviors([m.match_id for m in matches]) if b.messages and (b.match_id, b.seat) in mine]
+    outcomes: dict[str, list[float]] = defaultdict(list)
+    wins: dict[str, list[float]] = defaultdict(list)
+    for m in matches:
+        if m.status != "finished" or m.outcome is None:
+            continue
+        threshold = game_class(m.game_id).spec.win_threshold
+        kind = _opponents(m, name)
+        for s in m.seats:
+            if (m.match_id, s.seat) in mine:
+                z = m.outcome[s.seat]
+                for key in (f"{m.game_id}/{s.role}", f"{kind}/{m.game_id}/{s.role}"):
+                    outcomes[key].append(z)
+                    wins[key].append(float(z > threshold))
+    return {
+        "matches": len(matches),
+        "finished": sum(m.status == "finished" for m in matches),
+        "attempts": len(attempts),
+        "valid_rate": sum(b.accepted for b in attempts) / len(attempts) if attempts else 0.0,
+        "outcome": {k: sum(v) / len(v) for k, v in sorted(outcomes.items())},
+        "win_rate": {k: sum(v) / len(v) for k, v in sorted(wins.items())},
+        "seats": {k: len(v) for k, v in sorted(outcomes.items())},
+    }
+
+
+def _opponents(m: MatchRecord, name: str) -> str:
+    others = {s.name for s in m.seats if s.name != name}
+    if any(s.kind == "bot" for s in m.seats):
+        return "vs_bot"
+    return "vs_past" if others else "self"
+
+
+class RunState(BaseModel):
+    """Where a run stands; rewritten atomically after every match and every update."""
+
+    iteration: int = 0
+    version: str | None = None
+    """The adapter version this iteration plays and trains from (None = base model)."""
+    played: dict[int, str] = Field(default_factory=dict)
+    """Plan index -> match id of this iteration's matches that ended."""
+    baselines: dict[str, float] = Field(default_factory=dict)
+    """The `rae` variant's role baselines after the last update."""
+    seconds: float = 0.0
+
+
+class SelfPlayRun:
+    """A run folder: config.json, state.json, metrics.jsonl, matches.sqlite, adapters/, plots/."""
+
+    def __init__(self, config: SelfPlayConfig, console: Console | None = None):
+        self.config = config
+        self.console = console or Console()
+        self.dir = config.run_dir.resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._check_config()
+        self.adapters = AdapterRegistry(self.dir / "adapters")
+        self.store = MatchStore(self.dir / "matches.sqlite")
+        self.state = self._load_state()
+
+    def _check_config(self) -> None:
+        path = self.dir / "config.json"
+        if path.exists():
+            stored = SelfPlayConfig.model_validate_json(path.read_text())
+            same = stored.model_dump(exclude={"iterations", "run_dir", "model_server", "concurrency"})
+            if same != self.config.model_dump(exclude={"iterations", "run_dir", "model_server", "concurrency"}):
+                raise ValueError(f"{path} holds a different run's config; resume with the same settings "
+                                 "(only --iterations may grow) or use another run folder")
+        _atomic_write(path, self.config.model_dump_json(indent=2))
+
+    def _load_state(self) -> RunState:
+        path = self.dir / STATE
+        if not path.exists():
+            return RunState()
+        try:
+            return RunState.model_validate_json(path.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{path} is not a valid run state ({exc}); it is rewritten after every match, "
+                             "so a damaged one means the folder was edited by hand") from exc
+
+    def _save(self) -> None:
+        _atomic_write(self.dir / STATE, self.state.model_dump_json(indent=2))
+
+    def model_string(self, server: ModelServerConfig, version: str | None) -> str:
+        return server.litellm_model(version or "base")
+
+    def past_pool(self, server: ModelServerConfig) -> list[str]:
+        versions = self.adapters.versions()
+        current = self.state.version
+        older = [v for v in versions if current and int(v[1:]) < int(current[1:])]
+        pool = ([None] if current else []) + older
+        return [self.model_string(server, v) for v in pool[-self.config.pool_size:]]
+
+    async def run(self) -> list[dict[str, Any]]:
+        """Play and update until `iterations` are done; returns the metrics lines written now."""
+        from maro.learner.localmodel import resolve_model
+
+        config = self.config
+        with self.console.status(f"preparing model {config.model}"):
+            model_dir = resolve_model(config.model)
+        process = None
+        if config.model_server is None:
+            process = ModelServerProcess(model_dir, self.adapters.root, self.dir / "model_server.log")
+            with self.console.status("starting the model server"):
+                process.start()
+        server = config.model_server or process.config
+        arena = ArenaServer(ArenaConfig(port=0, db=str(self.dir / "matches.sqlite")), store=self.store)
+        written = []
+        try:
+            await arena.start()
+            while self.state.iteration < config.iterations:
+                written.append(await self._iteration(arena.address, server, model_dir))
+        finally:
+            await arena.stop()
+            if process is not None:
+                process.stop()
+        from maro.learner.plots import plot_run
+
+        plot_run(self.dir)
+        return written
+
+    async def _iteration(self, address: str, server: ModelServerConfig, model_dir: Path) -> dict[str, Any]:
+        config, state = self.config, self.state
+        it, started = state.iteration, time.time()
+        current = self.model_string(server, state.version)
+        plans = iteration_plans(config, it, current, self.past_pool(server))
+        todo = [(i, p) for i, p in enumerate(plans) if i not in state.played]
+        label = f"iteration {it + 1}/{config.iterations} ({state.version or 'base'})"
+
+        def done(index: int, match_id: str) -> None:
+            state.played[todo[index][0]] = match_id
+            self._save()
+
+        if todo:
+            settings = ModelSettings(model=current, api_base=server.api_base(), api_key=server.api_key,
+                                     temperature=config.temperature, max_tokens=config.max_tokens)
+            columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=self.console) as progress:
+                task = progress.add_task(label, total=len(plans), completed=len(plans) - len(todo))
+                await play_batch(address, [p for _, p in todo], settings, concurrency=config.concurrency,
+                                 on_done=lambda _m: progress.advance(task), on_result=done)
+        play_seconds = time.time() - started
+        match_ids = [state.played[i] for i in range(len(plans))]
+        stats = iteration_stats(self.store, match_ids, current)
+        kinds = defaultdict(int)
+        for p in plans:
+            kinds[plan_kind(p, current)] += 1
+
+        version, update = self._published_from(match_ids), None
+        if version is None:
+            learner = _tempered(config.learner, config.temperature)
+            credit_state = CreditState(dict(state.baselines))
+            with self.console.status(f"MARO update ({learner.maro.variant}) on {len(match_ids)} matches"):
+                result = await asyncio.to_thread(run_update, self.store, self.adapters, model_dir, match_ids,
+                                                 learner, credit_state)
+            version, update, baselines = result.version, result.metrics, credit_state.baselines
+        else:  # killed after publishing: the update is done; recover what it left
+            update = self.adapters.metadata(version).get("metrics", {})
+            baselines = self._replay_baselines(match_ids)
+        served = await asyncio.to_thread(server.publish_adapter, version, self.adapters.path(version))
+        line = {
+            "iteration": it + 1, "trained_from": state.version or "base", "version": version, "served": served,
+            "opponents": dict(kinds), **stats, "update": update,
+            "play_seconds": play_seconds, "seconds": time.time() - started,
+        }
+        with open(self.dir / METRICS, "a") as f:
+            f.write(json.dumps(line, default=str) + "\n")
+        self.console.print(f"{label}: valid {stats['valid_rate']:.1%}, published {version} "
+                           f"(loss {update.get('maro/loss', float('nan')):.4f}) in {line['seconds']:.0f}s")
+        self.state = RunState(iteration=it + 1, version=version, baselines=baselines,
+                              seconds=state.seconds + line["seconds"])
+        self._save()
+        from maro.learner.plots import plot_run
+
+        plot_run(self.dir)
+        return line
+
+    def _published_from(self, match_ids: Sequence[str]) -> str | None:
+        """The version already trained on exactly these matches, if a killed run published it."""
+        wanted = set(match_ids)
+        for name in reversed(self.adapters.versions()):
+            if set(self.adapters.metadata(name).get("data", {}).get("match_ids", [])) == wanted:
+                return name
+        return None
+
+    def _replay_baselines(self, match_ids: Sequence[str]) -> dict[str, float]:
+        """The `rae` baselines after crediting these matches once more (cheap: no estimator)."""
+        if self.config.learner.maro.variant != "rae":
+            return dict(self.state.baselines)
+        matches = [m for m in (self.store.get_match(i, with_events=False) for i in match_ids) if m is not None]
+        replay = CreditState(dict(self.state.baselines))
+        credit(matches, self.store.behaviors(list(match_ids)), self.config.learner.maro, replay)
+        return replay.baselines
+
+
+def _tempered(learner: LearnerConfig, temperature: float) -> LearnerConfig:
+    """The learner's policy is the tempered one the agents sampled from (UpdateConfig.temperature)."""
+    return learner.model_copy(update={"update": learner.update.model_copy(update={"temperature": temperature})})
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl, one line per update; a repeated iteration (a resumed run) keeps its last line."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return []
+    lines: dict[int, dict] = {}
+    for raw in path.read_text().splitlines():
+        if raw.strip():
+            line = json.loads(raw)
+            lines[line["iteration"]] = line
+    return [lines[k] for k in sorted(lines)]

@@ -1,0 +1,65 @@
+"""PNG plots of a self-play run from its metrics.jsonl: outcome per role, valid-action rate, loss terms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+
+LOSS_TERMS = ("maro/loss", "maro/kl", "maro/clip_ratio", "maro/grad_norm", "maro/advantage_abs_mean")
+
+
+def plot_run(run_dir: Path) -> list[Path]:
+    """Write plots/outcome.png, plots/valid_rate.png and plots/loss.png; returns the files written."""
+    from maro.learner.loop import read_metrics
+
+    lines = read_metrics(run_dir)
+    if not lines:
+        return []
+    out = Path(run_dir) / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    its = [line["iteration"] for line in lines]
+    written = []
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    keys = sorted({k for line in lines for k in line.get("outcome", {}) if k.count("/") == 1})
+    for key in keys:
+        ax.plot(its, [line["outcome"].get(key) for line in lines], marker="o", label=key)
+    for key in sorted({k for line in lines for k in line.get("outcome", {}) if k.startswith("vs_bot/")}):
+        ax.plot(its, [line["outcome"].get(key) for line in lines], marker="x", linestyle="--", label=key)
+    _finish(ax, "mean outcome of the current adapter per role (played during the iteration)", "outcome")
+    written.append(_save(fig, out / "outcome.png"))
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(its, [line.get("valid_rate") for line in lines], marker="o", label="valid-action rate")
+    ax.set_ylim(0, 1)
+    _finish(ax, "valid-action rate of the current adapter", "rate")
+    written.append(_save(fig, out / "valid_rate.png"))
+
+    fig, axes = plt.subplots(1, len(LOSS_TERMS), figsize=(3.2 * len(LOSS_TERMS), 3.2))
+    for ax, term in zip(axes, LOSS_TERMS):
+        ax.plot(its, [(line.get("update") or {}).get(term) for line in lines], marker="o")
+        ax.set_title(term.split("/", 1)[1], fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    written.append(_save(fig, out / "loss.png"))
+    return written
+
+
+def _finish(ax, title: str, ylabel: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
