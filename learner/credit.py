@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from maro.arena.engine import Game, make_game
+from maro.arena.engine import make_game
 from maro.arena.records import BehaviorRecord, MatchRecord
 from maro.learner import maro
+from maro.learner.estimators import (
+    Estimator,
+    EstimatorFactory,
+    GameEstimator,
+    JudgeConfig,
+    MixConfig,
+    RolloutConfig,
+    estimator_stats,
+    make_estimator,
+)
 from maro.learner.maro import Variant
+
+__all__ = ["CreditState", "Credited", "GameEstimator", "MaroConfig", "adapter_version", "credit", "learnable"]
 
 
 class MaroConfig(BaseModel):
@@ -32,18 +46,34 @@ class MaroConfig(BaseModel):
     include_rejected: bool = True
     """Train on attempts the arena refused, with `invalid_reward`, so the format is learnt."""
     invalid_reward: float = Field(-1.0, ge=-1, le=1)
-    estimator: str = "game"
-    """Utility estimator; `game` uses each game's value heuristic on the logged snapshots."""
+    estimator: Literal["game", "rollout", "judge", "mix"] = "game"
+    """Utility estimator V_i(s): `game` (each game's heuristic), `rollout` (continuations against an
+    opponent pool), `judge` (an LLM through LiteLLM) or `mix` (weighted mix of those)."""
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    """Settings of the `rollout` estimator (also when mixed)."""
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    """Settings of the `judge` estimator (also when mixed)."""
+    mix: MixConfig = Field(default_factory=MixConfig)
+    """Weights of the `mix` estimator."""
+    max_staleness: int | None = Field(None, ge=0)
+    """Off-policy limit: versions a behavior's adapter may lag behind the adapter being trained
+    from (`smollm2@v0002` under v0005 lags 3; `@base` is version 0). None: no limit."""
+    stale_rule: Literal["drop", "reweight"] = "drop"
+    """Beyond `max_staleness`: `drop` the behavior, or `reweight` its weight by
+    `stale_decay ** (lag - max_staleness)`. Behaviors whose model names no version are kept as is."""
+    stale_decay: float = Field(0.5, gt=0, le=1)
+    """Per-version weight factor past the limit under `stale_rule = reweight`."""
 
 
 @dataclass(frozen=True)
 class Credited:
-    """One behavior with its MARO reward, advantage and weight."""
+    """One behavior with its MARO reward, advantage and weight (the staleness factor included)."""
 
     behavior: BehaviorRecord
     reward: float
     advantage: float
     weight: float
+    lag: int | None = None  # versions behind the adapter trained from; None: unversioned model
 
 
 @dataclass
@@ -53,15 +83,25 @@ class CreditState:
     baselines: dict[str, float] = field(default_factory=dict)
 
 
-class GameEstimator:
-    """V_i(s) from the game's own heuristic on a restored snapshot."""
+_MODEL_VERSION = re.compile(r"@(base|v(\d+))$")
 
-    def __init__(self, game: Game):
-        self.game = game
 
-    @lru_cache(maxsize=65536)  # noqa: B019 (estimators live as long as one update)
-    def value(self, snapshot: str, seat: int) -> float:
-        return float(self.game.value(self.game.restore(snapshot), seat))
+def adapter_version(model: str) -> int | None:
+    """The adapter version a served model name carries: `smollm2@v0002` -> 2, `smollm2@base` -> 0;
+    None for a name without one (`smollm2`, a hosted model, a bot's empty name)."""
+    m = _MODEL_VERSION.search(model or "")
+    if m is None:
+        return None
+    return 0 if m.group(1) == "base" else int(m.group(2))
+
+
+def version_lag(model: str, current: str | None) -> int | None:
+    """Versions `model` lags behind `current` (an adapter name like `v0005`; None = the base model)."""
+    played = adapter_version(model)
+    if played is None:
+        return None
+    now = 0 if current is None else adapter_version("@" + current)
+    return max(0, (now or 0) - played)
 
 
 def learnable(b: BehaviorRecord) -> bool:
@@ -69,12 +109,25 @@ def learnable(b: BehaviorRecord) -> bool:
     return bool(b.messages) and bool(b.completion) and not b.fallback
 
 
+def game_key(match: MatchRecord) -> str:
+    """Matches of one game with equal params share an estimator (and its cache)."""
+    return f"{match.game_id}:{json.dumps(match.params, sort_keys=True, default=str)}"
+
+
 def credit(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorRecord], config: MaroConfig,
-           state: CreditState | None = None) -> list[Credited]:
-    """Rewards per behavior by variant, then role handling; returns learnable behaviors only."""
+           state: CreditState | None = None, current_version: str | None = None, *,
+           estimator_factory: EstimatorFactory | None = None, stats: dict[str, float] | None = None,
+           ) -> list[Credited]:
+    """Rewards per behavior by variant, then staleness, then role handling; learnable behaviors only.
+
+    `current_version`: the adapter the update trains from (None: the base model), for the staleness
+    rule. `estimator_factory(game)` replaces `make_estimator(config, game)`. `stats`, when given,
+    receives counters (`maro/stale_*`, `estimator/*`).
+    """
     state = state if state is not None else CreditState()
+    factory = estimator_factory or (lambda game: make_estimator(config, game))
     by_id = {m.match_id: m for m in matches if m.status == "finished" and m.outcome is not None}
-    estimators: dict[str, GameEstimator] = {}
+    estimators: dict[str, Estimator] = {}
     per_seat: dict[tuple[str, int], list[BehaviorRecord]] = defaultdict(list)
     rejected: list[BehaviorRecord] = []
     for b in behaviors:
@@ -84,19 +137,28 @@ def credit(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorRecord], 
             per_seat[(b.match_id, b.seat)].append(b)
         elif config.include_rejected:
             rejected.append(b)
+    for match_id, _ in per_seat:
+        key = game_key(by_id[match_id])
+        if key not in estimators:
+            estimators[key] = factory(make_game(by_id[match_id].game_id, by_id[match_id].params))
+    if config.variant not in (Variant.OUTCOME, Variant.RAE):
+        _prefetch(per_seat, by_id, estimators)
     items: list[tuple[BehaviorRecord, float]] = []
     for (match_id, seat), seq in per_seat.items():
         match = by_id[match_id]
-        if match_id not in estimators:
-            estimators[match_id] = GameEstimator(make_game(match.game_id, match.params))
         seq.sort(key=lambda b: b.index)
         rewards = _seat_rewards(seq, match.outcome[seat], f"{match.game_id}:{seq[0].role}",
-                                estimators[match_id], config, state)
+                                estimators[game_key(match)], config, state)
         items += zip(seq, rewards)
     items += [(b, config.invalid_reward) for b in rejected]
-    if not items:
+    kept, factors, lags = _apply_staleness(items, config, current_version, stats)
+    if stats is not None:
+        for est in estimators.values():
+            for k, v in estimator_stats(est).items():
+                stats[k] = stats.get(k, 0.0) + v
+    if not kept:
         return []
-    records, rewards = [b for b, _ in items], [r for _, r in items]
+    records, rewards = [b for b, _ in kept], [r for _, r in kept]
     roles = [(by_id[b.match_id].game_id, b.role) for b in records]
     if config.variant in (Variant.OUTCOME, Variant.RAE):
         advantages, weights = rewards, [1.0] * len(rewards)
@@ -104,10 +166,48 @@ def credit(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorRecord], 
         advantages, weights = maro.group_normalise(rewards, [0] * len(rewards)), [1.0] * len(rewards)
     else:
         advantages, weights = maro.group_normalise(rewards, roles), maro.role_weights(roles, config.beta)
-    return [Credited(b, r, a, w) for b, r, a, w in zip(records, rewards, advantages, weights)]
+    return [Credited(b, r, a, w * f, lag)
+            for b, r, a, w, f, lag in zip(records, rewards, advantages, weights, factors, lags)]
 
 
-def _seat_rewards(seq: list[BehaviorRecord], z: float, role_key: str, est: GameEstimator,
+def _prefetch(per_seat, by_id, estimators) -> None:
+    """Evaluate every snapshot the credit needs in one batch per estimator (judge calls run
+    concurrently); later `value` calls hit the cache."""
+    queries: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for (match_id, seat), seq in per_seat.items():
+        q = queries[game_key(by_id[match_id])]
+        q += [(b.snapshot_before, seat) for b in seq] + [(b.snapshot_after, seat) for b in seq]
+    for key, q in queries.items():
+        estimators[key].values(q)
+
+
+def _apply_staleness(items: list[tuple[BehaviorRecord, float]], config: MaroConfig, current: str | None,
+                     stats: dict[str, float] | None):
+    """Drop or down-weight behaviors of too-old adapters (maro.staleness_factor), counting both."""
+    kept, factors, lags = [], [], []
+    dropped = reweighted = unversioned = 0
+    for b, r in items:
+        lag = version_lag(b.model, current)
+        unversioned += lag is None
+        factor = maro.staleness_factor(lag, config.max_staleness, config.stale_rule, config.stale_decay)
+        if factor is None:
+            dropped += 1
+            continue
+        reweighted += factor < 1.0
+        kept.append((b, r))
+        factors.append(factor)
+        lags.append(lag)
+    if stats is not None:
+        known = [lag for lag in lags if lag is not None]
+        stats.update({
+            "maro/stale_dropped": float(dropped), "maro/stale_reweighted": float(reweighted),
+            "maro/unversioned_behaviors": float(unversioned),
+            "maro/lag_mean": sum(known) / len(known) if known else 0.0,
+        })
+    return kept, factors, lags
+
+
+def _seat_rewards(seq: list[BehaviorRecord], z: float, role_key: str, est: Estimator,
                   config: MaroConfig, state: CreditState) -> list[float]:
     """Per-behavior rewards of one seat's accepted behaviors, in order."""
     variant = config.variant

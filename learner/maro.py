@@ -96,3 +96,31 @@ def ema_baselines(baselines: Mapping[str, float], outcomes: Sequence[float], rol
         advantages.append(z - base)
         b[role] = decay * base + (1.0 - decay) * z
     return advantages, b
+
+
+def mix_values(values: Sequence[float], weights: Sequence[float]) -> float:
+    """V = sum_j w_j V_j / sum_j w_j: the weighted mix of estimators, weights normalised.
+
+    values, weights: [J]; weights >= 0 with a positive sum.
+    """
+    total = sum(weights)
+    if total <= 0 or any(w < 0 for w in weights):
+        raise ValueError(f"mix weights must be >= 0 with a positive sum, got {list(weights)}")
+    return sum(v * w for v, w in zip(values, weights, strict=True)) / total
+
+
+def staleness_factor(lag: int | None, max_staleness: int | None, rule: str, decay: float) -> float | None:
+    """How much a behavior from an adapter `lag` versions behind the one being trained counts.
+
+    None when it is dropped. With no rule (max_staleness None) or an unknown lag (a model name
+    without a version), 1. Within max_staleness, 1. Beyond it: rule `drop` -> None; rule
+    `reweight` -> decay ** (lag - max_staleness), so the weight shrinks geometrically with each
+    version past the limit (decay in (0, 1]).
+    """
+    if max_staleness is None or lag is None or lag <= max_staleness:
+        return 1.0
+    if rule == "drop":
+        return None
+    if rule == "reweight":
+        return decay ** (lag - max_staleness)
+    raise ValueError(f"unknown stale_rule {rule!r}")

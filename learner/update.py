@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
+from maro.learner.branch import BranchConfig, Sampler, branch_samples
 from maro.learner.credit import Credited, CreditState, MaroConfig, credit
+from maro.learner.estimators import EstimatorFactory
 from maro.learner.samples import TrainSample
 from maro.learner.trainer import UpdateConfig, train_adapter
 
 log = logging.getLogger(__name__)
+
+
+class UpdateMode(StrEnum):
+    """What one update trains on."""
+
+    LOGGED = "logged"
+    """The logged behaviors, credited by MARO (`credit`)."""
+    BRANCH = "branch"
+    """K fresh candidates per logged decision state, scored by the estimator (`branch`)."""
 
 
 class LearnerConfig(BaseModel):
@@ -27,6 +39,10 @@ class LearnerConfig(BaseModel):
 
     maro: MaroConfig = Field(default_factory=MaroConfig)
     update: UpdateConfig = Field(default_factory=UpdateConfig)
+    mode: UpdateMode = UpdateMode.LOGGED
+    """`logged` trains on the logged behaviors; `branch` samples candidates at the logged states."""
+    branch: BranchConfig = Field(default_factory=BranchConfig)
+    """Settings of the `branch` mode."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +64,8 @@ def to_sample(c: Credited) -> TrainSample:
     )
 
 
-def credit_summary(credited: Sequence[Credited]) -> dict[str, float]:
+def credit_summary(credited: Sequence[Credited], stats: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Batch statistics of the credited behaviors, plus credit()'s counters (staleness, estimator)."""
     n = len(credited)
     return {
         "maro/behaviors": float(n),
@@ -56,32 +73,52 @@ def credit_summary(credited: Sequence[Credited]) -> dict[str, float]:
         "maro/reward_mean": sum(c.reward for c in credited) / n,
         "maro/advantage_abs_mean": sum(abs(c.advantage) for c in credited) / n,
         "maro/weight_max": max(c.weight for c in credited),
+        **(stats or {}),
     }
 
 
 def run_update(store: MatchStore, adapters: AdapterRegistry, base_model_dir: Path, match_ids: Sequence[str],
-               config: LearnerConfig, state: CreditState | None = None) -> UpdateResult:
-    """Credit the behaviors of `match_ids`, train from the latest adapter, publish the next one."""
+               config: LearnerConfig, state: CreditState | None = None, *,
+               estimator_factory: EstimatorFactory | None = None, sampler: Sampler | None = None) -> UpdateResult:
+    """Turn the behaviors of `match_ids` into samples (by `config.mode`), train from the latest
+    adapter, publish the next one. `estimator_factory` and `sampler` replace the configured
+    estimator and the policy sampler of the branch mode (tests, custom critics)."""
     started = time.time()
     matches = [m for m in (store.get_match(i, with_events=False) for i in match_ids) if m is not None]
-    credited = credit(matches, store.behaviors([m.match_id for m in matches]), config.maro, state)
-    if not credited:
-        raise ValueError(f"no learnable behaviors in {len(matches)} matches (finished, model-driven)")
+    behaviors = store.behaviors([m.match_id for m in matches])
     parent = adapters.latest()
+    init_adapter_dir = adapters.path(parent) if parent else None
+    if config.mode == UpdateMode.BRANCH:
+        samples, summary = branch_samples(
+            matches, behaviors, config.maro, config.branch, config.update, Path(base_model_dir), init_adapter_dir,
+            estimator_factory=estimator_factory, sampler=sampler,
+        )
+        if not samples:
+            raise ValueError(f"no informative branch groups in {len(matches)} matches "
+                             f"({int(summary.get('branch/states', 0))} states; every group had equal rewards)")
+    else:
+        stats: dict[str, float] = {}
+        credited = credit(matches, behaviors, config.maro, state, parent, estimator_factory=estimator_factory,
+                          stats=stats)
+        if not credited:
+            raise ValueError(f"no learnable behaviors in {len(matches)} matches (finished, model-driven)")
+        samples, summary = [to_sample(c) for c in credited], credit_summary(credited, stats)
     staged = adapters.staging()
     try:
         metrics = train_adapter(
-            [to_sample(c) for c in credited], base_model_dir=Path(base_model_dir),
-            init_adapter_dir=adapters.path(parent) if parent else None, output_dir=staged, config=config.update,
+            samples, base_model_dir=Path(base_model_dir), init_adapter_dir=init_adapter_dir, output_dir=staged,
+            config=config.update,
         )
     except BaseException:
         adapters.discard(staged)
         raise
-    metrics = {**credit_summary(credited), **metrics, "maro/update_seconds": time.time() - started}
+    metrics = {**summary, **metrics, "maro/update_seconds": time.time() - started}
+    behavior_ids = list(dict.fromkeys(s.behavior_id for s in samples))
     version = adapters.publish(staged, {
         "parent": parent, "base_model": str(base_model_dir), "config": config.model_dump(mode="json"),
-        "data": {"match_ids": [m.match_id for m in matches], "behavior_ids": [c.behavior.id for c in credited]},
+        "data": {"match_ids": [m.match_id for m in matches], "behavior_ids": behavior_ids},
         "metrics": metrics,
     })
-    log.info("published adapter %s from %d behaviors of %d matches", version, len(credited), len(matches))
-    return UpdateResult(version, metrics, len(credited))
+    log.info("published adapter %s from %d samples of %d matches (%s mode)", version, len(samples), len(matches),
+             config.mode.value)
+    return UpdateResult(version, metrics, len(samples))

@@ -63,3 +63,25 @@ def test_ema_baselines_judge_each_outcome_against_the_baseline_before_it():
 def test_unknown_variant_fails_loudly():
     with pytest.raises(ValueError):
         maro.Variant("maro-plus")
+
+
+def test_mix_values_normalises_the_weights():
+    # (0.5 * 3 + (-1.0) * 1) / (3 + 1) = 0.125
+    assert maro.mix_values([0.5, -1.0], [3.0, 1.0]) == pytest.approx(0.125)
+    assert maro.mix_values([0.2, 0.9], [1.0, 0.0]) == pytest.approx(0.2)
+    with pytest.raises(ValueError):
+        maro.mix_values([0.2], [0.0])
+    with pytest.raises(ValueError):
+        maro.mix_values([0.2, 0.1], [2.0, -1.0])
+
+
+def test_staleness_factor_drop_and_reweight_beyond_the_limit():
+    assert maro.staleness_factor(5, None, "drop", 0.5) == 1.0  # no rule
+    assert maro.staleness_factor(None, 0, "drop", 0.5) == 1.0  # unversioned model: kept
+    assert maro.staleness_factor(2, 2, "drop", 0.5) == 1.0  # within the limit
+    assert maro.staleness_factor(3, 2, "drop", 0.5) is None
+    # reweight: decay ** (lag - max_staleness) = 0.5 ** 3
+    assert maro.staleness_factor(5, 2, "reweight", 0.5) == pytest.approx(0.125)
+    assert maro.staleness_factor(1, 0, "reweight", 0.8) == pytest.approx(0.8)
+    with pytest.raises(ValueError):
+        maro.staleness_factor(3, 0, "ignore", 0.5)
