@@ -24,6 +24,9 @@ dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
 app.add_typer(arena_app, name="arena")
 app.add_typer(model_app, name="model")
 app.add_typer(dev_app, name="dev")
+from maro.agents.cli import agent_app  # noqa: E402  (imports only typer; commands import lazily)
+
+app.add_typer(agent_app, name="agent")
 
 
 def _register_learner_commands() -> None:

@@ -295,14 +295,20 @@ class SelfPlayRun:
         if version is None:
             learner = _tempered(config.learner, config.temperature)
             credit_state = CreditState(dict(state.baselines))
-            with self.console.status(f"MARO update ({learner.maro.variant}) on {len(match_ids)} matches"):
-                result = await asyncio.to_thread(run_update, self.store, self.adapters, model_dir, match_ids,
-                                                 learner, credit_state)
-            version, update, baselines = result.version, result.metrics, credit_state.baselines
+            try:
+                with self.console.status(f"MARO update ({learner.maro.variant}) on {len(match_ids)} matches"):
+                    result = await asyncio.to_thread(run_update, self.store, self.adapters, model_dir, match_ids,
+                                                     learner, credit_state)
+                version, update, baselines = result.version, result.metrics, credit_state.baselines
+            except ValueError as exc:  # nothing learnable (say, every branch group tied): keep the policy
+                self.console.print(f"[yellow]iteration {it + 1}: no update ({exc})")
+                version, update, baselines = state.version, {"skipped": str(exc)}, dict(state.baselines)
         else:  # killed after publishing: the update is done; recover what it left
             update = self.adapters.metadata(version).get("metrics", {})
             baselines = self._replay_baselines(match_ids)
-        served = await asyncio.to_thread(server.publish_adapter, version, self.adapters.path(version))
+        served = None
+        if version is not None:
+            served = await asyncio.to_thread(server.publish_adapter, version, self.adapters.path(version))
         line = {
             "iteration": it + 1, "trained_from": state.version or "base", "version": version, "served": served,
             "opponents": dict(kinds), **stats, "update": update,
@@ -310,7 +316,7 @@ class SelfPlayRun:
         }
         with open(self.dir / METRICS, "a") as f:
             f.write(json.dumps(line, default=str) + "\n")
-        self.console.print(f"{label}: valid {stats['valid_rate']:.1%}, published {version} "
+        self.console.print(f"{label}: valid {stats['valid_rate']:.1%}, now {version or 'base'} "
                            f"(loss {update.get('maro/loss', float('nan')):.4f}) in {line['seconds']:.0f}s")
         self.state = RunState(iteration=it + 1, version=version, baselines=baselines,
                               seconds=state.seconds + line["seconds"])

@@ -37,6 +37,12 @@ class UpdateConfig(BaseModel):
     lora_r: int = Field(8, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout; 0 keeps ratio == 1 exact on-policy.")
+    lora_layers: int | None = Field(
+        None, ge=1, description=(
+            "Put LoRA on the top N decoder layers only (None = every layer). Backward then stops at the lowest"
+            " adapted layer: on a CPU the step costs about (L + 2N) / 3L of the full one for an L-layer model."
+        ),
+    )
     target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
         min_length=1,
@@ -239,11 +245,16 @@ def _load_policy(base_model_dir: Path, init_adapter_dir: Path | None, config: Up
     if init_adapter_dir is not None:
         model = PeftModel.from_pretrained(model, init_adapter_dir, is_trainable=True)
     else:
+        layers = None
+        if config.lora_layers is not None:
+            total = model.config.num_hidden_layers
+            layers = list(range(max(0, total - config.lora_layers), total))
         lora = LoraConfig(
             r=config.lora_r,
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
             target_modules=list(config.target_modules),
+            layers_to_transform=layers,
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lora)

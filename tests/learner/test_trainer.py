@@ -218,3 +218,15 @@ def test_completion_logprobs_match_trl_fused_head(tiny_model_dir, tmp_path):
     real = batch["completion_mask"].bool()
     torch.testing.assert_close(ours[real], theirs[real], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(ours_h[real], theirs_h[real], atol=1e-4, rtol=1e-4)
+
+
+def test_lora_on_the_top_layers_only(tiny_model_dir, tmp_path):
+    import json
+
+    samples = [TrainSample(i, PROMPT, GOOD if i % 2 else BAD, advantage=(-1.0) ** i) for i in range(4)]
+    train_adapter(samples, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / "a",
+                  config=_config(lora_layers=1))
+    total = json.loads((tiny_model_dir / "config.json").read_text())["num_hidden_layers"]
+    names = load_file(tmp_path / "a" / "adapter_model.safetensors").keys()
+    adapted = {int(n.split(".layers.")[1].split(".")[0]) for n in names}
+    assert adapted == {total - 1}
