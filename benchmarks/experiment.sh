@@ -2,21 +2,21 @@
 # The experiment of docs/results.md: train `outcome`, `rae` and `maro` from the same base with the
 # same matches and seeds on bargaining-v1 and undercover-v1 (4 seats), then evaluate each final
 # adapter against the frozen base on held-out seeds with seats swapped.
-# Usage: benchmarks/experiment.sh [OUT_DIR]   (about 2 hours on a 2-core CPU)
+# Usage: benchmarks/experiment.sh [OUT_DIR]   (about 90 minutes on a 2-core CPU)
 set -euo pipefail
 OUT=${1:-runs/experiment}
 MAROCMD=${MAROCMD:-maro}
 VARIANTS=${VARIANTS:-"outcome rae maro"}
-LR=${LR:-1e-4}
+LEARNER=${LEARNER:-benchmarks/experiment_learner.json}
 run() {  # game, seats, iterations, matches per iteration, eval matches
   local game=$1 seats=$2 iterations=$3 matches=$4 eval_matches=$5
   for v in $VARIANTS; do
     $MAROCMD selfplay --game "$game" --players "$game=$seats" --iterations "$iterations" \
-      --matches-per-iteration "$matches" --variant "$v" --learning-rate "$LR" --seed 0 --run-dir "$OUT/$game-$v"
+      --matches-per-iteration "$matches" --variant "$v" --config "$LEARNER" --seed 0 --run-dir "$OUT/$game-$v"
     latest=$(cat "$OUT/$game-$v/adapters/LATEST")
     $MAROCMD eval --game "$game" --players "$game=$seats" --adapter "$OUT/$game-$v/adapters/$latest" \
       --matches "$eval_matches" --run-dir "$OUT/$game-$v/eval"
   done
 }
-run bargaining-v1 2 3 16 40
-run undercover-v1 4 3 8 20
+run bargaining-v1 2 3 12 40
+run undercover-v1 4 3 4 20
