@@ -52,9 +52,16 @@ async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player
     result: SeatResult | None = None
     rejection: str | None = None
     observe = getattr(player, "observe", None) or (lambda _message: None)
+    closed: str | None = None  # why a write failed: the arena ended the stream while we answered
     try:
         while True:
-            response = await call.read()
+            try:
+                response = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                if closed is None:
+                    raise
+                raise ConnectionError(f"arena ended the stream of match {match_id} while the player was answering "
+                                      f"(turn deadline passed?): {closed}; then {exc.code().name}") from exc
             if response is grpc.aio.EOF:
                 raise ConnectionError(f"arena closed the stream of match {match_id} before it ended")
             message = convert.from_pb(response)
@@ -65,7 +72,10 @@ async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player
                     result.turns += message.attempt == 0
                     submission = await player.act(message, rejection)
                     rejection = None
-                    await call.write(convert.submission_to_pb(submission))
+                    try:
+                        await call.write(convert.submission_to_pb(submission))
+                    except grpc.aio.AioRpcError as exc:  # what the arena sent before closing is still read
+                        closed = f"{exc.code().name} {exc.details()}"
                 case Rejection():
                     rejection = message.reason
                     result.rejections.append(message.reason)

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from maro.agents.llm import ModelSettings
 from maro.arena.engine import game_class
+from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.model_servers import ModelServerConfig
@@ -57,6 +58,9 @@ class EvalConfig(BaseModel):
     concurrency: int = Field(8, ge=1)
     bootstrap: int = Field(2000, ge=100)
     model_server: ModelServerConfig | None = None
+    turn_timeout_s: float = Field(600.0, gt=0)
+    """The arena's per-attempt deadline: generous, since every seat here is our own model or a bot
+    and a busy CPU server can queue a reply for minutes."""
 
 
 def eval_plans(game_id: str, players: int, seeds: int, first_seed: int, a: str, b: str) -> list[MatchPlan]:
@@ -154,7 +158,8 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
             process.start()
     server = config.model_server or process.config
     store = MatchStore(run_dir / "matches.sqlite")
-    arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite")), store=store)
+    runner = RunnerConfig(turn_timeout_s=config.turn_timeout_s)
+    arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite"), runner=runner), store=store)
     try:
         for side, path in (("A", config.adapter), ("B", config.vs)):
             if versions[side] and config.model_server is not None:

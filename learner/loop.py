@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from maro.agents.llm import ModelSettings
 from maro.arena.engine import game_class
 from maro.arena.records import MatchRecord
+from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
@@ -37,6 +38,8 @@ from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
 from maro.learner.update import LearnerConfig, run_update
 
 STATE = "state.json"
+_RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s"}
+"""Config fields a resumed run may change."""
 METRICS = "metrics.jsonl"
 
 
@@ -91,6 +94,9 @@ class SelfPlayConfig(BaseModel):
     """Past versions the `past` opponents are drawn from: the newest few before the current one."""
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
     model_server: ModelServerConfig | None = None
+    turn_timeout_s: float = Field(600.0, gt=0)
+    """The arena's per-attempt deadline: generous, since every seat here is our own model or a bot
+    and a busy CPU server can queue a reply for minutes."""
     """None starts the local model server for the run."""
 
     def num_players(self, game_id: str) -> int:
@@ -207,8 +213,8 @@ class SelfPlayRun:
         path = self.dir / "config.json"
         if path.exists():
             stored = SelfPlayConfig.model_validate_json(path.read_text())
-            same = stored.model_dump(exclude={"iterations", "run_dir", "model_server", "concurrency"})
-            if same != self.config.model_dump(exclude={"iterations", "run_dir", "model_server", "concurrency"}):
+            same = stored.model_dump(exclude=_RESUMABLE)
+            if same != self.config.model_dump(exclude=_RESUMABLE):
                 raise ValueError(f"{path} holds a different run's config; resume with the same settings "
                                  "(only --iterations may grow) or use another run folder")
         _atomic_write(path, self.config.model_dump_json(indent=2))
@@ -249,7 +255,8 @@ class SelfPlayRun:
             with self.console.status("starting the model server"):
                 process.start()
         server = config.model_server or process.config
-        arena = ArenaServer(ArenaConfig(port=0, db=str(self.dir / "matches.sqlite")), store=self.store)
+        runner = RunnerConfig(turn_timeout_s=config.turn_timeout_s)
+        arena = ArenaServer(ArenaConfig(port=0, db=str(self.dir / "matches.sqlite"), runner=runner), store=self.store)
         written = []
         try:
             await arena.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -22,6 +23,8 @@ from maro.agents.graph import AgentContext, AgentPlayer
 from maro.agents.llm import ModelSettings
 from maro.arena.store import MatchStore
 from maro.learner.model_servers import ModelServerConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,15 @@ async def play_batch(address: str, plans: Sequence[MatchPlan], settings: ModelSe
             seats = [{"kind": "remote", "name": f"model:{plan.model_for(s, settings.model)}"} if s in plan.model_seats
                      else {"kind": "bot", "bot": bot} for s in range(plan.num_players)]
             match_id, tokens = await create_match(channel, plan.game_id, plan.seed, seats)
-            await asyncio.gather(*(
+            results = await asyncio.gather(*(
                 play_seat(channel, match_id, tokens[s], AgentPlayer(plan.game_id, context(plan.model_for(s, settings.model))))
-                for s in plan.model_seats))
+                for s in plan.model_seats), return_exceptions=True)
+            for error in (r for r in results if isinstance(r, BaseException)):
+                if not isinstance(error, (grpc.aio.AioRpcError, ConnectionError)):
+                    raise error
+                # One seat's stream failing does not stop the batch: the arena still ends and
+                # records the match (fallbacks, forfeit or abort), and its status decides its use.
+                log.warning("match %s (seed %d): a seat's stream failed: %s", match_id, plan.seed, error)
             if on_done:
                 on_done(match_id)
             if on_result:

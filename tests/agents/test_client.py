@@ -1,0 +1,45 @@
+"""The seat client when the arena moves on without it: a reply after the deadline loses nothing."""
+
+import asyncio
+
+import grpc
+
+from maro.agents.bots import default_bot
+from maro.agents.client import create_match, play_seat
+from maro.arena.messages import Submission
+from maro.arena.runner import RunnerConfig
+from maro.arena.server import ArenaConfig, ArenaServer
+
+
+class Slow:
+    """Answers after the arena's turn deadline has passed."""
+
+    def __init__(self, delay: float):
+        self.delay = delay
+
+    async def act(self, prompt, rejection):
+        await asyncio.sleep(self.delay)
+        return Submission(prompt.turn, "[Offer: 5]")
+
+
+async def test_a_reply_after_the_deadline_ends_cleanly(tmp_path):
+    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"), runner=RunnerConfig(turn_timeout_s=0.3)))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            seats = [{"kind": "remote"}, {"kind": "bot", "bot": default_bot("bargaining-v1")}]
+            match_id, tokens = await create_match(channel, "bargaining-v1", 3, seats)
+            try:
+                result = await play_seat(channel, match_id, tokens[0], Slow(1.0))
+            except ConnectionError as exc:  # the stream closed before the end could be read
+                assert match_id in str(exc)
+            else:
+                assert result.outcome is not None and "forfeit" in result.reason
+            for _ in range(50):
+                record = server.store.get_match(match_id, with_events=False)
+                if record.status == "finished":
+                    break
+                await asyncio.sleep(0.05)
+            assert record.status == "finished" and "forfeit" in record.end_reason
+    finally:
+        await server.stop()
