@@ -45,6 +45,10 @@ def selfplay(
     beta: Annotated[float | None, typer.Option(help="Role-weight exponent.")] = None,
     lambda_: Annotated[float | None, typer.Option("--lambda", help="GAE blend of the decomposition.")] = None,
     estimator: Annotated[str | None, typer.Option(help="Utility estimator (game, rollout, judge, mix).")] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="`logged` (train on the logged behaviors) or `branch` (K fresh candidates per logged state).")] = None,
+    max_staleness: Annotated[int | None, typer.Option(
+        help="Versions a behavior's adapter may lag before the stale rule applies.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="LoRA learning rate.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over each iteration's behaviors.")] = None,
     concurrency: Annotated[int, typer.Option(help="Matches played at once.")] = 8,
@@ -59,11 +63,12 @@ def selfplay(
     _quiet()
     learner = LearnerConfig.model_validate(json.loads(config.read_text())) if config else LearnerConfig()
     maro_overrides = {k: v for k, v in {"variant": variant, "alpha": alpha, "beta": beta, "lambda_": lambda_,
-                                        "estimator": estimator}.items() if v is not None}
+                                        "estimator": estimator, "max_staleness": max_staleness}.items()
+                      if v is not None}
     update_overrides = {k: v for k, v in {"learning_rate": learning_rate, "epochs": epochs}.items() if v is not None}
     learner = LearnerConfig.model_validate({
         **learner.model_dump(), "maro": {**learner.maro.model_dump(), **maro_overrides},
-        "update": {**learner.update.model_dump(), **update_overrides},
+        "update": {**learner.update.model_dump(), **update_overrides}, **({"mode": mode} if mode else {}),
     })
     cfg = SelfPlayConfig(run_dir=run_dir, games=game, players=_players(players), iterations=iterations,
                          matches_per_iteration=matches_per_iteration, seed=seed, model=model, learner=learner,

@@ -18,7 +18,8 @@ def test_protogen_check_reports_current_code():
 
 
 def test_every_subcommand_documents_its_options():
-    for command in (["demo"], ["arena", "serve"], ["model", "serve"], ["model", "pull"], ["learn"]):
+    for command in (["demo"], ["arena", "serve"], ["model", "serve"], ["model", "pull"], ["learn"], ["selfplay"],
+                    ["eval"], ["agent", "run"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "--help" in result.output, command
 
@@ -52,3 +53,21 @@ def test_replay_prints_a_seat_view_and_the_omniscient_view(tmp_path):
     assert "end: deal at" in spectator.output or "end: " in spectator.output
     assert runner.invoke(app, ["replay", match_id, "--db", db, "--seat", "7"]).exit_code == 2
     assert runner.invoke(app, ["replay", "nope", "--db", db]).exit_code == 1
+
+
+def test_selfplay_and_eval_from_the_command_line(tmp_path, tiny_model_dir):
+    import json
+
+    args = ["selfplay", "--game", "bargaining-v1", "--iterations", "1", "--matches-per-iteration", "2",
+            "--model", str(tiny_model_dir), "--run-dir", str(tmp_path / "run"), "--variant", "rae", "--alpha", "0.5"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["learner"]["maro"]["variant"] == "rae" and config["learner"]["maro"]["alpha"] == 0.5
+    assert (tmp_path / "run" / "adapters" / "v0001" / "adapter_config.json").exists()
+    # Same folder, other settings: refused with the reason, nothing overwritten.
+    result = runner.invoke(app, [*args[:-4], "--variant", "maro"])
+    assert result.exit_code != 0 and "different run" in result.output
+    result = runner.invoke(app, ["eval", "--game", "bargaining-v1", "--adapter", str(tmp_path / "nothing"),
+                                 "--model", str(tiny_model_dir), "--run-dir", str(tmp_path / "eval")])
+    assert result.exit_code != 0 and "not a PEFT adapter folder" in result.output
