@@ -56,7 +56,7 @@ class Tally:
 
 
 async def play_game(arena: ArenaServer, game_id: str, matches: int, seed: int, context: AgentContext,
-                    concurrency: int) -> Tally:
+                    concurrency: int, console: Console) -> Tally:
     """`matches` matches of `game_id`, the model's seat rotated; tallies from the agent and the store."""
     from maro.agents.bots import default_bot
 
@@ -69,7 +69,14 @@ async def play_game(arena: ArenaServer, game_id: str, matches: int, seed: int, c
         async with limit:
             match_id, tokens = await create_match(channel, game_id, seed + i, seats)
             player = AgentPlayer(game_id, context)
-            await play_seat(channel, match_id, tokens[seat], player)
+            try:
+                await play_seat(channel, match_id, tokens[seat], player)
+            except (grpc.aio.AioRpcError, ConnectionError) as exc:  # counted from the store all the same
+                console.print(f"[yellow]{game_id} match {match_id}: the seat's stream failed: {exc}")
+            for _ in range(100):  # the arena records the end a moment after the last message
+                if arena.store.get_match(match_id, with_events=False).status != "running":
+                    break
+                await asyncio.sleep(0.05)
         record = arena.store.get_match(match_id, with_events=False)
         mine = [b for b in arena.store.behaviors([match_id]) if b.seat == seat]
         tally.matches += 1
@@ -110,18 +117,22 @@ async def measure(args, settings: ModelSettings, console: Console) -> dict:
         "repair": (args.repair_budget, RunnerConfig().max_retries),
         "no repair": (0, 0),
     }
+    conditions = {k: v for k, v in conditions.items() if k.replace(" ", "-") in args.conditions}
     summary: dict[str, dict[str, dict]] = {}
     for game_id in args.games:
         results: dict[str, Tally] = {}
         for condition, (budget, arena_retries) in conditions.items():
             db = args.out / f"{condition.replace(' ', '_')}.sqlite"
-            arena = ArenaServer(ArenaConfig(port=0, db=str(db), runner=RunnerConfig(max_retries=arena_retries)))
+            # A generous deadline: a busy CPU server can queue a reply for minutes, and a missed
+            # deadline would count as the model's fallback.
+            runner = RunnerConfig(max_retries=arena_retries, turn_timeout_s=600)
+            arena = ArenaServer(ArenaConfig(port=0, db=str(db), runner=runner))
             await arena.start()
             try:
                 context = AgentContext(settings=settings, retry_budget=budget)
                 with console.status(f"{game_id}, {condition}: {args.matches} matches"):
                     results[condition] = await play_game(arena, game_id, args.matches, args.seed, context,
-                                                         args.concurrency)
+                                                         args.concurrency, console)
             finally:
                 await arena.stop()
         console.print(table(game_id, results))
@@ -139,6 +150,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=48, help="reply length limit")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=0, help="first seed; both conditions use the same seeds")
+    parser.add_argument("--conditions", nargs="+", default=["repair", "no-repair"], choices=["repair", "no-repair"],
+                        help="`repair` alone also gives the no-repair rate per turn: its first-try valid column")
     parser.add_argument("--out", type=Path, default=Path("runs/valid_actions"))
     args = parser.parse_args()
     args.games = args.games or game_ids()
