@@ -1,8 +1,8 @@
 """Tokens per second of the MARO update step against a bare PEFT forward/backward on the same batches.
 
     python benchmarks/update_speed.py [--game bargaining-v1] [--matches 64] [--batch-size 8] [--steps 4]
-        [--reps 3] [--warmup 1] [--model smollm2] [--bf16] [--beta 0.04] [--store PATH] [--no-logprobs]
-        [--threads N] [--profile]
+        [--reps 3] [--warmup 1] [--model smollm2] [--bf16] [--beta 0.04] [--store PATH] [--seed 0]
+        [--no-logprobs] [--threads N] [--profile]
 
 Data: K matches of the game played with the engine and random legal actions, each acting turn
 logged as the arena logs it (BehaviorRecord: the game's prompt for the seat's view and legal
@@ -354,9 +354,9 @@ def run_benchmark(matches, behaviors, model_dir: Path, *, batch_size: int, steps
     if logprobs:
         planned = {samples[i].behavior_id for rows in plan for i in rows}
         behaviors = with_logprobs(behaviors, model_dir, bf16, scored=planned)
-        order = [x.behavior_id for x in samples]
+        before = [x.behavior_id for x in samples]
         _, samples = bookkeeping(matches, behaviors, [], tokenizer, config, maro)
-        if [x.behavior_id for x in samples] != order:
+        if [x.behavior_id for x in samples] != before:
             raise RuntimeError("credit() ordered the samples differently once log-probs were attached")
     batches = [collate([encode_sample(samples[i], tokenizer, max_prompt_tokens=config.max_prompt_tokens,
                                       max_completion_tokens=config.max_completion_tokens) for i in rows],
