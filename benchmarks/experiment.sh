@@ -2,7 +2,7 @@
 # The experiment of docs/results.md: train `outcome`, `rae` and `maro` from the same base with the
 # same matches and seeds on bargaining-v1 and undercover-v1 (4 seats), then evaluate each final
 # adapter against the frozen base on held-out seeds with seats swapped.
-# Usage: benchmarks/experiment.sh [OUT_DIR]   (about 90 minutes on a 2-core CPU; GAMES=... runs one game)
+# Usage: benchmarks/experiment.sh [OUT_DIR]   (about 80 minutes on a 2-core CPU; GAMES=... runs one game)
 set -euo pipefail
 OUT=${1:-runs/experiment}
 MAROCMD=${MAROCMD:-maro}
@@ -22,7 +22,7 @@ run() {  # game, seats, iterations, matches per iteration, eval matches
 GAMES=${GAMES:-"bargaining-v1 undercover-v1"}
 for game in $GAMES; do
   case $game in
-    bargaining-v1) run bargaining-v1 2 3 12 40 ;;
-    undercover-v1) run undercover-v1 4 2 4 16 ;;
+    bargaining-v1) run bargaining-v1 2 3 12 ${BARGAINING_EVAL:-24} ;;
+    undercover-v1) run undercover-v1 4 2 4 ${UNDERCOVER_EVAL:-8} ;;
   esac
 done
