@@ -39,6 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", type=Path)
     parser.add_argument("--plots", type=Path, default=None, help="Folder for the comparison PNGs.")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="Also recompute every evaluation on its first N seeds only (a common footing).")
     args = parser.parse_args()
     found = runs(args.root)
     print("training runs:\n")
@@ -60,6 +62,12 @@ def main() -> None:
         ev = d / "eval" / "eval.json"
         if ev.exists():
             print("\n".join(markdown_rows(variant, json.loads(ev.read_text()))))
+    if args.seeds:
+        print(f"\nthe same, on the first {args.seeds} held-out seeds of every evaluation:\n")
+        print(HEADER)
+        for game, variant, d in found:
+            if (d / "eval" / "eval.json").exists():
+                print("\n".join(markdown_rows(variant, first_seeds(d / "eval", args.seeds))))
     print("\nvalid-action rate in evaluation (A = variant, B = base):\n")
     print("| game | variant | A | B |\n|---|---|---|---|")
     for game, variant, d in found:
@@ -69,6 +77,19 @@ def main() -> None:
             print(f"| {game} | {variant} | {v.get('A', float('nan')):.1%} | {v.get('B', float('nan')):.1%} |")
     if args.plots:
         plot(found, args.plots)
+
+
+def first_seeds(eval_dir: Path, seeds: int) -> dict:
+    """An evaluation's summary recomputed from its match store on its first `seeds` seeds."""
+    from maro.arena.store import MatchStore
+    from maro.learner.evaluate import summarise
+
+    config = json.loads((eval_dir / "config.json").read_text())
+    store = MatchStore(eval_dir / "matches.sqlite")
+    matches = [store.get_match(m.match_id, with_events=False) for m in store.list_matches()]
+    matches = [m for m in matches if m.seed < config["seed"] + seeds]
+    names = {s.name: ("A" if "@v0001" in s.name else "B") for m in matches for s in m.seats if s.name.startswith("model:")}
+    return {"games": summarise(matches, names, 2000)}
 
 
 def plot(found: list[tuple[str, str, Path]], out: Path) -> None:

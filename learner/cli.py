@@ -40,7 +40,7 @@ def selfplay(
     seed: Annotated[int, typer.Option(help="First training seed.")] = 0,
     model: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
     config: Annotated[Path | None, typer.Option(
-        help="A JSON file with the learner config (maro and update sections) overriding the defaults.")] = None,
+        help="A JSON file with learner settings (maro, update, mode, branch) overriding the defaults.")] = None,
     alpha: Annotated[float | None, typer.Option(help="Share of direct utility in the reward.")] = None,
     beta: Annotated[float | None, typer.Option(help="Role-weight exponent.")] = None,
     lambda_: Annotated[float | None, typer.Option("--lambda", help="GAE blend of the decomposition.")] = None,
@@ -56,20 +56,34 @@ def selfplay(
 ) -> None:
     """Self-play training: play through the arena, MARO update, publish, repeat (resumes a killed run)."""
     from maro.arena.cli import _logging
-    from maro.learner.loop import SelfPlayConfig, SelfPlayRun
+    from maro.learner.loop import SelfPlayConfig, SelfPlayRun, default_learner
     from maro.learner.update import LearnerConfig
 
     _logging(verbose)
     _quiet()
-    learner = LearnerConfig.model_validate(json.loads(config.read_text())) if config else LearnerConfig()
+    base = default_learner().model_dump()
+    if config:  # the file overrides the defaults section by section
+        try:
+            given = json.loads(config.read_text())
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(f"--config {config}: {exc}") from exc
+        base = {**base, **{k: ({**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) else v)
+                           for k, v in given.items()}}
+    try:
+        learner = LearnerConfig.model_validate(base)
+    except ValueError as exc:
+        raise typer.BadParameter(f"learner settings: {exc}") from exc
     maro_overrides = {k: v for k, v in {"variant": variant, "alpha": alpha, "beta": beta, "lambda_": lambda_,
                                         "estimator": estimator, "max_staleness": max_staleness}.items()
                       if v is not None}
     update_overrides = {k: v for k, v in {"learning_rate": learning_rate, "epochs": epochs}.items() if v is not None}
-    learner = LearnerConfig.model_validate({
-        **learner.model_dump(), "maro": {**learner.maro.model_dump(), **maro_overrides},
-        "update": {**learner.update.model_dump(), **update_overrides}, **({"mode": mode} if mode else {}),
-    })
+    try:
+        learner = LearnerConfig.model_validate({  # command-line options override the file
+            **learner.model_dump(), "maro": {**learner.maro.model_dump(), **maro_overrides},
+            "update": {**learner.update.model_dump(), **update_overrides}, **({"mode": mode} if mode else {}),
+        })
+    except ValueError as exc:
+        raise typer.BadParameter(f"learner settings: {exc}") from exc
     cfg = SelfPlayConfig(run_dir=run_dir, games=game, players=_players(players), iterations=iterations,
                          matches_per_iteration=matches_per_iteration, seed=seed, model=model, learner=learner,
                          concurrency=concurrency)

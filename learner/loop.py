@@ -35,6 +35,7 @@ from maro.learner.adapters import AdapterRegistry
 from maro.learner.credit import CreditState, credit
 from maro.learner.model_servers import ModelServerConfig
 from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
+from maro.learner.trainer import UpdateConfig
 from maro.learner.update import LearnerConfig, run_update
 
 STATE = "state.json"
@@ -69,6 +70,12 @@ class OpponentMix(BaseModel):
         for k in sorted(exact, key=lambda k: exact[k] - counts[k], reverse=True)[: n - sum(counts.values())]:
             counts[k] += 1
         return counts
+
+
+def default_learner() -> LearnerConfig:
+    """The learner settings of docs/results.md's experiment: LoRA on the top 8 layers (the update
+    runs about 1.6x faster on a CPU) at a learning rate of 1e-4."""
+    return LearnerConfig(update=UpdateConfig(lora_layers=8, learning_rate=1e-4))
 
 
 class SelfPlayConfig(BaseModel):

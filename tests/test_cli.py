@@ -68,6 +68,10 @@ def test_selfplay_and_eval_from_the_command_line(tmp_path, tiny_model_dir):
     # Same folder, other settings: refused with the reason, nothing overwritten.
     result = runner.invoke(app, [*args[:-4], "--variant", "maro"])
     assert result.exit_code != 0 and "different run" in result.output
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"update": {"lora_layers": 0}}')
+    result = runner.invoke(app, [*args[:-4], "--config", str(bad)])
+    assert result.exit_code != 0 and "lora_layers" in result.output
     result = runner.invoke(app, ["eval", "--game", "bargaining-v1", "--adapter", str(tmp_path / "nothing"),
                                  "--model", str(tiny_model_dir), "--run-dir", str(tmp_path / "eval")])
     assert result.exit_code != 0 and "not a PEFT adapter folder" in result.output
