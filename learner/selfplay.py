@@ -45,6 +45,13 @@ class MatchPlan:
         return self.seat_models[self.model_seats.index(seat)] or default
 
 
+def match_params(game_id: str, num_players: int) -> dict:
+    """Game parameters for a table of `num_players` (games with a variable size take `players`)."""
+    from maro.arena.engine import game_class
+
+    return {"players": num_players} if "players" in game_class(game_id).params_model.model_fields else {}
+
+
 def mixed_plans(game_id: str, n: int, seed: int, num_players: int = 2) -> list[MatchPlan]:
     """Half self-play (the model in every seat), half against the bot with the model's seat rotated."""
     plans = []
@@ -73,7 +80,8 @@ async def play_batch(address: str, plans: Sequence[MatchPlan], settings: ModelSe
             bot = default_bot(plan.game_id)
             seats = [{"kind": "remote", "name": f"model:{plan.model_for(s, settings.model)}"} if s in plan.model_seats
                      else {"kind": "bot", "bot": bot} for s in range(plan.num_players)]
-            match_id, tokens = await create_match(channel, plan.game_id, plan.seed, seats)
+            match_id, tokens = await create_match(channel, plan.game_id, plan.seed, seats,
+                                                  match_params(plan.game_id, plan.num_players))
             results = await asyncio.gather(*(
                 play_seat(channel, match_id, tokens[s], AgentPlayer(plan.game_id, context(plan.model_for(s, settings.model))))
                 for s in plan.model_seats), return_exceptions=True)

@@ -125,6 +125,15 @@ def test_killed_mid_iteration_resumes_without_losing_or_repeating_matches(tmp_pa
     assert seeds == sorted(p.seed for p in iteration_plans(config, 0, "x", []))
 
 
+def test_tables_of_any_size_get_their_params():
+    from maro.arena.engine import make_game
+    from maro.learner.selfplay import match_params
+
+    assert match_params("bargaining-v1", 2) == {}
+    for game_id, n in (("undercover-v1", 4), ("werewolf-v1", 7), ("prisoners_dilemma-v1", 3)):
+        assert make_game(game_id, match_params(game_id, n)).num_players() == n
+
+
 def test_bootstrap_ci_resamples_clusters():
     mean, lo, hi = bootstrap_ci([[1.0, 1.0], [0.0], [1.0]], reps=2000)
     assert mean == pytest.approx(0.75)
