@@ -23,6 +23,6 @@ GAMES=${GAMES:-"bargaining-v1 undercover-v1"}
 for game in $GAMES; do
   case $game in
     bargaining-v1) run bargaining-v1 2 3 12 ${BARGAINING_EVAL:-24} ;;
-    undercover-v1) run undercover-v1 4 2 2 ${UNDERCOVER_EVAL:-8} ;;
+    undercover-v1) run undercover-v1 4 1 2 ${UNDERCOVER_EVAL:-4} ;;
   esac
 done
