@@ -1,13 +1,13 @@
 """Fixtures of the agent tests: an arena on loopback, the tiny model behind the real local model server."""
 
 import contextlib
-import socket
 import threading
 import time
 
 import pytest
 
 from maro.arena.server import ArenaConfig, ArenaServer
+from maro.learner.selfplay import free_port
 
 
 @pytest.fixture
@@ -16,12 +16,6 @@ async def arena(tmp_path):
     await server.start()
     yield server
     await server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def save_tiny_adapter(tiny_model_dir, folder, seed: int) -> None:
@@ -47,7 +41,7 @@ def local_model_server(model_dir, adapters_dir=None):
 
     from maro.learner.serving import ServeConfig, create_app
 
-    config = ServeConfig(model_dir=model_dir, adapters_dir=adapters_dir, port=_free_port(), batch_wait_ms=20,
+    config = ServeConfig(model_dir=model_dir, adapters_dir=adapters_dir, port=free_port(), batch_wait_ms=20,
                          max_batch_size=8)
     server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=config.port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
