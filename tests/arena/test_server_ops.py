@@ -3,11 +3,9 @@ reflection, TLS, metrics, limits and bad input, all over gRPC on loopback."""
 
 import asyncio
 import datetime
-import threading
 
 import grpc
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -18,6 +16,7 @@ from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
+from tests.helpers import serve_in_thread
 
 BOT = {"kind": "bot", "bot": "bargaining-bot"}
 
@@ -114,15 +113,8 @@ def fake_model_server():
                              "message": {"role": "assistant", "content": "[Offer: 120]"}}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}}
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        pass
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(5)
+    with serve_in_thread(app) as url:
+        yield f"{url}/v1"
 
 
 async def test_server_side_model_seat_plays_through_litellm(arena, fake_model_server):

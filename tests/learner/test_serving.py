@@ -1,46 +1,18 @@
 """Tests for the OpenAI-compatible model server on the tiny model."""
 
 import asyncio
-import contextlib
-import socket
-import threading
 import time
 
 import httpx
 import pytest
 import torch
-import uvicorn
 
-from maro.learner.serving import ServeConfig, create_app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_server(**overrides):
-    """A real uvicorn server on a loopback port, in a thread; yields its base URL."""
-    config = ServeConfig(port=_free_port(), **overrides)
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=config.port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+from tests.helpers import model_server, save_tiny_adapter
 
 
 @pytest.fixture(scope="module")
 def base_url(tiny_model_dir):
-    with running_server(model_dir=tiny_model_dir, batch_wait_ms=150, max_batch_size=8) as url:
+    with model_server(model_dir=tiny_model_dir, batch_wait_ms=150, max_batch_size=8) as url:
         yield url
 
 
@@ -148,7 +120,7 @@ async def test_litellm_reaches_the_server_unchanged(base_url):
 
 
 async def test_full_queue_answers_503(tiny_model_dir):
-    with running_server(model_dir=tiny_model_dir, max_queue=1, max_batch_size=1, batch_wait_ms=0) as url:
+    with model_server(model_dir=tiny_model_dir, max_queue=1, max_batch_size=1, batch_wait_ms=0) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             replies = await asyncio.gather(*[client.post("/v1/chat/completions", json=_chat(max_tokens=32)) for _ in range(8)])
     codes = sorted(r.status_code for r in replies)
@@ -159,12 +131,12 @@ async def test_full_queue_answers_503(tiny_model_dir):
 def test_adapter_hot_reload(tiny_model_dir, tmp_path):
     adapters = tmp_path / "adapters"
     adapters.mkdir()
-    with running_server(model_dir=tiny_model_dir, adapters_dir=adapters, reload_interval_s=60) as url:
+    with model_server(model_dir=tiny_model_dir, adapters_dir=adapters, reload_interval_s=60) as url:
         greedy = _chat(temperature=0, max_tokens=6)
         base = httpx.post(f"{url}/v1/chat/completions", json=greedy).json()
         assert base["model"] == "smollm2@base"
 
-        _save_adapter(tiny_model_dir, adapters / "v0001", seed=0)
+        save_tiny_adapter(tiny_model_dir, adapters / "v0001", seed=0)
         (adapters / "LATEST").write_text("v0001\n")
 
         assert httpx.post(f"{url}/v1/adapters/reload").json()["adapter"] == "v0001"
@@ -178,20 +150,6 @@ def test_adapter_hot_reload(tiny_model_dir, tmp_path):
         assert "smollm2@v0001" in ids
 
 
-def _save_adapter(tiny_model_dir, folder, seed):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_alpha=8))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.add_(torch.randn(param.shape, generator=gen) * 2.0)
-    model.save_pretrained(folder)
-
-
 def test_adapter_store_evicts_old_versions_and_reloads_them_on_demand(tiny_model_dir, tmp_path):
     from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowRequest
 
@@ -201,7 +159,7 @@ def test_adapter_store_evicts_old_versions_and_reloads_them_on_demand(tiny_model
     row = RowRequest(engine.encode_chat([{"role": "user", "content": "hi"}]), 0.0, 1.0, 5)
     outs = {}
     for seed, version in enumerate(["v0001", "v0002"]):
-        _save_adapter(tiny_model_dir, tmp_path / version, seed)
+        save_tiny_adapter(tiny_model_dir, tmp_path / version, seed)
         (tmp_path / "LATEST").write_text(version)
         assert store.refresh() is True and store.current == version
         outs[version] = engine.generate([row], version)[0].token_ids
@@ -212,8 +170,8 @@ def test_adapter_store_evicts_old_versions_and_reloads_them_on_demand(tiny_model
 
 
 def test_server_polls_latest_without_being_asked(tiny_model_dir, tmp_path):
-    with running_server(model_dir=tiny_model_dir, adapters_dir=tmp_path, reload_interval_s=0.05) as url:
-        _save_adapter(tiny_model_dir, tmp_path / "v0003", seed=3)
+    with model_server(model_dir=tiny_model_dir, adapters_dir=tmp_path, reload_interval_s=0.05) as url:
+        save_tiny_adapter(tiny_model_dir, tmp_path / "v0003", seed=3)
         (tmp_path / "LATEST").write_text("v0003")
         deadline = time.monotonic() + 10
         while httpx.get(f"{url}/health").json()["adapter"] != "v0003":

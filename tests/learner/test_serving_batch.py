@@ -124,11 +124,11 @@ def test_ignore_eos_generates_exactly_max_tokens(engine):
 
 
 def test_rows_of_different_adapters_share_a_batch_and_match_running_alone(lively_model_dir, tmp_path):
-    from tests.learner.test_serving import _save_adapter
+    from tests.helpers import save_tiny_adapter
 
     engine = GenerationEngine(lively_model_dir)
     store = AdapterStore(engine, tmp_path)
-    _save_adapter(lively_model_dir, tmp_path / "v0001", seed=0)
+    save_tiny_adapter(lively_model_dir, tmp_path / "v0001", seed=0)
     store.ensure("v0001")
     prompts = [r.request.prompt_ids for r in _rows(engine)]
     adapters = ["v0001", None, "v0001", None]

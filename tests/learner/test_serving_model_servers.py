@@ -78,10 +78,10 @@ def test_vllm_unload_drops_the_pinned_name_and_local_does_nothing():
 
 
 def test_local_publish_against_the_real_server(tiny_model_dir, tmp_path):
-    from tests.learner.test_serving import _save_adapter, running_server
+    from tests.helpers import model_server, save_tiny_adapter
 
-    with running_server(model_dir=tiny_model_dir, adapters_dir=tmp_path, reload_interval_s=60) as url:
-        _save_adapter(tiny_model_dir, tmp_path / "v0001", seed=0)
+    with model_server(model_dir=tiny_model_dir, adapters_dir=tmp_path, reload_interval_s=60) as url:
+        save_tiny_adapter(tiny_model_dir, tmp_path / "v0001", seed=0)
         (tmp_path / "LATEST").write_text("v0001\n")
         config = ModelServerConfig(base_url=url)
         assert config.publish_adapter("v0001", tmp_path / "v0001") == "smollm2@v0001"

@@ -7,14 +7,15 @@ import time
 import httpx
 import pytest
 
-from tests.learner.test_serving import _chat, _save_adapter, running_server
+from tests.helpers import model_server, save_tiny_adapter
+from tests.learner.test_serving import _chat
 
 URL = "/v1/chat/completions"
 
 
 @pytest.fixture(scope="module")
 def base_url(tiny_model_dir):
-    with running_server(model_dir=tiny_model_dir, batch_wait_ms=20, max_batch_size=8, max_queue=64) as url:
+    with model_server(model_dir=tiny_model_dir, batch_wait_ms=20, max_batch_size=8, max_queue=64) as url:
         yield url
 
 
@@ -123,13 +124,13 @@ async def test_bad_requests_get_openai_errors_while_the_batch_serves_others(base
 
 
 async def test_new_adapter_loads_without_failing_requests_in_flight(tiny_model_dir, tmp_path):
-    with running_server(model_dir=tiny_model_dir, adapters_dir=tmp_path, reload_interval_s=60, batch_wait_ms=0) as url:
+    with model_server(model_dir=tiny_model_dir, adapters_dir=tmp_path, reload_interval_s=60, batch_wait_ms=0) as url:
         greedy = _chat(temperature=0, max_tokens=300, ignore_eos=True)
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             reference = (await client.post(URL, json=greedy)).json()["choices"][0]["token_ids"]
             in_flight = asyncio.ensure_future(asyncio.gather(*[client.post(URL, json=greedy) for _ in range(3)]))
             await _wait_stats(client, lambda s: s["running"] == 3)
-            _save_adapter(tiny_model_dir, tmp_path / "v0001", seed=0)
+            save_tiny_adapter(tiny_model_dir, tmp_path / "v0001", seed=0)
             (tmp_path / "LATEST").write_text("v0001\n")
             assert (await client.post("/v1/adapters/reload")).json()["model"] == "smollm2@v0001"
             newer = await client.post(URL, json=_chat(temperature=0, max_tokens=6))

@@ -1,0 +1,50 @@
+"""Test helpers: real servers on loopback in a thread, and a LoRA adapter for the tiny model."""
+
+import contextlib
+import threading
+import time
+
+import uvicorn
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, timeout_s: float = 30.0):
+    """Serve `app` on 127.0.0.1 (a port the OS picks); yields the root URL, stops on exit."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def model_server(**config):
+    """`maro model serve`'s app (the given `ServeConfig` fields) in a thread; yields the root URL."""
+    from maro.learner.serving import ServeConfig, create_app
+
+    with serve_in_thread(create_app(ServeConfig(**config))) as url:
+        yield url
+
+
+def save_tiny_adapter(tiny_model_dir, folder, seed: int) -> None:
+    """A LoRA adapter for the tiny model with visibly non-zero weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_alpha=8))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.add_(torch.randn(param.shape, generator=gen) * 2.0)
+    model.save_pretrained(folder)
