@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 import tempfile
 import time
@@ -13,8 +12,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from maro.agents.bots import default_bot
+from maro.agents.bots import bot_names, default_bot
 from maro.agents.client import SeatResult, create_match, open_channel, play_seat
+from maro.agents.llm import ModelSettings
 from maro.arena.engine import InvalidAction, game_class
 from maro.arena.messages import Submission, TurnPrompt
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -24,6 +24,10 @@ from maro.arena.server import ArenaConfig, ArenaServer
 _HIDDEN_KEYS = frozenset({"game", "role", "seat", "finished", "end_reason"})
 
 ReadLine = Callable[[str], Awaitable[str]]
+
+VS_HELP = ("the other seats: a bot name; a model name of the registry (`maro agent models`), played by "
+           "the LangGraph agent in this process; or model:<LiteLLM string>[@api_base], a model seat the "
+           "arena runs. Default: the game's bot")
 
 
 async def read_stdin(prompt: str) -> str:
@@ -154,10 +158,26 @@ def seat_plan(vs: str) -> dict[str, Any]:
     return {"kind": "model", "model": model, "api_base": api_base, "name": model}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class PlayError(ValueError):
+    """`--vs` names nothing this client can seat; the message lists what it can."""
+
+
+def opponents(game_id: str, vs: str | None, registry: str | Path | None = None
+              ) -> tuple[dict[str, Any], ModelSettings | None]:
+    """The other seats of a new match: a scripted bot, a model seat the arena runs
+    (`model:<litellm string>`), or a model of the registry, played by the LangGraph agent in this
+    process (its settings are returned; its key stays in this process's environment)."""
+    if vs is None:
+        return seat_plan(default_bot(game_id)), None
+    if vs.startswith("model:") or vs in bot_names():
+        return seat_plan(vs), None
+    from maro.agents.registry import ModelRegistry, RegistryError
+
+    try:
+        return {"kind": "remote", "name": vs}, ModelRegistry.load(registry).settings(vs)
+    except RegistryError as exc:
+        bots = ", ".join(bot_names(game_id)) or "none"
+        raise PlayError(f"--vs {vs!r} is not a bot of {game_id} ({bots}) nor a model: {exc}") from None
 
 
 def outcome_lines(result: SeatResult, roles: list[str]) -> list[str]:
@@ -174,17 +194,21 @@ def outcome_lines(result: SeatResult, roles: list[str]) -> list[str]:
 async def play_human(address: str | None, game_id: str, vs: str | None, *, seed: int = 0,
                      params: dict | None = None, seat: int | None = None, match_id: str | None = None,
                      token: str | None = None, name: str = "human", out: TextIO | None = None,
-                     read_line: ReadLine = read_stdin, db: str | None = None) -> SeatResult:
+                     read_line: ReadLine = read_stdin, db: str | None = None,
+                     registry: str | Path | None = None) -> SeatResult:
     """Play one seat from the terminal. Without `address`, an arena runs in this process; with
-    `match_id` and `token`, join that match; else create one with every other seat `vs`."""
+    `match_id` and `token`, join that match; else create one with every other seat `vs` (see
+    `opponents`)."""
     player_out = out or sys.stdout
     server = None
     tmp = None
+    agents: list[asyncio.Task] = []
+    other, settings = (None, None) if match_id and token else opponents(game_id, vs, registry)
     if address is None:
         if db is None:
             tmp = tempfile.TemporaryDirectory(prefix="maro-play-")
             db = str(Path(tmp.name) / "play.sqlite")
-        server = ArenaServer(ArenaConfig(port=_free_port(), db=db))
+        server = ArenaServer(ArenaConfig(port=0, db=db))
         await server.start()
         address = server.address
     channel = open_channel(address)
@@ -194,18 +218,23 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
         else:
             own = 0 if seat is None else seat
             count = game_class(game_id).spec.min_players
-            other = seat_plan(vs or default_bot(game_id))
             seats = [{"kind": "remote", "name": name} if s == own else dict(other) for s in range(count)]
             match_id, tokens = await create_match(channel, game_id, seed, seats, params)
             token = tokens[own]
+            if settings is not None:
+                agents = [asyncio.create_task(_agent_seat(channel, match_id, tokens[s], game_id, settings, s, vs,
+                                                          player_out)) for s in range(count) if s != own]
         print(f"Match {match_id} ({game_id}) on {address}", file=player_out, flush=True)
         player = HumanPlayer(game_id, seat=own, out=out, read_line=read_line)
         result = await play_seat(channel, match_id, token, player, name=name)
+        await asyncio.gather(*agents)
         roles = [r if r or i != result.seat else result.role for i, r in enumerate(result.roles)]
         for line in outcome_lines(result, roles):
             print(line, file=player_out, flush=True)
         return result
     finally:
+        for task in agents:
+            task.cancel()
         await channel.close()
         if server is not None:
             await server.stop()
@@ -213,10 +242,24 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
             tmp.cleanup()
 
 
+async def _agent_seat(channel, match_id: str, token: str, game_id: str, settings: ModelSettings, seat: int,
+                      name: str, out: TextIO) -> None:
+    """One opponent seat played by the LangGraph agent; a model that fails for good (a wrong key,
+    an unknown model) is reported and its seat left to the arena's deadlines and fallbacks."""
+    from maro.agents.graph import AgentContext, AgentPlayer
+
+    try:
+        await play_seat(channel, match_id, token, AgentPlayer(game_id, AgentContext(settings=settings)), name=name)
+    except Exception as exc:  # noqa: BLE001 - the person's match goes on; say why the seat went quiet
+        print(f"(seat {seat}, {name}, stopped: {exc}; the arena plays its fallbacks)", file=out, flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m maro.agents.human", description=__doc__)
     parser.add_argument("game_id")
-    parser.add_argument("--vs", default=None, help="bot name or model:<litellm string>[@api_base]")
+    parser.add_argument("--vs", default=None, help=VS_HELP)
+    parser.add_argument("--registry", default=None, help="model registry file (default: $MARO_MODELS, "
+                                                        "./maro-models.toml, else the built-in names)")
     parser.add_argument("--address", default=None, help="arena host:port (default: one in this process)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--params", default=None, help="game parameters as JSON")
@@ -228,7 +271,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         asyncio.run(play_human(args.address, args.game_id, args.vs, seed=args.seed,
                                params=json.loads(args.params) if args.params else None, seat=args.seat,
-                               match_id=args.match_id, token=args.token, name=args.name))
+                               match_id=args.match_id, token=args.token, name=args.name, registry=args.registry))
+    except PlayError as exc:
+        raise SystemExit(f"error: {exc}") from None
     except (KeyboardInterrupt, EOFError):
         print("\nbye", flush=True)
 

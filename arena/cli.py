@@ -73,8 +73,10 @@ def demo(
 @app.command()
 def play(
     game: Annotated[str, typer.Option(help="The game to play.")] = "bargaining-v1",
-    vs: Annotated[str | None, typer.Option(help="Opponents: a bot name, or model:<LiteLLM string>[@api_base]; "
-                                               "default: the game's bot.")] = None,
+    vs: Annotated[str | None, typer.Option(help="Opponents: a bot name; a model name of the registry "
+                                               "(`maro agent models`), played by the LangGraph agent in this "
+                                               "process; or model:<LiteLLM string>[@api_base], a model seat "
+                                               "the arena runs. Default: the game's bot.")] = None,
     arena: Annotated[str | None, typer.Option(help="Arena host:port; default: an arena in this process.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of a new match.")] = 0,
     params: Annotated[str | None, typer.Option(help="Game parameters as a JSON object.")] = None,
@@ -82,15 +84,20 @@ def play(
     match_id: Annotated[str | None, typer.Option(help="Join this existing match (with --token).")] = None,
     token: Annotated[str | None, typer.Option(help="Seat token for --match-id.")] = None,
     name: Annotated[str, typer.Option(help="Your name (ratings are kept by name).")] = "human",
+    registry: Annotated[str | None, typer.Option(help="Model registry file for --vs NAME (default: $MARO_MODELS, "
+                                                      "./maro-models.toml, else the built-in names).")] = None,
 ) -> None:
     """Play a game yourself in the terminal against bots or a model."""
     import json
 
-    from maro.agents.human import play_human
+    from maro.agents.human import PlayError, play_human
 
     try:
         asyncio.run(play_human(arena, game, vs, seed=seed, params=json.loads(params) if params else None,
-                               seat=seat, match_id=match_id, token=token, name=name))
+                               seat=seat, match_id=match_id, token=token, name=name, registry=registry))
+    except PlayError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     except (KeyboardInterrupt, EOFError):
         typer.echo("\nbye")
 

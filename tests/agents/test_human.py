@@ -1,5 +1,7 @@
 """The terminal client, driven as a person drives it: a real process on a pseudo-terminal."""
 
+import io
+import itertools
 import os
 import re
 import sys
@@ -7,6 +9,7 @@ import sys
 import pexpect
 import pytest
 
+from maro.agents.bots import default_bot
 from maro.agents.human import check_line, seat_plan, view_lines
 from maro.arena.engine import InvalidAction
 
@@ -107,3 +110,51 @@ def test_maro_play_command_reaches_the_terminal_client():
 
     result = CliRunner().invoke(app, ["play", "--help"])
     assert result.exit_code == 0 and "--vs" in result.output and "--match-id" in result.output
+
+
+async def test_vs_a_registry_model_seats_the_agent_in_this_process(tiny_server, tmp_path):
+    from maro.agents.human import play_human
+    from maro.arena.store import MatchStore
+
+    registry = tmp_path / "models.toml"
+    registry.write_text(f'[models.tiny]\nmodel = "openai/smollm2"\napi_base = "{tiny_server}/v1"\nmax_tokens = 8\n')
+    lines = itertools.cycle(["[Check]", "[Call]", "[Bet]", "[Fold]"])
+    out = io.StringIO()
+
+    async def read_line(_prompt: str) -> str:
+        return next(lines)
+
+    db = str(tmp_path / "play.sqlite")
+    result = await play_human(None, "kuhn_poker-v1", "tiny", seed=4, out=out, read_line=read_line, db=db,
+                              registry=registry, name="tester")
+    assert "=== match over" in out.getvalue() and result.seat == 0
+    store = MatchStore(db)
+    (match_id,) = [m.match_id for m in store.list_matches()]
+    record = store.get_match(match_id)
+    assert record.status == "finished" and [s.name for s in record.seats] == ["tester", "tiny"]
+    model_turns = [b for b in store.behaviors([match_id]) if b.seat == 1]
+    assert model_turns and all(b.model.startswith("smollm2@") and b.messages for b in model_turns)
+
+
+def test_vs_that_names_nothing_lists_the_bots_and_models(tmp_path):
+    from maro.agents.human import PlayError, opponents
+
+    registry = tmp_path / "models.toml"
+    registry.write_text('[models.mini]\nmodel = "openai/gpt-4o-mini"\napi_key_env = "MARO_TEST_UNSET_KEY"\n')
+    with pytest.raises(PlayError, match=r"'gpt5' is not a bot of kuhn_poker-v1 \(kuhn-bot.*known: mini"):
+        opponents("kuhn_poker-v1", "gpt5", registry)
+    with pytest.raises(PlayError, match=r"MARO_TEST_UNSET_KEY, which is not set"):
+        opponents("kuhn_poker-v1", "mini", registry)
+    assert opponents("kuhn_poker-v1", None) == (seat_plan(default_bot("kuhn_poker-v1")), None)
+    plan, settings = opponents("kuhn_poker-v1", "model:openai/x@http://h:1/v1")
+    assert plan["kind"] == "model" and settings is None
+
+
+def test_maro_play_refuses_an_unknown_opponent_with_exit_code_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from maro.arena.cli import app
+
+    result = CliRunner().invoke(app, ["play", "--game", "kuhn_poker-v1", "--vs", "nobody",
+                                      "--registry", str(tmp_path / "none.toml")])
+    assert result.exit_code == 2 and "model registry" in result.output and "not found" in result.output
