@@ -12,9 +12,11 @@ the finished matches of a real match store (`--store`). Then, per repetition and
 
 - bookkeeping: credit() (variant maro, estimator game) over all behaviors, to_sample, and
   encode_sample + collate of every micro-batch the update trains on;
-- MARO step: MaroGRPOTrainer optimisation steps (with beta as configured, and with beta = 0 so
-  the reference forward of the KL term shows apart from bookkeeping); model load and trainer
-  set-up are not timed, TRL's per-step logging is;
+- MARO step: MaroGRPOTrainer optimisation steps, with beta as configured (the KL reference taken
+  from the recorded base-model log-probs, as for behaviors played by `@base`), with beta as
+  configured and a reference forward every step (`base_logprobs_as_reference` off: behaviors of
+  an adapter), and with beta = 0, so the reference forward of the KL term shows apart from
+  bookkeeping; model load and trainer set-up are not timed, TRL's per-step logging is;
 - bare PEFT: the same base model and LoRA config, the same padded micro-batches (collated before
   timing), one forward (last C+1 logits, as the MARO trainer asks), a masked policy-gradient
   loss on completion tokens, backward, gradient clipping and an AdamW step.
@@ -206,6 +208,7 @@ class StepRun:
     seconds: list[float]
     tokens: list[int]
     plan: list[list[int]]
+    reference_forwards_skipped: int = 0
 
     @property
     def tokens_per_second(self) -> float:
@@ -258,7 +261,8 @@ def maro_steps(samples: list[TrainSample], model_dir: Path, config: UpdateConfig
     model, tokenizer = _load_policy(model_dir, None, config)
     with tempfile.TemporaryDirectory(prefix="maro-bench-") as work_dir:
         trainer = _Recording(samples=samples, model=model, args=grpo_config(config, Path(work_dir)),
-                             processing_class=tokenizer, max_prompt_tokens=config.max_prompt_tokens)
+                             processing_class=tokenizer, max_prompt_tokens=config.max_prompt_tokens,
+                             base_logprobs_as_reference=config.base_logprobs_as_reference)
         trainer.bench_plan, trainer.bench_tokens = [], []
         trainer.remove_callback(PrinterCallback)
         clock = _step_clock()
@@ -268,7 +272,8 @@ def maro_steps(samples: list[TrainSample], model_dir: Path, config: UpdateConfig
     if len(seconds) != len(trainer.bench_tokens):
         raise RuntimeError(f"timed {len(seconds)} steps but saw {len(trainer.bench_tokens)} micro-batches "
                            "(grad_accum must be 1)")
-    return StepRun(seconds[warmup:], trainer.bench_tokens[warmup:], trainer.bench_plan)
+    return StepRun(seconds[warmup:], trainer.bench_tokens[warmup:], trainer.bench_plan,
+                   trainer.reference_forwards_skipped)
 
 
 def batch_plan(samples: list[TrainSample], model_dir: Path, config: UpdateConfig) -> list[list[int]]:
@@ -319,7 +324,8 @@ def bare_steps(batches: list[dict[str, torch.Tensor]], advantages: list[torch.Te
 @dataclass
 class Result:
     bare: list[StepRun]
-    maro: list[StepRun]  # beta as configured
+    maro: list[StepRun]  # beta as configured, recorded base log-probs as the KL reference
+    maro_ref: list[StepRun]  # beta as configured, a reference forward every step
     maro_nokl: list[StepRun]  # beta = 0
     books: list[Bookkeeping]
     batch_size: int
@@ -341,6 +347,7 @@ def run_benchmark(matches, behaviors, model_dir: Path, *, batch_size: int, steps
         raise ValueError(f"--steps ({steps}) must exceed --warmup ({warmup}) to time anything")
     config = UpdateConfig(batch_size=batch_size, max_steps=steps, beta=beta, bf16=bf16)
     nokl = config.model_copy(update={"beta": 0.0})
+    ref = config.model_copy(update={"base_logprobs_as_reference": False})
     maro = MaroConfig()
     model_dir = Path(model_dir)
     tokenizer = _tokenizer(model_dir)
@@ -366,10 +373,11 @@ def run_benchmark(matches, behaviors, model_dir: Path, *, batch_size: int, steps
     unpadded = [int(b["prompt_mask"].sum() + b["completion_mask"].sum()) for b in batches]
 
     bare_steps(batches[:1], advantages[:1], model_dir, config, warmup=0)  # first-call costs (optimizer, kernels)
-    result = Result([], [], [], [], batch_size, beta, round(statistics.mean(padded)), round(statistics.mean(unpadded)),
+    result = Result([], [], [], [], [], batch_size, beta, round(statistics.mean(padded)), round(statistics.mean(unpadded)),
                     list(behaviors))
     jobs = {
         "maro": lambda: result.maro.append(maro_steps(samples, model_dir, config, warmup)),
+        "maro_ref": lambda: result.maro_ref.append(maro_steps(samples, model_dir, ref, warmup)),
         "maro_nokl": lambda: result.maro_nokl.append(maro_steps(samples, model_dir, nokl, warmup)),
         "bare": lambda: result.bare.append(bare_steps(batches, advantages, model_dir, config, warmup)),
     }
@@ -380,13 +388,14 @@ def run_benchmark(matches, behaviors, model_dir: Path, *, batch_size: int, steps
         rotated = order[rep % len(order):] + order[:rep % len(order)]
         for name in rotated:
             jobs[name]()
-        for name, runs in (("maro", result.maro), ("maro_nokl", result.maro_nokl)):
+        for name, runs in (("maro", result.maro), ("maro_ref", result.maro_ref), ("maro_nokl", result.maro_nokl)):
             if runs[-1].plan != plan:
                 raise RuntimeError(f"{name} trained on other micro-batches than the plan")
-        bare, kl, no_kl = result.bare[-1], result.maro[-1], result.maro_nokl[-1]
+        bare, kl, kl_ref, no_kl = result.bare[-1], result.maro[-1], result.maro_ref[-1], result.maro_nokl[-1]
         book = bookkeeping_per_step(books, batch_size)
         log(f"rep {rep + 1}/{reps}: tok/s (s/step) bare {bare.tokens_per_second:.0f} ({bare.step_seconds:.2f}), "
             f"maro beta={beta:g} {kl.tokens_per_second:.0f} ({kl.step_seconds:.2f}), "
+            f"with reference forward {kl_ref.tokens_per_second:.0f} ({kl_ref.step_seconds:.2f}), "
             f"maro beta=0 {no_kl.tokens_per_second:.0f} ({no_kl.step_seconds:.2f}); "
             f"bookkeeping {book * 1000:.1f} ms/step = {100 * book / kl.step_seconds:.1f}% of the step")
     return result
@@ -398,13 +407,17 @@ def summary(r: Result) -> dict[str, float]:
     bare_tps = med(x.tokens_per_second for x in r.bare)
     maro_tps = med(x.tokens_per_second for x in r.maro)
     nokl_tps = med(x.tokens_per_second for x in r.maro_nokl)
+    ref_tps = med(x.tokens_per_second for x in r.maro_ref)
     book = med(bookkeeping_per_step(b, r.batch_size) for b in r.books)
     maro_step = med(x.step_seconds for x in r.maro)
     nokl_step = med(x.step_seconds for x in r.maro_nokl)
+    ref_step = med(x.step_seconds for x in r.maro_ref)
     return {
-        "bare_tps": bare_tps, "maro_tps": maro_tps, "maro_nokl_tps": nokl_tps,
-        "bare_step_s": med(x.step_seconds for x in r.bare), "maro_step_s": maro_step, "maro_nokl_step_s": nokl_step,
-        "ratio": maro_tps / bare_tps, "ratio_nokl": nokl_tps / bare_tps,
+        "bare_tps": bare_tps, "maro_tps": maro_tps, "maro_ref_tps": ref_tps, "maro_nokl_tps": nokl_tps,
+        "bare_step_s": med(x.step_seconds for x in r.bare), "maro_step_s": maro_step, "maro_ref_step_s": ref_step,
+        "maro_nokl_step_s": nokl_step,
+        "ratio": maro_tps / bare_tps, "ratio_ref": ref_tps / bare_tps, "ratio_nokl": nokl_tps / bare_tps,
+        "skipped_share": med(x.reference_forwards_skipped / max(1, len(x.plan)) for x in r.maro),
         "book_step_s": book, "book_share": book / maro_step, "book_share_nokl": book / nokl_step,
         "credit_s": med(b.credit_s for b in r.books), "to_sample_s": med(b.to_sample_s for b in r.books),
         "encode_batch_s": med(b.encode_s / max(1, b.batches) for b in r.books),
@@ -418,7 +431,10 @@ def print_table(r: Result, s: dict[str, float]) -> None:
           f"tokens per step {r.tokens} unpadded / {r.padded_tokens} padded; torch threads {torch.get_num_threads()}")
     print(f"{'':34} {'tokens/s':>9} {'s/step':>8} {'vs bare':>8}")
     print(f"{'bare PEFT fwd/bwd + AdamW':34} {s['bare_tps']:>9.0f} {s['bare_step_s']:>8.3f} {1.0:>8.2f}")
-    print(f"{f'MARO step, beta={r.beta:g}':34} {s['maro_tps']:>9.0f} {s['maro_step_s']:>8.3f} {s['ratio']:>8.2f}")
+    print(f"{f'MARO step, beta={r.beta:g}, base ref':34} {s['maro_tps']:>9.0f} {s['maro_step_s']:>8.3f} "
+          f"{s['ratio']:>8.2f}")
+    print(f"{f'MARO step, beta={r.beta:g}, ref forward':34} {s['maro_ref_tps']:>9.0f} {s['maro_ref_step_s']:>8.3f} "
+          f"{s['ratio_ref']:>8.2f}")
     print(f"{'MARO step, beta=0':34} {s['maro_nokl_tps']:>9.0f} {s['maro_nokl_step_s']:>8.3f} {s['ratio_nokl']:>8.2f}")
     print(f"\nbookkeeping per step: {s['book_step_s'] * 1000:.1f} ms = {100 * s['book_share']:.1f}% of the MARO step "
           f"(beta={r.beta:g}), {100 * s['book_share_nokl']:.1f}% at beta=0; target < 10%: "
@@ -426,10 +442,12 @@ def print_table(r: Result, s: dict[str, float]) -> None:
     print(f"  credit() {s['credit_s'] * 1000:.1f} ms and to_sample {s['to_sample_s'] * 1000:.1f} ms for "
           f"{s['behaviors']:.0f} behaviors (per step: x {r.batch_size}/{s['behaviors']:.0f}); "
           f"encode + collate {s['encode_batch_s'] * 1000:.1f} ms per micro-batch")
-    kl = s["maro_step_s"] - s["maro_nokl_step_s"]
+    kl = s["maro_ref_step_s"] - s["maro_nokl_step_s"]
     rest = s["maro_nokl_step_s"] - s["bare_step_s"] - s["encode_batch_s"]
     print(f"  KL reference forward: {kl * 1000:+.0f} ms/step; rest of the MARO step over bare "
           f"(TRL loss, entropy, metrics, logging): {rest * 1000:+.0f} ms/step")
+    print(f"  base ref: recorded base-model log-probs stood in for the reference forward in "
+          f"{100 * s['skipped_share']:.0f}% of the steps (every behavior played by `@base`)")
 
 
 def profile(matches, behaviors, model_dir: Path, batch_size: int, steps: int, bf16: bool, beta: float,

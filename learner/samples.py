@@ -15,6 +15,8 @@ class TrainSample:
     `old_logprobs[i]` is log pi_old(old_token_ids[i] | prompt, old_token_ids[:i]) recorded at play
     time at the sampling temperature (UpdateConfig.temperature must match it). Both lists are optional; when missing or inconsistent with
     `completion`, the trainer recomputes the old log-probs with the current policy (ratio 1).
+    `old_from_reference` marks log-probs recorded from the base model itself (a `@base` behavior):
+    the base is also the KL reference, so they stand in for the reference forward too.
     """
 
     behavior_id: int
@@ -24,6 +26,7 @@ class TrainSample:
     weight: float = 1.0  # role weight w_b (> 0)
     old_logprobs: list[float] | None = None  # per-token log-probs recorded at play time
     old_token_ids: list[int] | None = None  # the token ids those log-probs belong to
+    old_from_reference: bool = False  # old_logprobs came from the base model (the KL reference)
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.advantage):
@@ -42,6 +45,7 @@ class EncodedSample:
     prompt_ids: list[int]
     completion_ids: list[int]
     old_logprobs: list[float] | None  # None: recompute with the current policy
+    old_is_reference: bool = False  # old_logprobs are also the reference (base model) log-probs
 
 
 def _recorded_ids_match(sample: TrainSample, tokenizer) -> bool:
@@ -76,14 +80,16 @@ def encode_sample(
     completion_ids = completion_ids[:max_completion_tokens]
     if old_logprobs is not None and not all(math.isfinite(x) for x in old_logprobs):
         old_logprobs = None
-    return EncodedSample(prompt_ids, completion_ids, old_logprobs)
+    return EncodedSample(prompt_ids, completion_ids, old_logprobs,
+                         old_is_reference=old_logprobs is not None and sample.old_from_reference)
 
 
 def collate(encoded: list[EncodedSample], pad_token_id: int) -> dict[str, torch.Tensor]:
     """Pad a batch the way GRPOTrainer expects: prompts on the left, completions on the right.
 
     Returns prompt_ids/prompt_mask (B, P), completion_ids/completion_mask (B, C) and
-    old_logps (B, C, zero where missing) with has_old_logps (B,) marking the rows recorded.
+    old_logps (B, C, zero where missing) with has_old_logps (B,) marking the rows recorded and
+    old_is_reference (B,) the rows whose recorded log-probs are the base model's.
     """
     batch = len(encoded)
     p_len = max(len(e.prompt_ids) for e in encoded)
@@ -94,6 +100,7 @@ def collate(encoded: list[EncodedSample], pad_token_id: int) -> dict[str, torch.
     completion_mask = torch.zeros((batch, c_len), dtype=torch.long)
     old_logps = torch.zeros((batch, c_len), dtype=torch.float32)
     has_old = torch.zeros(batch, dtype=torch.bool)
+    old_is_ref = torch.zeros(batch, dtype=torch.bool)
     for row, e in enumerate(encoded):
         p, c = len(e.prompt_ids), len(e.completion_ids)
         prompt_ids[row, p_len - p :] = torch.tensor(e.prompt_ids)
@@ -103,6 +110,7 @@ def collate(encoded: list[EncodedSample], pad_token_id: int) -> dict[str, torch.
         if e.old_logprobs is not None:
             old_logps[row, :c] = torch.tensor(e.old_logprobs)
             has_old[row] = True
+            old_is_ref[row] = e.old_is_reference
     return {
         "prompt_ids": prompt_ids,
         "prompt_mask": prompt_mask,
@@ -110,4 +118,5 @@ def collate(encoded: list[EncodedSample], pad_token_id: int) -> dict[str, torch.
         "completion_mask": completion_mask,
         "old_logps": old_logps,
         "has_old_logps": has_old,
+        "old_is_reference": old_is_ref,
     }

@@ -71,6 +71,14 @@ class UpdateConfig(BaseModel):
     seed: int = Field(0, description="Seed for model init, sample order and LoRA init.")
     bf16: bool = Field(False, description="Load and train in bfloat16 (about 1.5x faster on CPU); fp32 otherwise.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long prompts.")
+    base_logprobs_as_reference: bool = Field(
+        True, description=(
+            "Use the play-time log-probs of behaviors played by the base model (`NAME@base`) as the KL"
+            " reference instead of a reference forward, for micro-batches made only of such behaviors."
+            " Exact when the server that played them ran this base model at `temperature`; turn it off"
+            " when it did not (another base, or an engine with different numerics)."
+        ),
+    )
 
 
 def _unused_reward(*args, **kwargs) -> list[float]:
@@ -87,10 +95,13 @@ class MaroGRPOTrainer(GRPOTrainer):
     w > 0, min(r*A*w, clip(r)*A*w) = w * min(r*A, clip(r)*A); the KL term stays unweighted.
     """
 
-    def __init__(self, *, samples: list[TrainSample], args: GRPOConfig, max_prompt_tokens: int, **kwargs):
+    def __init__(self, *, samples: list[TrainSample], args: GRPOConfig, max_prompt_tokens: int,
+                 base_logprobs_as_reference: bool = True, **kwargs):
         self.samples = samples
         self.max_prompt_tokens = max_prompt_tokens
+        self.base_logprobs_as_reference = base_logprobs_as_reference
         self.old_logp_recomputed = 0  # rows whose old log-probs came from the current policy
+        self.reference_forwards_skipped = 0  # micro-batches whose KL reference was their recorded base log-probs
         self.tokens_seen = 0  # unpadded prompt + completion tokens trained on
         dataset = Dataset.from_dict({"sample_index": list(range(len(samples)))})
         super().__init__(args=args, train_dataset=dataset, reward_funcs=[_unused_reward], **kwargs)
@@ -154,14 +165,13 @@ class MaroGRPOTrainer(GRPOTrainer):
         ]
         batch = {k: v.to(device) for k, v in collate(encoded, self.processing_class.pad_token_id).items()}
         has_old, recorded = batch.pop("has_old_logps"), batch.pop("old_logps")
+        old_is_reference = batch.pop("old_is_reference")
         with torch.no_grad():
             old_logps = self._old_logps(batch, has_old, recorded)
             if old_logps is not None:
                 batch["old_per_token_logps"] = old_logps
             if self.beta != 0.0:
-                # MARO's reference is the base model: the adapter switched off, not a copy of it.
-                with self.accelerator.unwrap_model(self.model).disable_adapter():
-                    batch["ref_per_token_logps"] = self._per_token_logps(batch)
+                batch["ref_per_token_logps"] = self._ref_logps(batch, old_is_reference, recorded)
 
         advantages = torch.tensor([s.advantage for s in samples], dtype=torch.float32, device=device)
         weights = torch.tensor([s.weight for s in samples], dtype=torch.float32, device=device)
@@ -169,6 +179,15 @@ class MaroGRPOTrainer(GRPOTrainer):
         batch["num_items_in_batch"] = batch["completion_mask"].sum()
         self._log_batch(batch, advantages, weights, num_recomputed=int((~has_old).sum()))
         return batch
+
+    def _ref_logps(self, batch, old_is_reference: torch.Tensor, recorded: torch.Tensor) -> torch.Tensor:
+        """Log-probs of MARO's reference, the base model (the adapter switched off, not a copy of it).
+        A micro-batch played entirely by the base model recorded them at play time: no forward."""
+        if self.base_logprobs_as_reference and bool(old_is_reference.all()):
+            self.reference_forwards_skipped += 1
+            return recorded
+        with self.accelerator.unwrap_model(self.model).disable_adapter():
+            return self._per_token_logps(batch)
 
     def _old_logps(self, batch, has_old: torch.Tensor, recorded: torch.Tensor) -> torch.Tensor | None:
         """Recorded old log-probs where aligned, the current policy's elsewhere (ratio 1)."""
@@ -297,6 +316,7 @@ def train_adapter(
             args=grpo_config(config, Path(work_dir)),
             processing_class=tokenizer,
             max_prompt_tokens=config.max_prompt_tokens,
+            base_logprobs_as_reference=config.base_logprobs_as_reference,
         )
         # Metrics come back in the return value; printing every step's dict only adds noise.
         trainer.remove_callback(PrinterCallback)
@@ -319,6 +339,7 @@ def train_adapter(
             "maro/grad_norm": metrics.get("grad_norm", float("nan")),
             "maro/advantage_mean": sum(s.advantage for s in samples) / len(samples),
             "maro/old_logp_recomputed": float(trainer.old_logp_recomputed),
+            "maro/reference_forwards_skipped": float(trainer.reference_forwards_skipped),
             "maro/tokens_per_second": trainer.tokens_seen / wall if wall > 0 else 0.0,
             "maro/wall_seconds": wall,
         }

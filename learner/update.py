@@ -53,7 +53,8 @@ class UpdateResult:
 
 
 def to_sample(c: Credited) -> TrainSample:
-    """A credited behavior as a training sample; play-time log-probs travel when complete."""
+    """A credited behavior as a training sample; play-time log-probs travel when complete, marked
+    as the reference's when the base model (`NAME@base`) played them."""
     lps = c.behavior.logprobs
     ids = [t.token_id for t in lps]
     complete = bool(lps) and all(i >= 0 for i in ids)
@@ -61,6 +62,7 @@ def to_sample(c: Credited) -> TrainSample:
         behavior_id=c.behavior.id or 0, messages=list(c.behavior.messages), completion=c.behavior.completion,
         advantage=c.advantage, weight=c.weight,
         old_logprobs=[t.logprob for t in lps] if complete else None, old_token_ids=ids if complete else None,
+        old_from_reference=complete and c.behavior.model.endswith("@base"),
     )
 
 

@@ -1,6 +1,7 @@
 """From logged records to credited behaviors, for each variant, estimator and staleness rule."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -241,3 +242,18 @@ def test_run_update_credits_against_the_latest_adapter(tmp_path, monkeypatch):
     assert sorted(s.behavior_id for s in seen["samples"]) == [2, 4]  # the base-model behaviors lag 1
     assert result.metrics["maro/stale_dropped"] == 2.0
     assert update.LearnerConfig().mode == update.UpdateMode.LOGGED
+
+
+def test_samples_of_base_behaviors_carry_their_logprobs_as_the_reference():
+    from maro.arena.records import TokenLogprob
+    from maro.learner.credit import Credited
+    from maro.learner.update import to_sample
+
+    _, behaviors, _ = logged_match()
+    lps = (TokenLogprob(token="[", token_id=58, logprob=-0.5),)
+    base, adapted = _versioned(behaviors[:2], ["smollm2@base", "smollm2@v0001"])
+    samples = [to_sample(Credited(replace(b, logprobs=lps), 1.0, 1.0, 1.0)) for b in (base, adapted)]
+    assert [s.old_from_reference for s in samples] == [True, False]
+    assert samples[0].old_logprobs == [-0.5] and samples[0].old_token_ids == [58]
+    # Without recorded log-probs there is nothing to stand in for the reference.
+    assert not to_sample(Credited(replace(base, logprobs=()), 1.0, 1.0, 1.0)).old_from_reference

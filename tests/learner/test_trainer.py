@@ -230,3 +230,33 @@ def test_lora_on_the_top_layers_only(tiny_model_dir, tmp_path):
     names = load_file(tmp_path / "a" / "adapter_model.safetensors").keys()
     adapted = {int(n.split(".layers.")[1].split(".")[0]) for n in names}
     assert adapted == {total - 1}
+
+
+def test_recorded_base_logprobs_stand_in_for_the_reference_forward(tiny_model_dir, tmp_path):
+    base, tok = _load(tiny_model_dir)
+    ids, logps = _token_logps(base, tok, TrainSample(0, PROMPT, GOOD, 0.0))
+    # Start from a trained adapter, so the policy differs from the base and the KL is not zero.
+    train_adapter([TrainSample(i, PROMPT, GOOD, advantage=1.0) for i in range(2)], base_model_dir=tiny_model_dir,
+                  init_adapter_dir=None, output_dir=tmp_path / "first", config=_config(learning_rate=1e-2, epochs=2))
+
+    def kl_run(name: str, recorded: list[float], from_reference: bool, **config) -> dict:
+        samples = [TrainSample(i, PROMPT, GOOD, 1.0, old_logprobs=recorded, old_token_ids=ids,
+                               old_from_reference=from_reference) for i in range(2)]
+        return train_adapter(samples, base_model_dir=tiny_model_dir, init_adapter_dir=tmp_path / "first",
+                             output_dir=tmp_path / name, config=_config(beta=0.04, max_steps=1, **config))
+
+    forward = kl_run("forward", logps, from_reference=False)
+    recorded = kl_run("recorded", logps, from_reference=True)
+    assert forward["maro/reference_forwards_skipped"] == 0 and recorded["maro/reference_forwards_skipped"] == 1
+    assert forward["maro/kl"] > 1e-3
+    assert recorded["maro/kl"] == pytest.approx(forward["maro/kl"], rel=1e-3)
+    # The recorded values are what reach the KL term: with the same (shifted) old log-probs, and so
+    # the same importance ratios, the KL differs only by where the reference came from...
+    shifted = [x - 1.0 for x in logps]
+    as_reference = kl_run("shifted-ref", shifted, from_reference=True)
+    by_forward = kl_run("shifted-fwd", shifted, from_reference=False)
+    assert as_reference["maro/kl"] > by_forward["maro/kl"] + 0.1
+    # ...unless the config says the play-time server was not this base model.
+    off = kl_run("off", shifted, from_reference=True, base_logprobs_as_reference=False)
+    assert off["maro/reference_forwards_skipped"] == 0
+    assert off["maro/kl"] == pytest.approx(by_forward["maro/kl"], rel=1e-4)

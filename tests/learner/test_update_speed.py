@@ -47,7 +47,10 @@ def test_benchmark_yields_finite_figures_on_the_tiny_model(bench, tiny_model_dir
     trained = {credited[i].behavior.id for rows in result.maro[0].plan for i in rows}
     assert all(t.logprob < 0 for b in result.behaviors if b.id in trained for t in b.logprobs)
     figures = bench.summary(result)
-    for key in ("bare_tps", "maro_tps", "maro_nokl_tps", "book_step_s", "book_share"):
+    for key in ("bare_tps", "maro_tps", "maro_ref_tps", "maro_nokl_tps", "book_step_s", "book_share"):
         assert math.isfinite(figures[key]) and figures[key] > 0, key
     # Both paths timed the same micro-batches: one timed step each, with the same token count.
-    assert result.bare[0].tokens == result.maro[0].tokens == result.maro_nokl[0].tokens
+    assert result.bare[0].tokens == result.maro[0].tokens == result.maro_ref[0].tokens == result.maro_nokl[0].tokens
+    # Every behavior was played by the base model: its recorded log-probs were the KL reference.
+    assert result.maro[0].reference_forwards_skipped == 2 and result.maro_ref[0].reference_forwards_skipped == 0
+    assert figures["skipped_share"] == 1.0
