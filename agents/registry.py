@@ -123,6 +123,10 @@ class ModelRegistry:
     def names(self) -> list[str]:
         return sorted(self.data.models)
 
+    def knows(self, name: str) -> bool:
+        """Whether `name` (or `NAME@VERSION`) names a model of this registry."""
+        return name in self.data.models or name.split("@", 1)[0] in self.data.models
+
     def entry(self, name: str) -> ModelEntry:
         try:
             return self.data.models[name]

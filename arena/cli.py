@@ -176,6 +176,8 @@ def arena_serve(
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this HTTP port.")] = None,
     replica_id: Annotated[str, typer.Option(help="This replica's stable name when several share one database.")] = "",
+    registry: Annotated[Path | None, typer.Option(help="Model registry naming the models of `model` seats "
+                                                     "(keys from this server's environment).")] = None,
     log_format: Annotated[str, typer.Option(help="Log lines as `text` or `json`.")] = "text",
     verbose: Annotated[bool, typer.Option(help="Log every match event at INFO.")] = False,
 ) -> None:
@@ -192,7 +194,11 @@ def arena_serve(
         config = ArenaConfig(host=host, port=port, db=db, max_message_bytes=max_message_bytes,
                              max_streams_per_client=max_streams_per_client,
                              max_requests_per_second=max_requests_per_second, tls_cert=tls_cert, tls_key=tls_key,
-                             metrics_port=metrics_port, replica_id=replica_id, runner=runner)
+                             metrics_port=metrics_port, replica_id=replica_id, runner=runner, registry=registry)
+        if registry is not None:
+            from maro.agents.registry import ModelRegistry
+
+            ModelRegistry.load(registry)  # a broken file stops the start with its reason
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     asyncio.run(serve_forever(config))

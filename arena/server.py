@@ -53,6 +53,9 @@ class ArenaConfig(BaseModel):
     """This server's name in a shared store: on start it aborts only its own interrupted matches.
     Replicas sharing one database need distinct, stable ids."""
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    registry: Path | None = None
+    """Model registry (TOML/YAML) naming the models of `model` seats; their keys come from this
+    server's environment. Without one, a model seat's `model` is a LiteLLM string."""
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ArenaConfig:
@@ -68,7 +71,12 @@ class ArenaServer:
         self.config = config
         self.store = store or MatchStore(config.db)
         self.metrics = ArenaMetrics()
-        self.service = MatchService(self.store, config.runner, self.metrics, config.replica_id)
+        models = None
+        if config.registry is not None:
+            from maro.agents.registry import ModelRegistry
+
+            models = ModelRegistry.load(config.registry)
+        self.service = MatchService(self.store, config.runner, self.metrics, config.replica_id, models)
         limit = config.max_message_bytes
         self.guard = GuardInterceptor(config.max_streams_per_client, self.metrics.streams.inc)
         self.server = grpc.aio.server(interceptors=[self.guard], options=[

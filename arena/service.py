@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -23,6 +23,10 @@ from maro.arena.ratings import RatingBook
 from maro.arena.records import EventRecord, MatchRecord, SeatRecord
 from maro.arena.runner import MatchRunner, RunnerConfig
 from maro.arena.store import MatchStore, hash_token, store_name
+
+if TYPE_CHECKING:
+    from maro.agents.llm import ModelSettings
+    from maro.agents.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,8 @@ class Unavailable(ArenaError):
 @dataclass(frozen=True)
 class SeatPlan:
     """remote: token to the creator; open: token via the lobby; bot: a scripted bot;
-    model: a server-side LangGraph agent calling `model` (a LiteLLM string) at `api_base`."""
+    model: a server-side LangGraph agent calling `model`: a name of the server's model registry
+    (keys from the server's environment), else a LiteLLM string, at `api_base`."""
 
     kind: str
     bot: str = ""
@@ -114,9 +119,10 @@ class MatchService:
     """Everything the transport needs, with domain types only."""
 
     def __init__(self, store: MatchStore, config: RunnerConfig | None = None, metrics: ArenaMetrics | None = None,
-                 replica: str = ""):
+                 replica: str = "", models: ModelRegistry | None = None):
         self.store = store
         self.replica = replica
+        self.models = models
         self.config = config or RunnerConfig()
         self.metrics = metrics or ArenaMetrics()
         self.ratings = RatingBook(store.engine)
@@ -139,6 +145,7 @@ class MatchService:
                            seats: Sequence[SeatPlan]) -> tuple[str, dict[int, str]]:
         """Start a match; returns its id and the tokens of its `remote` seats."""
         game = self._game(game_id, params, seats)
+        settings = {i: self._model_settings(i, p) for i, p in enumerate(seats) if p.kind == "model"}
         match_id = uuid.uuid4().hex
         tokens = {i: secrets.token_urlsafe(24) for i, p in enumerate(seats) if p.kind in ("remote", "open")}
         record = MatchRecord(
@@ -156,13 +163,27 @@ class MatchService:
         for i, plan in enumerate(seats):
             if plan.kind in ("bot", "model"):
                 channels[i].attach()
-                player = _server_player(plan, game_id, random.Random(f"{seed}:{i}"))
+                player = _server_player(plan, game_id, random.Random(f"{seed}:{i}"), settings.get(i))
                 live.players.append(asyncio.create_task(_drive(channels[i], player)))
         self.live[match_id] = live
         live.task.add_done_callback(lambda _t, m=match_id: self._ended(m))
         await self._open_seats(game_id, [OpenSeat(match_id, i, tokens[i]) for i, p in enumerate(seats) if p.kind == "open"])
         log.info("match created", extra={"match_id": match_id, "game_id": game_id, "reason": [p.kind for p in seats]})
         return match_id, {i: t for i, t in tokens.items() if seats[i].kind == "remote"}
+
+    def _model_settings(self, seat: int, plan: SeatPlan) -> ModelSettings:
+        """A model seat's settings: the registry's entry when it names one (and no api_base is
+        given), else the LiteLLM string at api_base. A registry entry whose key is missing from
+        this server's environment is refused here, before the match exists."""
+        from maro.agents.llm import ModelSettings
+        from maro.agents.registry import RegistryError
+
+        if self.models is not None and not plan.api_base and self.models.knows(plan.model):
+            try:
+                return self.models.settings(plan.model)
+            except RegistryError as exc:
+                raise BadRequest(f"seat {seat}: {exc}") from exc
+        return ModelSettings(model=plan.model, api_base=plan.api_base or None)
 
     def _game(self, game_id: str, params: dict[str, Any] | None, seats: Sequence[SeatPlan]):
         try:
@@ -182,7 +203,7 @@ class MatchService:
                 except KeyError as exc:
                     raise BadRequest(f"seat {i}: {exc.args[0]}") from exc
             if plan.kind == "model" and not plan.model:
-                raise BadRequest(f"seat {i}: a model seat needs a LiteLLM model string")
+                raise BadRequest(f"seat {i}: a model seat needs a model (a registry name or a LiteLLM string)")
         return game
 
     def _ended(self, match_id: str) -> None:
@@ -296,15 +317,14 @@ def _bot_for(name: str, game_id: str):
     return bot
 
 
-def _server_player(plan: SeatPlan, game_id: str, rng: random.Random) -> ServerPlayer:
+def _server_player(plan: SeatPlan, game_id: str, rng: random.Random,
+                   settings: ModelSettings | None = None) -> ServerPlayer:
     if plan.kind == "bot":
         from maro.agents.bots import ScriptedPlayer
 
         return ScriptedPlayer(plan.bot, rng=rng)
     from maro.agents.graph import AgentContext, AgentPlayer
-    from maro.agents.llm import ModelSettings
 
-    settings = ModelSettings(model=plan.model, api_base=plan.api_base or None)
     return AgentPlayer(game_id, AgentContext(settings=settings))
 
 

@@ -1,5 +1,7 @@
 """The `maro` command line."""
 
+import re
+
 from typer.testing import CliRunner
 
 from maro.arena.cli import app
@@ -22,6 +24,16 @@ def test_every_subcommand_documents_its_options():
                     ["eval"], ["agent", "run"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "--help" in result.output, command
+
+
+def test_arena_serve_refuses_a_broken_model_registry_before_starting(tmp_path):
+    broken = tmp_path / "models.toml"
+    broken.write_text('[models.x]\nmodel = "openai/x"\napi_key = "sk-in-the-file"\n')
+    for path, reason in ((tmp_path / "none.toml", "not found"), (broken, "keys never go in the file")):
+        result = runner.invoke(app, ["arena", "serve", "--port", "0", "--db", str(tmp_path / "a.sqlite"),
+                                     "--registry", str(path)])
+        flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())  # rich wraps the message in a box
+        assert result.exit_code == 2 and reason in flat, result.output
 
 
 def test_replay_prints_a_seat_view_and_the_omniscient_view(tmp_path):

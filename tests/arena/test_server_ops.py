@@ -3,10 +3,11 @@ reflection, TLS, metrics, limits and bad input, all over gRPC on loopback."""
 
 import asyncio
 import datetime
+from types import SimpleNamespace
 
 import grpc
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -105,26 +106,55 @@ async def test_ratings_follow_finished_matches(arena):
 def fake_model_server():
     """An OpenAI-compatible endpoint on loopback whose 'model' always offers 120."""
     app = FastAPI()
+    app.state.keys = []
 
     @app.post("/v1/chat/completions")
-    async def chat(body: dict):
+    async def chat(body: dict, request: Request):
+        app.state.keys.append(request.headers.get("authorization", ""))
         return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": "[Offer: 120]"}}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}}
 
     with serve_in_thread(app) as url:
-        yield f"{url}/v1"
+        yield SimpleNamespace(url=f"{url}/v1", keys=app.state.keys)
 
 
 async def test_server_side_model_seat_plays_through_litellm(arena, fake_model_server):
-    seats = [{"kind": "model", "model": "openai/fake", "api_base": fake_model_server}, BOT]
+    seats = [{"kind": "model", "model": "openai/fake", "api_base": fake_model_server.url}, BOT]
     match_id, _ = await create_match(arena.channel, "bargaining-v1", 3, seats)
     await arena.service.wait(match_id)
     record = arena.store.get_match(match_id)
     assert record.status == "finished" and record.seats[0].name == "model:openai/fake"
     mine = [b for b in arena.store.behaviors([match_id]) if b.seat == 0]
     assert mine and all(b.completion == "[Offer: 120]" and b.messages for b in mine)
+
+
+async def test_model_seats_by_registry_name_use_the_servers_keys(tmp_path, fake_model_server, monkeypatch):
+    registry = tmp_path / "models.toml"
+    registry.write_text(f'[models.fake]\nmodel = "openai/fake"\napi_base = "{fake_model_server.url}"\n'
+                        'api_key_env = "MARO_TEST_FAKE_KEY"\n'
+                        '[models.keyless]\nmodel = "openai/gpt-4o-mini"\napi_key_env = "MARO_TEST_UNSET_KEY"\n')
+    monkeypatch.setenv("MARO_TEST_FAKE_KEY", "sk-server-side")
+    monkeypatch.delenv("MARO_TEST_UNSET_KEY", raising=False)
+    server = await started(tmp_path, registry=registry)
+    try:
+        async with open_channel(server.address) as channel:
+            match_id, _ = await create_match(channel, "bargaining-v1", 3, [{"kind": "model", "model": "fake"}, BOT])
+            await server.service.wait(match_id)
+            record = server.store.get_match(match_id)
+            assert record.status == "finished" and record.seats[0].name == "model:fake"
+            mine = [b for b in server.store.behaviors([match_id]) if b.seat == 0]
+            assert mine and all(b.completion == "[Offer: 120]" for b in mine)
+            assert fake_model_server.keys and set(fake_model_server.keys) == {"Bearer sk-server-side"}
+            # A named model whose key this server lacks is refused before the match exists.
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await create_match(channel, "bargaining-v1", 3, [{"kind": "model", "model": "keyless"}, BOT])
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "seat 0" in err.value.details() and "MARO_TEST_UNSET_KEY" in err.value.details()
+            assert len(server.store.list_matches()) == 1
+    finally:
+        await server.stop()
 
 
 async def test_health_and_reflection(arena):
