@@ -208,7 +208,7 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
         if db is None:
             tmp = tempfile.TemporaryDirectory(prefix="maro-play-")
             db = str(Path(tmp.name) / "play.sqlite")
-        server = ArenaServer(ArenaConfig(port=0, db=db))
+        server = ArenaServer(ArenaConfig(port=0, db=db, registry=registry))
         await server.start()
         address = server.address
     channel = open_channel(address)
