@@ -174,10 +174,29 @@ def opponents(game_id: str, vs: str | None, registry: str | Path | None = None
     from maro.agents.registry import ModelRegistry, RegistryError
 
     try:
-        return {"kind": "remote", "name": vs}, ModelRegistry.load(registry).settings(vs)
+        settings = ModelRegistry.load(registry).settings(vs)
     except RegistryError as exc:
         bots = ", ".join(bot_names(game_id)) or "none"
         raise PlayError(f"--vs {vs!r} is not a bot of {game_id} ({bots}) nor a model: {exc}") from None
+    _check_reachable(vs, settings)
+    return {"kind": "remote", "name": vs}, settings
+
+
+def _check_reachable(name: str, settings: ModelSettings) -> None:
+    """A model behind an OpenAI-compatible server (ours, vLLM) must answer before the match starts:
+    otherwise the person would only see the model's seat forfeit. Hosted providers are not probed."""
+    if not settings.api_base:
+        return
+    import httpx
+
+    url = settings.api_base.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    try:
+        httpx.get(url, headers=headers, timeout=5.0)
+    except httpx.TransportError as exc:
+        raise PlayError(f"model {name!r} is not reachable at {settings.api_base} ({type(exc).__name__}); start it "
+                        "with `maro model serve` (or point the registry entry's api_base at a running server)"
+                        ) from None
 
 
 def outcome_lines(result: SeatResult, roles: list[str]) -> list[str]:
@@ -248,10 +267,15 @@ async def _agent_seat(channel, match_id: str, token: str, game_id: str, settings
     an unknown model) is reported and its seat left to the arena's deadlines and fallbacks."""
     from maro.agents.graph import AgentContext, AgentPlayer
 
+    player = AgentPlayer(game_id, AgentContext(settings=settings))
     try:
-        await play_seat(channel, match_id, token, AgentPlayer(game_id, AgentContext(settings=settings)), name=name)
+        await play_seat(channel, match_id, token, player, name=name)
     except Exception as exc:  # noqa: BLE001 - the person's match goes on; say why the seat went quiet
         print(f"(seat {seat}, {name}, stopped: {exc}; the arena plays its fallbacks)", file=out, flush=True)
+        return
+    if player.usage.errors:
+        print(f"(seat {seat}, {name}: {player.usage.errors} of {player.usage.calls} model calls failed; last: "
+              f"{player.usage.error_messages[-1]})", file=out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ import pytest
 from maro.agents.bots import default_bot
 from maro.agents.human import check_line, seat_plan, view_lines
 from maro.arena.engine import InvalidAction
+from maro.learner.selfplay import free_port
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "GRPC_VERBOSITY": "ERROR"}
 PROMPT_OR_END = [r"\r?\n> ", r"=== match over: ([^\r\n]*) ==="]
@@ -145,6 +146,10 @@ def test_vs_that_names_nothing_lists_the_bots_and_models(tmp_path):
         opponents("kuhn_poker-v1", "gpt5", registry)
     with pytest.raises(PlayError, match=r"MARO_TEST_UNSET_KEY, which is not set"):
         opponents("kuhn_poker-v1", "mini", registry)
+    closed = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    registry.write_text(f'[models.local]\nmodel = "openai/smollm2"\napi_base = "{closed}"\n')
+    with pytest.raises(PlayError, match=r"'local' is not reachable at .*maro model serve"):
+        opponents("kuhn_poker-v1", "local", registry)
     assert opponents("kuhn_poker-v1", None) == (seat_plan(default_bot("kuhn_poker-v1")), None)
     plan, settings = opponents("kuhn_poker-v1", "model:openai/x@http://h:1/v1")
     assert plan["kind"] == "model" and settings is None
