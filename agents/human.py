@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from maro.agents.bots import bot_names, default_bot
 from maro.agents.client import SeatResult, create_match, open_channel, play_seat
-from maro.agents.llm import ModelSettings
+from maro.agents.llm import ModelSettings, endpoint_problem
 from maro.arena.engine import InvalidAction, game_class
 from maro.arena.messages import Submission, TurnPrompt
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -178,25 +178,10 @@ def opponents(game_id: str, vs: str | None, registry: str | Path | None = None
     except RegistryError as exc:
         bots = ", ".join(bot_names(game_id)) or "none"
         raise PlayError(f"--vs {vs!r} is not a bot of {game_id} ({bots}) nor a model: {exc}") from None
-    _check_reachable(vs, settings)
+    problem = endpoint_problem(settings)
+    if problem:
+        raise PlayError(f"model {vs!r}: {problem}")
     return {"kind": "remote", "name": vs}, settings
-
-
-def _check_reachable(name: str, settings: ModelSettings) -> None:
-    """A model behind an OpenAI-compatible server (ours, vLLM) must answer before the match starts:
-    otherwise the person would only see the model's seat forfeit. Hosted providers are not probed."""
-    if not settings.api_base:
-        return
-    import httpx
-
-    url = settings.api_base.rstrip("/") + "/models"
-    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
-    try:
-        httpx.get(url, headers=headers, timeout=5.0)
-    except httpx.TransportError as exc:
-        raise PlayError(f"model {name!r} is not reachable at {settings.api_base} ({type(exc).__name__}); start it "
-                        "with `maro model serve` (or point the registry entry's api_base at a running server)"
-                        ) from None
 
 
 def outcome_lines(result: SeatResult, roles: list[str]) -> list[str]:

@@ -45,6 +45,23 @@ class ModelSettings(BaseModel):
     """The model's context window, when known: the agent trims its memory to fit in it."""
 
 
+def endpoint_problem(settings: ModelSettings, timeout_s: float = 5.0) -> str | None:
+    """Why the OpenAI-compatible server at `settings.api_base` (ours, vLLM) cannot be reached, or
+    None when it answers at all (any status). Hosted providers (no api_base) are not probed. Run
+    before a match, so that a server that is down is an error rather than a seat that forfeits."""
+    if not settings.api_base:
+        return None
+    import httpx
+
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    try:
+        httpx.get(settings.api_base.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
+    except httpx.TransportError as exc:
+        return (f"no server answers at {settings.api_base} ({type(exc).__name__}); start it with "
+                "`maro model serve`, or point the registry entry's api_base at a running server")
+    return None
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from maro.agents.client import Player, SeatResult, find_seat, open_channel, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer, TurnStats
-from maro.agents.llm import CompleteFn, ModelCallError, ModelSettings, Usage, complete
+from maro.agents.llm import CompleteFn, ModelCallError, ModelSettings, Usage, complete, endpoint_problem
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
@@ -154,6 +154,9 @@ class AgentRunner:
     async def run(self) -> RunSummary:
         async with open_channel(self.config.arena, tls=self.config.tls) as channel:
             await self._check_arena(channel)
+            problem = await asyncio.to_thread(endpoint_problem, self.settings)
+            if problem:
+                raise AgentRunError(f"model {self.config.model or self.settings.model!r}: {problem}")
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        TextColumn("{task.fields[info]}"))
             with Progress(*columns, console=self.console, transient=False) as progress:

@@ -148,7 +148,7 @@ def test_vs_that_names_nothing_lists_the_bots_and_models(tmp_path):
         opponents("kuhn_poker-v1", "mini", registry)
     closed = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     registry.write_text(f'[models.local]\nmodel = "openai/smollm2"\napi_base = "{closed}"\n')
-    with pytest.raises(PlayError, match=r"'local' is not reachable at .*maro model serve"):
+    with pytest.raises(PlayError, match=r"model 'local': no server answers at .*maro model serve"):
         opponents("kuhn_poker-v1", "local", registry)
     assert opponents("kuhn_poker-v1", None) == (seat_plan(default_bot("kuhn_poker-v1")), None)
     plan, settings = opponents("kuhn_poker-v1", "model:openai/x@http://h:1/v1")

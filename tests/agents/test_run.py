@@ -9,9 +9,10 @@ import grpc
 import pytest
 from rich.console import Console
 
-from maro.agents.client import create_match
+from maro.agents.client import create_match, find_seat
 from maro.agents.llm import Completion, ModelCallError, ModelSettings
 from maro.agents.run import AgentRunConfig, AgentRunError, AgentRunner
+from maro.learner.selfplay import free_port
 
 OPEN_VS_BOT = [{"kind": "open"}, {"kind": "bot", "bot": "bargaining-bot"}]
 
@@ -90,6 +91,16 @@ async def test_an_unknown_game_lists_the_hosted_ones(arena):
     config = AgentRunConfig(arena=arena.address, game="chess-v9")
     with pytest.raises(AgentRunError, match=r"no game 'chess-v9'; it hosts: .*bargaining-v1"):
         await AgentRunner(config, ModelSettings(), console=quiet()).run()
+
+
+async def test_a_model_server_that_is_down_is_a_clear_error_before_any_seat(arena):
+    await open_matches(arena, [OPEN_VS_BOT])
+    config = AgentRunConfig(arena=arena.address, game="bargaining-v1", model="local", matches=1)
+    down = ModelSettings(api_base=f"http://127.0.0.1:{free_port()}/v1")
+    with pytest.raises(AgentRunError, match=r"model 'local': no server answers at http://127.0.0.1:\d+/v1"):
+        await AgentRunner(config, down, console=quiet()).run()
+    async with grpc.aio.insecure_channel(arena.address) as channel:
+        assert (await find_seat(channel, "bargaining-v1"))[0]  # the open seat was left for others
 
 
 async def test_a_model_that_refuses_us_stops_the_run(arena):
