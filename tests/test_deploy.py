@@ -1,0 +1,37 @@
+"""The deployment files: the registries they mount load, and the commands point at them."""
+
+from pathlib import Path
+
+import yaml
+
+from maro.agents.registry import ModelRegistry
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+def test_k8s_arena_mounts_a_registry_that_loads(tmp_path):
+    docs = {d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "k8s" / "arena.yaml").read_text())}
+    models = tmp_path / "models.toml"
+    models.write_text(docs["ConfigMap"]["data"]["models.toml"])
+    registry = ModelRegistry.load(models, environ={"OPENAI_API_KEY": "sk-test"})
+    assert registry.settings("smollm2").api_base == "http://maro-model:8000/v1"  # the model Service
+    spec = docs["StatefulSet"]["spec"]["template"]["spec"]
+    (arena,) = spec["containers"]
+    args = arena["args"]
+    mount = next(m["mountPath"] for m in arena["volumeMounts"] if m["name"] == "models")
+    assert args[args.index("--registry") + 1] == f"{mount}/models.toml"
+    assert spec["volumes"][0]["configMap"]["name"] == docs["ConfigMap"]["metadata"]["name"]
+    model_service = [d for d in yaml.safe_load_all((DEPLOY / "k8s" / "model.yaml").read_text())
+                     if d["kind"] == "Service"][0]
+    assert model_service["metadata"]["name"] == "maro-model" and model_service["spec"]["ports"][0]["port"] == 8000
+
+
+def test_compose_arena_mounts_the_deploy_registry():
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    arena = compose["services"]["arena"]
+    source, target, _ = arena["volumes"][0].split(":")
+    assert (DEPLOY / source).resolve() == DEPLOY / "models.toml"
+    assert arena["command"][arena["command"].index("--registry") + 1] == target
+    registry = ModelRegistry.load(DEPLOY / "models.toml", environ={})
+    assert registry.settings("smollm2").api_base == "http://model:8008/v1"
+    assert "model" in compose["services"] and "vllm" in compose["services"]
