@@ -134,8 +134,8 @@ def hints(view: Mapping[str, Any]) -> tuple[str, ...]:
         elif kind == "pass":
             out.append("[Pass] (stay silent)")
         else:
-            listed = ", ".join(str(s) for s in seats if s is not None)
-            out.append(f"[{kind.title()}: N] with N one of {listed}")
+            # Every choice written out: small models copy a template's `N` literally.
+            out.extend(format_action(kind, s) for s in seats if s is not None)
             if None in seats:
                 out.append("[Vote: none] (abstain)")
     return tuple(out)
@@ -159,17 +159,17 @@ _EXAMPLES = {
     "night_chat": ("You are seat 2, your packmate is seat 1. Night 2. Living seats: 0, 1, 2, 4, 5. Day 1: seat 4 said: I suspect seat 1.",
                    _TALK, "[Say: Seat 4 is onto us. Let us attack seat 4 tonight.]"),
     "werewolf": ("You are seat 2, your packmate is seat 1. Night 2. Living seats: 0, 1, 2, 4, 5. Pack chat: seat 1 said: Let us attack seat 4 tonight.",
-                 "[Kill: N] with N one of 0, 4, 5", "Seat 4 suspects my packmate, so removing it helps us. [Kill: 4]"),
+                 "[Kill: 0]; [Kill: 4]; [Kill: 5]", "Seat 4 suspects my packmate, so removing it helps us. [Kill: 4]"),
     "seer": ("You are seat 5. Night 2. Living seats: 0, 1, 2, 4, 5. You inspected seat 5 last night: not a werewolf.",
-             "[Inspect: N] with N one of 0, 1, 2, 4", "Seat 1 was quiet and voted oddly; I will check it. [Inspect: 1]"),
+             "[Inspect: 0]; [Inspect: 1]; [Inspect: 2]; [Inspect: 4]", "Seat 1 was quiet and voted oddly; I will check it. [Inspect: 1]"),
     "doctor": ("You are seat 4. Night 2. Living seats: 0, 1, 2, 4, 5. Day 1: seat 2 said: I am the seer.",
-               "[Protect: N] with N one of 0, 1, 2, 4, 5", "A seer claim makes seat 2 the likely target. [Protect: 2]"),
+               "[Protect: 0]; [Protect: 1]; [Protect: 2]; [Protect: 4]; [Protect: 5]", "A seer claim makes seat 2 the likely target. [Protect: 2]"),
     "day_talk": ("You are seat 5. Day 2. Living seats: 0, 1, 2, 4, 5. Seat 0 was killed in the night. "
                  "Day 1 votes: seat 1 voted for seat 4, seat 4 voted for seat 1, the rest abstained.",
                  _TALK, "[Say: Seat 1 pushed hard against seat 4 right before seat 0 died. I suspect seat 1.]"),
     "day_vote": ("You are seat 5. Day 2 vote. Living seats: 0, 1, 2, 4, 5. Seat 2 said: I am the seer and I suspect seat 1. "
                  "Seat 4 said: I agree, I suspect seat 1.",
-                 "[Vote: N] with N one of 0, 1, 2, 4; [Vote: none] (abstain)", "Two seats point at seat 1 and the seer claim backs it. [Vote: 1]"),
+                 "[Vote: 0]; [Vote: 1]; [Vote: 2]; [Vote: 4]; [Vote: none] (abstain)", "Two seats point at seat 1 and the seer claim backs it. [Vote: 1]"),
 }
 
 

@@ -167,7 +167,9 @@ def test_prompts_carry_private_knowledge_only_for_its_owner():
     state, _ = game.step(state, {1: "[Pass]"})
     wolf, villager = (game.render_prompt(game.view(state, s), game.legal_actions(state, s)) for s in (0, 5))
     assert [m["role"] for m in wolf] == ["system", "user", "assistant", "user"]
-    assert "attack seat 4 tonight" in wolf[-1]["content"] and "[Kill: N]" in wolf[-1]["content"]
+    assert "attack seat 4 tonight" in wolf[-1]["content"]
+    # Every target written out (the pack's own seats are not targets), never a template to copy.
+    assert "Legal actions: [Kill: 2]; [Kill: 3]; [Kill: 4]; [Kill: 5]; [Kill: 6]." in wolf[-1]["content"]
     assert "attack seat 4 tonight" not in villager[-1]["content"] and "seat 1 werewolf" not in villager[-1]["content"]
 
 
