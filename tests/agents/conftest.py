@@ -21,3 +21,11 @@ def tiny_server(tiny_model_dir, tmp_path_factory):
     save_tiny_adapter(tiny_model_dir, adapters / "v0003", seed=3)
     with model_server(model_dir=tiny_model_dir, adapters_dir=adapters, batch_wait_ms=20, max_batch_size=8) as url:
         yield url
+
+
+@pytest.fixture
+def tiny_registry(tiny_server, tmp_path):
+    """A registry file naming the served tiny model `tiny` (newest adapter, short replies)."""
+    path = tmp_path / "models.toml"
+    path.write_text(f'[models.tiny]\nmodel = "openai/smollm2"\napi_base = "{tiny_server}/v1"\nmax_tokens = 8\n')
+    return path

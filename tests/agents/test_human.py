@@ -113,12 +113,10 @@ def test_maro_play_command_reaches_the_terminal_client():
     assert result.exit_code == 0 and "--vs" in result.output and "--match-id" in result.output
 
 
-async def test_vs_a_registry_model_seats_the_agent_in_this_process(tiny_server, tmp_path):
+async def test_vs_a_registry_model_seats_the_agent_in_this_process(tiny_registry, tmp_path):
     from maro.agents.human import play_human
     from maro.arena.store import MatchStore
 
-    registry = tmp_path / "models.toml"
-    registry.write_text(f'[models.tiny]\nmodel = "openai/smollm2"\napi_base = "{tiny_server}/v1"\nmax_tokens = 8\n')
     lines = itertools.cycle(["[Check]", "[Call]", "[Bet]", "[Fold]"])
     out = io.StringIO()
 
@@ -127,7 +125,7 @@ async def test_vs_a_registry_model_seats_the_agent_in_this_process(tiny_server, 
 
     db = str(tmp_path / "play.sqlite")
     result = await play_human(None, "kuhn_poker-v1", "tiny", seed=4, out=out, read_line=read_line, db=db,
-                              registry=registry, name="tester")
+                              registry=tiny_registry, name="tester")
     assert "=== match over" in out.getvalue() and result.seat == 0
     store = MatchStore(db)
     (match_id,) = [m.match_id for m in store.list_matches()]

@@ -120,17 +120,19 @@ def test_config_checks_its_options():
         AgentRunConfig(arena="a:1", game="g", match_id="m", token="t", seats=2)
 
 
-async def test_the_command_plays_the_local_model_from_the_registry(arena, tiny_server, tmp_path):
+async def agent_command(arena, registry, *args: str) -> asyncio.subprocess.Process:
+    """`maro agent run` as a real process playing the registry's `tiny` model."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "maro.arena.cli", "agent", "run", "--arena", arena.address, "--game", "bargaining-v1",
+        "--model", "tiny", "--registry", str(registry), "--retry-budget", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "COLUMNS": "160"})
+
+
+async def test_the_command_plays_the_local_model_from_the_registry(arena, tiny_registry):
     """The real program: `maro agent run` -> registry -> LiteLLM -> local model server (tiny model)
     -> arena. The random tiny model rarely writes a valid action; the arena's policy ends the match."""
-    registry = tmp_path / "models.toml"
-    registry.write_text(f'[models.tiny]\nmodel = "openai/smollm2"\napi_base = "{tiny_server}/v1"\n'
-                        'max_tokens = 8\n')
     [match_id] = await open_matches(arena, [OPEN_VS_BOT])
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "maro.arena.cli", "agent", "run", "--arena", arena.address, "--game", "bargaining-v1",
-        "--model", "tiny", "--registry", str(registry), "--matches", "1", "--retry-budget", "0", "--persona", "a calm trader",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "COLUMNS": "160"})
+    proc = await agent_command(arena, tiny_registry, "--matches", "1", "--persona", "a calm trader")
     out, _ = await asyncio.wait_for(proc.communicate(), 180)
     text = out.decode()
     assert proc.returncode == 0, text
@@ -155,18 +157,12 @@ def test_the_command_explains_a_bad_address_and_an_unknown_model(tmp_path):
     assert listing.exit_code == 0 and "gpt-mini" in listing.output and "OPENAI_API_KEY" in listing.output
 
 
-async def test_ctrl_c_finishes_cleanly(arena, tiny_server, tmp_path):
+async def test_ctrl_c_finishes_cleanly(arena, tiny_registry):
     """Without --matches the command plays on; a first Ctrl-C (SIGINT) ends it with a summary."""
     import signal
 
-    registry = tmp_path / "models.toml"
-    registry.write_text(f'[models.tiny]\nmodel = "openai/smollm2"\napi_base = "{tiny_server}/v1"\n'
-                        'max_tokens = 8\n')
     [match_id] = await open_matches(arena, [OPEN_VS_BOT])
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "maro.arena.cli", "agent", "run", "--arena", arena.address, "--game", "bargaining-v1",
-        "--model", "tiny", "--registry", str(registry), "--retry-budget", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "COLUMNS": "160"})
+    proc = await agent_command(arena, tiny_registry)
     for _ in range(600):
         if arena.store.get_match(match_id, with_events=False).status == "finished":
             break
