@@ -199,7 +199,10 @@ class DealOrNoDeal(Game[DealState, DealParams]):
         }
 
     def legal_actions(self, state: DealState, seat: int) -> tuple[str, ...]:
-        hints = [f"[Propose: books=N hats=N balls=N] (what you take, out of {describe(named(state.counts))})"]
+        # A concrete, valid proposal (half of each item, rounded down) rather than a template:
+        # small models copy the format's `N` literally.
+        half = text.format_action("propose", tuple(c // 2 for c in state.counts))
+        hints = [f"{half} (for example: name what you take, any counts out of {describe(named(state.counts))})"]
         standing = state.standing()
         if standing is not None and standing.seat != seat:
             rest = tuple(c - t for c, t in zip(state.counts, standing.take))
