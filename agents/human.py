@@ -212,7 +212,10 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
         if db is None:
             tmp = tempfile.TemporaryDirectory(prefix="maro-play-")
             db = str(Path(tmp.name) / "play.sqlite")
-        server = ArenaServer(ArenaConfig(port=0, db=db, registry=registry))
+        from maro.agents.registry import default_path
+
+        # The in-process arena's model: seats resolve names the same way --vs NAME does.
+        server = ArenaServer(ArenaConfig(port=0, db=db, registry=registry or default_path()))
         await server.start()
         address = server.address
     channel = open_channel(address)

@@ -103,11 +103,8 @@ class ModelRegistry:
         """Read `path`; without one, `$MARO_MODELS`, else ./maro-models.toml, else the built-in names."""
         env = os.environ if environ is None else environ
         if path is None:
-            if env.get(ENV_VAR):
-                path = env[ENV_VAR]
-            elif Path(DEFAULT_FILE).is_file():
-                path = DEFAULT_FILE
-            else:
+            path = default_path(env)
+            if path is None:
                 return cls(environ=env)
         path = Path(path).expanduser()
         if not path.is_file():
@@ -148,6 +145,15 @@ class ModelRegistry:
                                     f"(entries with api_base); {name!r} is a hosted model")
         settings = self.entry(name).settings(name, self.environ, version)
         return settings.model_copy(update=overrides) if overrides else settings
+
+
+def default_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The registry file used when none is given: `$MARO_MODELS`, else ./maro-models.toml if it
+    exists; None means the built-in names."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_VAR):
+        return Path(env[ENV_VAR])
+    return Path(DEFAULT_FILE) if Path(DEFAULT_FILE).is_file() else None
 
 
 def load_settings(name: str | None = None, path: str | Path | None = None, **overrides: Any) -> ModelSettings:

@@ -161,3 +161,36 @@ def test_maro_play_refuses_an_unknown_opponent_with_exit_code_2(tmp_path):
     result = CliRunner().invoke(app, ["play", "--game", "kuhn_poker-v1", "--vs", "nobody",
                                       "--registry", str(tmp_path / "none.toml")])
     assert result.exit_code == 2 and "model registry" in result.output and "not found" in result.output
+
+
+async def test_vs_model_name_runs_a_server_side_seat_from_the_default_registry(tmp_path, monkeypatch):
+    from fastapi import FastAPI
+
+    from maro.agents.human import play_human
+    from maro.arena.store import MatchStore
+    from tests.helpers import serve_in_thread
+
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: dict):
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "[Call]"}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}
+
+    lines = itertools.cycle(["[Bet]", "[Check]", "[Call]", "[Fold]"])
+
+    async def read_line(_prompt: str) -> str:
+        return next(lines)
+
+    with serve_in_thread(app) as url:
+        registry = tmp_path / "models.toml"
+        registry.write_text(f'[models.caller]\nmodel = "openai/caller"\napi_base = "{url}/v1"\n')
+        monkeypatch.setenv("MARO_MODELS", str(registry))  # no --registry: the default lookup
+        db = str(tmp_path / "play.sqlite")
+        await play_human(None, "kuhn_poker-v1", "model:caller", seed=2, out=io.StringIO(), read_line=read_line, db=db)
+    store = MatchStore(db)
+    (record,) = store.list_matches()
+    assert record.status == "finished" and record.seats[1].name == "caller" and record.seats[1].kind == "model"
+    replies = [b.completion for b in store.behaviors([record.match_id]) if b.seat == 1]
+    assert replies and set(replies) == {"[Call]"}
