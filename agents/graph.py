@@ -289,6 +289,13 @@ def build_agent(checkpointer: Any = None):
     return graph.compile(checkpointer=checkpointer)
 
 
+def add_run(usage: Usage, state: AgentState) -> None:
+    """Count one run of the graph into `usage`: its model calls (repairs included) and tokens."""
+    usage.calls += 1 + state["repairs"]
+    usage.prompt_tokens += state["prompt_tokens"]
+    usage.completion_tokens += state["completion_tokens"]
+
+
 @dataclass
 class TurnStats:
     """How the agent's turns went, as the agent saw them (the arena's verdicts are in SeatResult)."""
@@ -334,29 +341,10 @@ class AgentPlayer:
             return Submission(prompt.turn, "")
         self.previous = state["completion"]
         self.memory = state.get("memory", [])
-        self.usage.calls += 1 + state["repairs"]
-        self.usage.prompt_tokens += state["prompt_tokens"]
-        self.usage.completion_tokens += state["completion_tokens"]
+        add_run(self.usage, state)
         self.stats.local_repairs += state["repairs"]
         self.stats.first_try_valid += first and state.get("first_error") is None
         self.stats.unparsed += state.get("error") is not None
         behavior = BehaviorReport(messages=state["messages"], completion=state["completion"],
                                   logprobs=tuple(state["logprobs"]), model=state["model"])
         return Submission(prompt.turn, state["action"], behavior)
-
-    # Earlier names of the accounting, kept for callers that read them.
-    @property
-    def prompt_tokens(self) -> int:
-        return self.usage.prompt_tokens
-
-    @property
-    def completion_tokens(self) -> int:
-        return self.usage.completion_tokens
-
-    @property
-    def calls(self) -> int:
-        return self.usage.calls
-
-    @property
-    def local_repairs(self) -> int:
-        return self.stats.local_repairs

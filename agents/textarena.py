@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from maro.agents.graph import AgentContext, Note, build_agent
+from maro.agents.graph import AgentContext, Note, add_run, build_agent
 from maro.agents.llm import Usage
 from maro.arena.engine import game_class
 from maro.arena.messages import Submission, TurnPrompt
@@ -91,9 +91,7 @@ class TextArenaAgent:
             context=self.context)
         self.turn += 1
         self.memory = state.get("memory", [])
-        self.usage.calls += 1 + state["repairs"]
-        self.usage.prompt_tokens += state["prompt_tokens"]
-        self.usage.completion_tokens += state["completion_tokens"]
+        add_run(self.usage, state)
         return state["action"]
 
     def __call__(self, observation: str) -> str:

@@ -29,3 +29,15 @@ def tiny_model_dir(tmp_path_factory, tokenizer_dir):
     from maro.learner.localmodel import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny-model"), seed=0)
+
+
+@pytest.fixture
+async def arena(tmp_path):
+    """A real arena server on a loopback port with a SQLite store (modules with other needs
+    define their own `arena`)."""
+    from maro.arena.server import ArenaConfig, ArenaServer
+
+    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")))
+    await server.start()
+    yield server
+    await server.stop()

@@ -1,17 +1,8 @@
-"""Fixtures of the agent tests: an arena on loopback, the tiny model behind the real local model server."""
+"""Fixtures of the agent tests: the tiny model behind the real local model server (the arena is in tests/conftest.py)."""
 
 import pytest
 
-from maro.arena.server import ArenaConfig, ArenaServer
 from tests.helpers import model_server, save_tiny_adapter
-
-
-@pytest.fixture
-async def arena(tmp_path):
-    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")))
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from maro.agents.client import create_match, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer
 from maro.agents.llm import Completion
 from maro.arena.engine import game_ids, make_game
-from maro.arena.server import ArenaConfig, ArenaServer
 
 
 class BotBrainedAgent:
@@ -26,14 +25,6 @@ class BotBrainedAgent:
     async def act(self, prompt, rejection):
         self.view, self.legal = prompt.observation.view, prompt.legal_actions
         return await self.agent.act(prompt, rejection)
-
-
-@pytest.fixture
-async def arena(tmp_path):
-    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")))
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.mark.parametrize("game_id", game_ids())
