@@ -8,7 +8,8 @@ Data: K matches of the game played with the engine and random legal actions, eac
 logged as the arena logs it (BehaviorRecord: the game's prompt for the seat's view and legal
 actions, the action text as completion, snapshots before/after, per-token log-probs as the model
 server records them, computed under the base model for the behaviors the update trains on), or
-the finished matches of a real match store (`--store`). Then, per repetition and in a rotating order:
+the finished matches of a real match store (`--store`); built by update_data.py beside this
+script. Then, per repetition and in a rotating order:
 
 - bookkeeping: credit() (variant maro, estimator game) over all behaviors, to_sample, and
   encode_sample + collate of every micro-batch the update trains on;
@@ -32,12 +33,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import dataclasses
 import io
 import os
 import pstats
-import random
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -51,120 +51,14 @@ for _key, _value in {"HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "Tru
 
 import torch  # noqa: E402
 
-from maro.arena.engine import make_game  # noqa: E402
-from maro.arena.records import BehaviorRecord, MatchRecord, SeatRecord, TokenLogprob  # noqa: E402
+from maro.arena.records import BehaviorRecord  # noqa: E402
 from maro.learner.credit import MaroConfig, credit  # noqa: E402
 from maro.learner.samples import TrainSample, collate, encode_sample  # noqa: E402
 from maro.learner.trainer import MaroGRPOTrainer, UpdateConfig, _load_policy, grpo_config  # noqa: E402
 from maro.learner.update import to_sample  # noqa: E402
 
-PLAYED_BY = "smollm2@base"  # what the model server names the base policy; credit() reads its version
-
-
-# --- data ------------------------------------------------------------------------------------------
-
-def play_matches(game_id: str, matches: int, *, seed: int = 0, params: dict | None = None,
-                 model: str = PLAYED_BY) -> tuple[list[MatchRecord], list[BehaviorRecord]]:
-    """K finished matches of random legal play, recorded as MatchRunner records them: one accepted
-    BehaviorRecord per acting seat and turn (messages = render_prompt of the seat's observation,
-    completion = the action text), and a MatchRecord with the outcome."""
-    game = make_game(game_id, params)
-    render = type(game).render_prompt
-    records, behaviors = [], []
-    for m in range(matches):
-        match_seed = seed + m
-        match_id = f"bench-{game_id}-{match_seed:05d}"
-        rng = random.Random(match_seed)
-        state, _ = game.init(match_seed)
-        roles = [game.role(state, s) for s in range(game.num_players())]
-        index, turn = [0] * game.num_players(), 0
-        while not state.finished:
-            acting = sorted(game.acting(state))
-            texts, prompts = {}, {}
-            for seat in acting:
-                obs = game.observe(state, seat)
-                prompts[seat] = render(obs.view, obs.legal_actions)
-                texts[seat] = game.random_action(state, seat, rng)
-            after, _ = game.step(state, texts)
-            for seat in acting:
-                behaviors.append(BehaviorRecord(
-                    match_id=match_id, seat=seat, role=game.role(state, seat), turn=turn, index=index[seat],
-                    attempt=0, accepted=True, action_text=texts[seat], messages=prompts[seat],
-                    completion=texts[seat], model=model, snapshot_before=game.snapshot(state),
-                    snapshot_after=game.snapshot(after), id=len(behaviors) + 1,
-                ))
-                index[seat] += 1
-            state, turn = after, turn + 1
-        records.append(MatchRecord(
-            match_id=match_id, game_id=game_id, seed=match_seed, params=game.params.model_dump(mode="json"),
-            status="finished", seats=tuple(SeatRecord(seat=s, kind="remote", name=f"p{s}", role=r)
-                                           for s, r in enumerate(roles)),
-            outcome=tuple(state.outcome), end_reason=state.end_reason,
-        ))
-    return records, behaviors
-
-
-def load_store(path: str, game_id: str, matches: int) -> tuple[list[MatchRecord], list[BehaviorRecord]]:
-    """The newest `matches` finished matches of `game_id` in a match store, and their behaviors."""
-    from maro.arena.store import MatchStore
-
-    store = MatchStore(path)
-    try:
-        records = store.list_matches(game_id=game_id, status="finished", limit=matches, newest_first=True)
-        return records, store.behaviors([m.match_id for m in records])
-    finally:
-        store.close()
-
-
-@torch.no_grad()
-def attach_logprobs(behaviors: Sequence[BehaviorRecord], model, tokenizer, config: UpdateConfig,
-                    scored: set[int] | None = None, chunk: int = 16) -> list[BehaviorRecord]:
-    """Behaviors with per-token log-probs of their completion (text + EOS), as the model server
-    records them at play time: under `model` for the behavior ids in `scored` (all when None),
-    placeholder zeros for the others (same tokens: what to_sample handles, without the forwards).
-    Behaviors that already carry log-probs are kept as they are."""
-    todo = [i for i, b in enumerate(behaviors) if b.messages and b.completion and not b.logprobs]
-    out = list(behaviors)
-    for start in range(0, len(todo), chunk):
-        rows = todo[start:start + chunk]
-        encoded = [encode_sample(TrainSample(0, behaviors[i].messages, behaviors[i].completion, 0.0), tokenizer,
-                                 max_prompt_tokens=config.max_prompt_tokens,
-                                 max_completion_tokens=config.max_completion_tokens) for i in rows]
-        logps = torch.zeros(len(rows), max(len(e.completion_ids) for e in encoded))
-        forward = [r for r, i in enumerate(rows) if scored is None or behaviors[i].id in scored]
-        if forward:
-            batch = collate([encoded[r] for r in forward], tokenizer.pad_token_id)
-            ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1)
-            mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1)
-            c_len = batch["completion_ids"].size(1)
-            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=c_len + 1).logits[:, :-1].float()
-            picked = torch.log_softmax(logits, -1).gather(2, batch["completion_ids"].unsqueeze(2)).squeeze(2)
-            logps[forward, :c_len] = picked
-        for row, i in enumerate(rows):
-            token_ids = encoded[row].completion_ids
-            tokens = tokenizer.convert_ids_to_tokens(token_ids)
-            out[i] = dataclasses.replace(behaviors[i], logprobs=tuple(
-                TokenLogprob(t, tid, float(lp)) for t, tid, lp in zip(tokens, token_ids, logps[row].tolist())))
-    return out
-
-
-def with_logprobs(behaviors: Sequence[BehaviorRecord], model_dir: Path, bf16: bool = False,
-                  scored: set[int] | None = None) -> list[BehaviorRecord]:
-    """`attach_logprobs` under the base model of `model_dir` (what played as `smollm2@base`)."""
-    config = UpdateConfig(bf16=bf16)
-    model, tokenizer = _load_policy(Path(model_dir), None, config)
-    return attach_logprobs(behaviors, model.eval(), tokenizer, config, scored)
-
-
-def _tokenizer(model_dir: Path):
-    """The tokenizer as the trainer loads it (pad token set)."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the data module beside this script
+from update_data import load_store, play_matches, tokenizer_for, with_logprobs  # noqa: E402
 
 # --- bookkeeping -----------------------------------------------------------------------------------
 
@@ -350,7 +244,7 @@ def run_benchmark(matches, behaviors, model_dir: Path, *, batch_size: int, steps
     ref = config.model_copy(update={"base_logprobs_as_reference": False})
     maro = MaroConfig()
     model_dir = Path(model_dir)
-    tokenizer = _tokenizer(model_dir)
+    tokenizer = tokenizer_for(model_dir)
     _, samples = bookkeeping(matches, behaviors, [], tokenizer, config, maro)
     if not samples:
         raise ValueError("no learnable behaviors in the matches")
@@ -454,7 +348,7 @@ def profile(matches, behaviors, model_dir: Path, batch_size: int, steps: int, bf
             top: int = 25) -> None:
     """cProfile of one bookkeeping pass and of one MARO run, the top functions by own time."""
     config = UpdateConfig(batch_size=batch_size, max_steps=steps, beta=beta, bf16=bf16)
-    tokenizer = _tokenizer(Path(model_dir))
+    tokenizer = tokenizer_for(Path(model_dir))
     _, samples = bookkeeping(matches, behaviors, [], tokenizer, config, MaroConfig())
     plan = [list(range(i, min(i + batch_size, len(samples)))) for i in range(0, batch_size * steps, batch_size)]
     for title, fn in (("bookkeeping", lambda: bookkeeping(matches, behaviors, plan, tokenizer, config, MaroConfig())),
