@@ -6,6 +6,8 @@ import time
 
 import uvicorn
 
+from maro.learner.selfplay import free_port  # noqa: F401 - re-exported for the tests: a loopback port nobody holds
+
 
 @contextlib.contextmanager
 def serve_in_thread(app, timeout_s: float = 30.0):

@@ -12,7 +12,7 @@ import pytest
 from maro.agents.bots import default_bot
 from maro.agents.human import check_line, seat_plan, view_lines
 from maro.arena.engine import InvalidAction
-from maro.learner.selfplay import free_port
+from tests.helpers import free_port
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "GRPC_VERBOSITY": "ERROR"}
 PROMPT_OR_END = [r"\r?\n> ", r"=== match over: ([^\r\n]*) ==="]

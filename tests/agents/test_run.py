@@ -12,7 +12,7 @@ from rich.console import Console
 from maro.agents.client import create_match, find_seat
 from maro.agents.llm import Completion, ModelCallError, ModelSettings
 from maro.agents.run import AgentRunConfig, AgentRunError, AgentRunner
-from maro.learner.selfplay import free_port
+from tests.helpers import free_port
 
 OPEN_VS_BOT = [{"kind": "open"}, {"kind": "bot", "bot": "bargaining-bot"}]
 

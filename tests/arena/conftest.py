@@ -4,12 +4,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port
 
 PG_USER = "maro"
 PG_DATABASE = "arena"
@@ -48,11 +49,6 @@ def _server_os_user() -> str | None:
     return _FALLBACK_OS_USER
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _run(os_user: str | None, *args: str) -> None:
     command = [*args] if os_user is None else ["runuser", "-u", os_user, "--", *args]
@@ -79,7 +75,7 @@ def postgres_url():
     if os_user is not None:
         entry = pwd.getpwnam(os_user)
         os.chown(root, entry.pw_uid, entry.pw_gid)
-    port = _free_port()
+    port = free_port()
     options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root} "
                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
     try:

@@ -4,7 +4,6 @@ matches are marked aborted, never left half-visible to the learner."""
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,10 @@ from maro.agents.client import create_match
 from maro.arena.store import MatchStore
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
+from tests.helpers import free_port
 
 BOT = {"kind": "bot", "bot": "bargaining-bot"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(db, port):

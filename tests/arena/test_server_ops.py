@@ -17,7 +17,7 @@ from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
-from tests.helpers import serve_in_thread
+from tests.helpers import free_port, serve_in_thread
 
 BOT = {"kind": "bot", "bot": "bargaining-bot"}
 
@@ -308,8 +308,6 @@ async def test_tokens_are_bound_to_their_match_and_dead_after_the_end(arena):
 
 async def test_metrics_endpoint_serves_prometheus_text(tmp_path):
     import httpx
-
-    from maro.learner.selfplay import free_port
 
     port = free_port()
     server = await started(tmp_path, metrics_port=port)
