@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
@@ -129,11 +130,12 @@ def _note_line(note: Note) -> str:
         note["kind"], "{}").format(text)
 
 
-def _repair_turn(previous: str, reason: str, think: bool) -> list[dict]:
+def _repair_turn(previous: str, reason: str, think: bool, legal_actions: Sequence[str] = ()) -> list[dict]:
     ask = "End with one line 'Action: ' and one valid action." if think else "Reply with one valid action only."
+    legal = f" Legal actions: {'; '.join(legal_actions)}." if legal_actions else ""
     return [
         {"role": "assistant", "content": previous},
-        {"role": "user", "content": f"That action was refused: {reason}. {ask}"},
+        {"role": "user", "content": f"That action was refused: {reason}.{legal} {ask}"},
     ]
 
 
@@ -185,7 +187,8 @@ def build_prompt(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
         messages[-1] = {**last, "content": f"{block}\n\n{last['content']}"}
     new_notes: list[Note] = []
     if state.get("rejection"):
-        messages += _repair_turn(state.get("previous", ""), state["rejection"], ctx.think)
+        messages += _repair_turn(state.get("previous", ""), state["rejection"], ctx.think,
+                                 state.get("legal_actions", ()))
         shown = (split_thought(state.get("previous", ""))[1] or "") if ctx.think else state.get("previous", "")
         new_notes.append(Note(turn=state.get("turn"), kind="refused", text=f"{shown!r}: {state['rejection']}"))
     return {"messages": messages, "repairs": 0, "prompt_tokens": 0, "completion_tokens": 0,
@@ -228,7 +231,8 @@ def _parsed(state: AgentState, action: str, error: str | None, thought: str) -> 
 
 
 def repair(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
-    messages = state["messages"] + _repair_turn(state["completion"], state["error"], runtime.context.think)
+    messages = state["messages"] + _repair_turn(state["completion"], state["error"], runtime.context.think,
+                                                state.get("legal_actions", ()))
     return {"messages": messages, "repairs": state.get("repairs", 0) + 1}
 
 

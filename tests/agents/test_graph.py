@@ -46,6 +46,8 @@ async def test_unparseable_reply_is_repaired_with_the_reason():
     repair_prompt = model.calls[1]
     assert repair_prompt[-2] == {"role": "assistant", "content": "I will sell it"}
     assert "no action found" in repair_prompt[-1]["content"]
+    # The repair restates the seat's legal actions, which the model can copy.
+    assert "Legal actions: [Offer: N] with N an integer from 0 to 200; [Walk]" in repair_prompt[-1]["content"]
     assert out["messages"] == repair_prompt  # the behavior records what the model saw last
 
 
@@ -61,6 +63,7 @@ async def test_arena_rejection_reaches_the_prompt():
     await build_agent().ainvoke(inp, context=AgentContext(complete=model))
     assert model.calls[0][-2]["content"] == "[Offer: 500]"
     assert "above the maximum" in model.calls[0][-1]["content"]
+    assert "Legal actions: [Offer: N]" in model.calls[0][-1]["content"]
 
 
 async def test_litellm_mock_response_path():
