@@ -239,7 +239,8 @@ def run_benchmark(matches, behaviors, model_dir: Path, *, batch_size: int, steps
     checked to have trained on the plan."""
     if steps <= warmup:
         raise ValueError(f"--steps ({steps}) must exceed --warmup ({warmup}) to time anything")
-    config = UpdateConfig(batch_size=batch_size, max_steps=steps, beta=beta, bf16=bf16)
+    config = UpdateConfig(batch_size=batch_size, max_steps=steps, beta=beta, bf16=bf16,
+                          base_logprobs_as_reference=True)
     nokl = config.model_copy(update={"beta": 0.0})
     ref = config.model_copy(update={"base_logprobs_as_reference": False})
     maro = MaroConfig()

@@ -67,7 +67,8 @@ def encode_sample(
     Both are truncated on the right to `max_completion_tokens`.
     """
     prompt_text = tokenizer.apply_chat_template(sample.messages, add_generation_prompt=True, tokenize=False)
-    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"][-max_prompt_tokens:]
+    full_prompt = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    prompt_ids = full_prompt[-max_prompt_tokens:]
 
     old_logprobs = None
     if _recorded_ids_match(sample, tokenizer):
@@ -80,8 +81,10 @@ def encode_sample(
     completion_ids = completion_ids[:max_completion_tokens]
     if old_logprobs is not None and not all(math.isfinite(x) for x in old_logprobs):
         old_logprobs = None
+    # A cut prompt conditions the policy on less than the base saw at play time: not its reference.
+    untruncated = len(full_prompt) <= max_prompt_tokens
     return EncodedSample(prompt_ids, completion_ids, old_logprobs,
-                         old_is_reference=old_logprobs is not None and sample.old_from_reference)
+                         old_is_reference=old_logprobs is not None and sample.old_from_reference and untruncated)
 
 
 def collate(encoded: list[EncodedSample], pad_token_id: int) -> dict[str, torch.Tensor]:

@@ -72,11 +72,12 @@ class UpdateConfig(BaseModel):
     bf16: bool = Field(False, description="Load and train in bfloat16 (about 1.5x faster on CPU); fp32 otherwise.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long prompts.")
     base_logprobs_as_reference: bool = Field(
-        True, description=(
+        False, description=(
             "Use the play-time log-probs of behaviors played by the base model (`NAME@base`) as the KL"
             " reference instead of a reference forward, for micro-batches made only of such behaviors."
-            " Exact when the server that played them ran this base model at `temperature`; turn it off"
-            " when it did not (another base, or an engine with different numerics)."
+            " Exact only when the server that played them ran this base model, in fp32, sampling at"
+            " `temperature`: `maro selfplay` turns it on (it plays and trains at one temperature on its"
+            " own model server); leave it off for logs of other servers or temperatures."
         ),
     )
 
@@ -96,7 +97,7 @@ class MaroGRPOTrainer(GRPOTrainer):
     """
 
     def __init__(self, *, samples: list[TrainSample], args: GRPOConfig, max_prompt_tokens: int,
-                 base_logprobs_as_reference: bool = True, **kwargs):
+                 base_logprobs_as_reference: bool = False, **kwargs):
         self.samples = samples
         self.max_prompt_tokens = max_prompt_tokens
         self.base_logprobs_as_reference = base_logprobs_as_reference
@@ -185,7 +186,8 @@ class MaroGRPOTrainer(GRPOTrainer):
         A micro-batch played entirely by the base model recorded them at play time: no forward."""
         if self.base_logprobs_as_reference and bool(old_is_reference.all()):
             self.reference_forwards_skipped += 1
-            return recorded
+            # Padding holds 0; TRL takes exp(ref - logp) there before masking, so keep it finite.
+            return recorded.masked_fill(batch["completion_mask"] == 0, -1e4)
         with self.accelerator.unwrap_model(self.model).disable_adapter():
             return self._per_token_logps(batch)
 

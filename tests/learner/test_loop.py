@@ -162,3 +162,14 @@ async def test_eval_adapter_against_base(tmp_path, tiny_model_dir):
     assert json.loads((tmp_path / "eval" / "eval.json").read_text())["b"] == "base"
     with pytest.raises(FileNotFoundError):
         await run_eval(EvalConfig(run_dir=tmp_path / "bad", adapter=tmp_path, model=str(tiny_model_dir)))
+
+
+def test_selfplay_trains_at_the_play_temperature_with_the_base_logprobs_as_reference():
+    from maro.learner.loop import _tempered
+    from maro.learner.trainer import UpdateConfig
+    from maro.learner.update import LearnerConfig
+
+    tempered = _tempered(LearnerConfig(), 0.7).update
+    assert tempered.temperature == 0.7 and tempered.base_logprobs_as_reference
+    chosen = LearnerConfig(update=UpdateConfig(base_logprobs_as_reference=False))
+    assert not _tempered(chosen, 0.7).update.base_logprobs_as_reference  # an explicit choice stands

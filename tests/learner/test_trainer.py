@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -243,7 +244,8 @@ def test_recorded_base_logprobs_stand_in_for_the_reference_forward(tiny_model_di
         samples = [TrainSample(i, PROMPT, GOOD, 1.0, old_logprobs=recorded, old_token_ids=ids,
                                old_from_reference=from_reference) for i in range(2)]
         return train_adapter(samples, base_model_dir=tiny_model_dir, init_adapter_dir=tmp_path / "first",
-                             output_dir=tmp_path / name, config=_config(beta=0.04, max_steps=1, **config))
+                             output_dir=tmp_path / name,
+                             config=_config(beta=0.04, max_steps=1, **({"base_logprobs_as_reference": True} | config)))
 
     forward = kl_run("forward", logps, from_reference=False)
     recorded = kl_run("recorded", logps, from_reference=True)
@@ -260,3 +262,31 @@ def test_recorded_base_logprobs_stand_in_for_the_reference_forward(tiny_model_di
     off = kl_run("off", shifted, from_reference=True, base_logprobs_as_reference=False)
     assert off["maro/reference_forwards_skipped"] == 0
     assert off["maro/kl"] == pytest.approx(by_forward["maro/kl"], rel=1e-4)
+
+
+def test_recorded_reference_stays_finite_on_padding_and_off_by_default(tiny_model_dir, tmp_path):
+    base, tok = _load(tiny_model_dir)
+    rows = []
+    for i, text in enumerate((GOOD, "[Offer: 7] or a bit more")):
+        ids, logps = _token_logps(base, tok, TrainSample(0, PROMPT, text, 0.0))
+        rows.append(TrainSample(i, PROMPT, text, 1.0, old_logprobs=logps, old_token_ids=ids, old_from_reference=True))
+    on = train_adapter(rows, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / "on",
+                       config=_config(beta=0.04, max_steps=1, base_logprobs_as_reference=True))
+    assert on["maro/reference_forwards_skipped"] == 1
+    assert all(math.isfinite(on[k]) for k in ("maro/loss", "maro/kl", "maro/grad_norm"))
+    default = train_adapter(rows, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / "off",
+                            config=_config(beta=0.04, max_steps=1))
+    assert default["maro/reference_forwards_skipped"] == 0
+    assert on["maro/kl"] == pytest.approx(default["maro/kl"], abs=1e-5)  # both ~0: the policy starts at the base
+
+
+def test_a_cut_prompt_is_not_the_reference(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    ids = tok("[Offer: 7]", add_special_tokens=False)["input_ids"]
+    sample = TrainSample(0, PROMPT, "[Offer: 7]", 1.0, old_logprobs=[-0.1] * len(ids), old_token_ids=ids,
+                         old_from_reference=True)
+    assert encode_sample(sample, tok, max_prompt_tokens=512, max_completion_tokens=16).old_is_reference
+    cut = encode_sample(sample, tok, max_prompt_tokens=5, max_completion_tokens=16)
+    assert cut.old_logprobs is not None and not cut.old_is_reference
