@@ -25,6 +25,9 @@ _HIDDEN_KEYS = frozenset({"game", "role", "seat", "finished", "end_reason"})
 
 ReadLine = Callable[[str], Awaitable[str]]
 
+AGENT_GRACE_S = 10.0
+"""How long the match's end waits for model seats still finishing a call."""
+
 VS_HELP = ("the other seats: a bot name; a model name of the registry (`maro agent models`), played by "
            "the LangGraph agent in this process; or model:<LiteLLM string>[@api_base], a model seat the "
            "arena runs. Default: the game's bot")
@@ -204,22 +207,20 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
     `match_id` and `token`, join that match; else create one with every other seat `vs` (see
     `opponents`)."""
     player_out = out or sys.stdout
+    other, settings = (None, None) if match_id and token else await asyncio.to_thread(opponents, game_id, vs, registry)
     server = None
     tmp = None
     agents: list[asyncio.Task] = []
-    other, settings = (None, None) if match_id and token else opponents(game_id, vs, registry)
-    if address is None:
-        if db is None:
-            tmp = tempfile.TemporaryDirectory(prefix="maro-play-")
-            db = str(Path(tmp.name) / "play.sqlite")
-        from maro.agents.registry import default_path
-
-        # The in-process arena's model: seats resolve names the same way --vs NAME does.
-        server = ArenaServer(ArenaConfig(port=0, db=db, registry=registry or default_path()))
-        await server.start()
-        address = server.address
-    channel = open_channel(address)
+    channel = None
     try:
+        if address is None:
+            if db is None:
+                tmp = tempfile.TemporaryDirectory(prefix="maro-play-")
+                db = str(Path(tmp.name) / "play.sqlite")
+            server = ArenaServer(ArenaConfig(port=0, db=db), models=_arena_models(other, registry))
+            await server.start()
+            address = server.address
+        channel = open_channel(address)
         if match_id and token:
             own = seat
         else:
@@ -234,7 +235,8 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
         print(f"Match {match_id} ({game_id}) on {address}", file=player_out, flush=True)
         player = HumanPlayer(game_id, seat=own, out=out, read_line=read_line)
         result = await play_seat(channel, match_id, token, player, name=name)
-        await asyncio.gather(*agents)
+        if agents:  # they end with the match; a model call still running is not waited for long
+            await asyncio.wait(agents, timeout=AGENT_GRACE_S)
         roles = [r if r or i != result.seat else result.role for i, r in enumerate(result.roles)]
         for line in outcome_lines(result, roles):
             print(line, file=player_out, flush=True)
@@ -242,11 +244,26 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
     finally:
         for task in agents:
             task.cancel()
-        await channel.close()
+        if channel is not None:
+            await channel.close()
         if server is not None:
             await server.stop()
         if tmp is not None:
             tmp.cleanup()
+
+
+def _arena_models(other: dict[str, Any] | None, registry: str | Path | None):
+    """The in-process arena's registry, for a `model:NAME` seat that names one of its models (the
+    same lookup as --vs NAME, built-in names included); None for bots and LiteLLM strings."""
+    if other is None or other.get("kind") != "model" or other.get("api_base"):
+        return None
+    from maro.agents.registry import ModelRegistry, RegistryError
+
+    try:
+        models = ModelRegistry.load(registry)
+    except RegistryError as exc:
+        raise PlayError(str(exc)) from None
+    return models if models.knows(other["model"]) else None
 
 
 async def _agent_seat(channel, match_id: str, token: str, game_id: str, settings: ModelSettings, seat: int,

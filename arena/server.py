@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,6 +21,9 @@ from maro.arena.servicer import ArenaServicer
 from maro.arena.store import MatchStore
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from maro.agents.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +71,12 @@ class ArenaConfig(BaseModel):
 class ArenaServer:
     """The arena server in this process: start, serve, stop (used by `maro arena serve`, the demo, tests)."""
 
-    def __init__(self, config: ArenaConfig, store: MatchStore | None = None):
+    def __init__(self, config: ArenaConfig, store: MatchStore | None = None, models: ModelRegistry | None = None):
+        """`models`: the registry of MODEL seats, when given as an object rather than `config.registry`."""
         self.config = config
         self.store = store or MatchStore(config.db)
         self.metrics = ArenaMetrics()
-        models = None
-        if config.registry is not None:
+        if models is None and config.registry is not None:
             from maro.agents.registry import ModelRegistry
 
             models = ModelRegistry.load(config.registry)

@@ -172,13 +172,17 @@ class MatchService:
         return match_id, {i: t for i, t in tokens.items() if seats[i].kind == "remote"}
 
     def _model_settings(self, seat: int, plan: SeatPlan) -> ModelSettings:
-        """A model seat's settings: the registry's entry when it names one (and no api_base is
-        given), else the LiteLLM string at api_base. A registry entry whose key is missing from
-        this server's environment is refused here, before the match exists."""
+        """A model seat's settings: with a registry and no api_base, the entry it names (unknown
+        names and entries whose key this server lacks are refused here, before the match exists);
+        else the LiteLLM string at api_base."""
         from maro.agents.llm import ModelSettings
         from maro.agents.registry import RegistryError
 
-        if self.models is not None and not plan.api_base and self.models.knows(plan.model):
+        if self.models is not None and not plan.api_base:
+            if not self.models.knows(plan.model):
+                # With a registry, the server's keys go only to the models it names.
+                raise BadRequest(f"seat {seat}: model {plan.model!r} is not in this server's registry; it runs "
+                                 f"{', '.join(self.models.names()) or 'none'} (or give an api_base)")
             try:
                 return self.models.settings(plan.model)
             except RegistryError as exc:

@@ -194,3 +194,19 @@ async def test_vs_model_name_runs_a_server_side_seat_from_the_default_registry(t
     assert record.status == "finished" and record.seats[1].name == "caller" and record.seats[1].kind == "model"
     replies = [b.completion for b in store.behaviors([record.match_id]) if b.seat == 1]
     assert replies and set(replies) == {"[Call]"}
+
+
+def test_the_in_process_arena_reads_a_registry_only_for_model_names(tmp_path, monkeypatch):
+    from maro.agents.human import PlayError, _arena_models
+
+    monkeypatch.chdir(tmp_path)  # no ./maro-models.toml here
+    monkeypatch.setenv("MARO_MODELS", str(tmp_path / "missing.toml"))
+    bot = {"kind": "bot", "bot": "kuhn-bot", "name": "kuhn-bot"}
+    assert _arena_models(bot, None) is None  # a bot never needs the registry, broken or not
+    assert _arena_models({"kind": "model", "model": "openai/x", "api_base": "http://h:1/v1"}, None) is None
+    with pytest.raises(PlayError, match="missing.toml not found"):
+        _arena_models({"kind": "model", "model": "smollm2", "api_base": ""}, None)
+    monkeypatch.delenv("MARO_MODELS")
+    models = _arena_models({"kind": "model", "model": "smollm2", "api_base": ""}, None)  # the built-in name
+    assert models is not None and models.settings("smollm2").api_base == "http://127.0.0.1:8008/v1"
+    assert _arena_models({"kind": "model", "model": "openai/gpt-4o", "api_base": ""}, None) is None

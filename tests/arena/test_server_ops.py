@@ -152,6 +152,11 @@ async def test_model_seats_by_registry_name_use_the_servers_keys(tmp_path, fake_
                 await create_match(channel, "bargaining-v1", 3, [{"kind": "model", "model": "keyless"}, BOT])
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "seat 0" in err.value.details() and "MARO_TEST_UNSET_KEY" in err.value.details()
+            # With a registry the server's keys go to its named models only: no bare provider strings.
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await create_match(channel, "bargaining-v1", 3, [{"kind": "model", "model": "openai/gpt-4o"}, BOT])
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "not in this server's registry; it runs fake, keyless" in err.value.details()
             assert len(server.store.list_matches()) == 1
     finally:
         await server.stop()
