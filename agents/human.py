@@ -261,9 +261,12 @@ def _arena_models(other: dict[str, Any] | None, registry: str | Path | None):
 
     try:
         models = ModelRegistry.load(registry)
+        if not models.knows(other["model"]):
+            return None
+        models.settings(other["model"])  # a missing key: say so here, not as the arena's refusal
     except RegistryError as exc:
         raise PlayError(str(exc)) from None
-    return models if models.knows(other["model"]) else None
+    return models
 
 
 async def _agent_seat(channel, match_id: str, token: str, game_id: str, settings: ModelSettings, seat: int,

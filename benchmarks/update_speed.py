@@ -156,7 +156,7 @@ def maro_steps(samples: list[TrainSample], model_dir: Path, config: UpdateConfig
     with tempfile.TemporaryDirectory(prefix="maro-bench-") as work_dir:
         trainer = _Recording(samples=samples, model=model, args=grpo_config(config, Path(work_dir)),
                              processing_class=tokenizer, max_prompt_tokens=config.max_prompt_tokens,
-                             base_logprobs_as_reference=config.base_logprobs_as_reference)
+                             base_logprobs_as_reference=bool(config.base_logprobs_as_reference))
         trainer.bench_plan, trainer.bench_tokens = [], []
         trainer.remove_callback(PrinterCallback)
         clock = _step_clock()

@@ -362,7 +362,7 @@ def _tempered(learner: LearnerConfig, temperature: float) -> LearnerConfig:
     """The learner's policy is the tempered one the agents sampled from (UpdateConfig.temperature);
     so the base model's play-time log-probs are the KL reference's, unless the config says otherwise."""
     update: dict[str, Any] = {"temperature": temperature}
-    if "base_logprobs_as_reference" not in learner.update.model_fields_set:
+    if learner.update.base_logprobs_as_reference is None:
         update["base_logprobs_as_reference"] = True
     return learner.model_copy(update={"update": learner.update.model_copy(update=update)})
 

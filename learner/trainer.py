@@ -71,13 +71,14 @@ class UpdateConfig(BaseModel):
     seed: int = Field(0, description="Seed for model init, sample order and LoRA init.")
     bf16: bool = Field(False, description="Load and train in bfloat16 (about 1.5x faster on CPU); fp32 otherwise.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long prompts.")
-    base_logprobs_as_reference: bool = Field(
-        False, description=(
+    base_logprobs_as_reference: bool | None = Field(
+        None, description=(
             "Use the play-time log-probs of behaviors played by the base model (`NAME@base`) as the KL"
             " reference instead of a reference forward, for micro-batches made only of such behaviors."
             " Exact only when the server that played them ran this base model, in fp32, sampling at"
             " `temperature`: `maro selfplay` turns it on (it plays and trains at one temperature on its"
-            " own model server); leave it off for logs of other servers or temperatures."
+            " own model server); leave it off for logs of other servers or temperatures. None (the default):"
+            " off, unless the self-play loop turns it on."
         ),
     )
 
@@ -318,7 +319,7 @@ def train_adapter(
             args=grpo_config(config, Path(work_dir)),
             processing_class=tokenizer,
             max_prompt_tokens=config.max_prompt_tokens,
-            base_logprobs_as_reference=config.base_logprobs_as_reference,
+            base_logprobs_as_reference=bool(config.base_logprobs_as_reference),
         )
         # Metrics come back in the return value; printing every step's dict only adds noise.
         trainer.remove_callback(PrinterCallback)

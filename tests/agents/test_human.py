@@ -210,3 +210,8 @@ def test_the_in_process_arena_reads_a_registry_only_for_model_names(tmp_path, mo
     models = _arena_models({"kind": "model", "model": "smollm2", "api_base": ""}, None)  # the built-in name
     assert models is not None and models.settings("smollm2").api_base == "http://127.0.0.1:8008/v1"
     assert _arena_models({"kind": "model", "model": "openai/gpt-4o", "api_base": ""}, None) is None
+    keyed = tmp_path / "keyed.toml"
+    keyed.write_text('[models.mini]\nmodel = "openai/gpt-4o-mini"\napi_key_env = "MARO_TEST_UNSET_KEY"\n')
+    monkeypatch.delenv("MARO_TEST_UNSET_KEY", raising=False)
+    with pytest.raises(PlayError, match="MARO_TEST_UNSET_KEY, which is not set"):
+        _arena_models({"kind": "model", "model": "mini", "api_base": ""}, keyed)

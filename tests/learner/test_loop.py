@@ -173,3 +173,6 @@ def test_selfplay_trains_at_the_play_temperature_with_the_base_logprobs_as_refer
     assert tempered.temperature == 0.7 and tempered.base_logprobs_as_reference
     chosen = LearnerConfig(update=UpdateConfig(base_logprobs_as_reference=False))
     assert not _tempered(chosen, 0.7).update.base_logprobs_as_reference  # an explicit choice stands
+    # `maro selfplay` rebuilds its learner from dumped settings: "not chosen" survives the round trip.
+    dumped = LearnerConfig.model_validate(LearnerConfig().model_dump())
+    assert _tempered(dumped, 0.7).update.base_logprobs_as_reference
