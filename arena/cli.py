@@ -21,6 +21,9 @@ app = typer.Typer(help="MARO Arena: social games over gRPC, LangGraph agents and
 arena_app = typer.Typer(help="The arena server.", no_args_is_help=True)
 model_app = typer.Typer(help="The local model: pull it, serve it.", no_args_is_help=True)
 dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
+keys_app = typer.Typer(help="The arena's principals and their keys (a key file holds only hashes).",
+                       no_args_is_help=True)
+arena_app.add_typer(keys_app, name="keys")
 app.add_typer(arena_app, name="arena")
 app.add_typer(model_app, name="model")
 app.add_typer(dev_app, name="dev")
@@ -170,14 +173,21 @@ def arena_serve(
     max_retries: Annotated[int, typer.Option(help="Rejected attempts allowed per turn before the fallback.")] = 2,
     join_timeout: Annotated[float, typer.Option(help="Seconds remote seats have to join a new match.")] = 300.0,
     max_message_bytes: Annotated[int, typer.Option(help="Largest gRPC message accepted or sent.")] = 1024 * 1024,
-    max_streams_per_client: Annotated[int, typer.Option(help="Open Play/Spectate streams per client host.")] = 512,
+    max_streams_per_client: Annotated[int, typer.Option(help="Joined Play and Spectate streams per client "
+                                                              "(a principal; a host without keys).")] = 512,
+    max_pending_streams_per_client: Annotated[int, typer.Option(help="Play streams not yet joined, per client.")] = 32,
+    stream_join_timeout: Annotated[float, typer.Option(help="Seconds a new Play stream has to send its join.")] = 5.0,
+    max_live_matches: Annotated[int, typer.Option(help="Live matches one principal may have created.")] = 64,
+    keys: Annotated[Path | None, typer.Option(help="Key file of principals and roles (`maro arena keys add`); "
+                                                 "without one the server is local: loopback only.")] = None,
     max_requests_per_second: Annotated[float, typer.Option(help="Messages per second one Play stream may send.")] = 20.0,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain; with --tls-key, serve TLS only.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this HTTP port.")] = None,
     replica_id: Annotated[str, typer.Option(help="This replica's stable name when several share one database.")] = "",
     registry: Annotated[Path | None, typer.Option(help="Model registry naming the models of `model` seats "
-                                                     "(keys from this server's environment).")] = None,
+                                                     "(keys from this server's environment); without one, "
+                                                     "model seats are refused.")] = None,
     log_format: Annotated[str, typer.Option(help="Log lines as `text` or `json`.")] = "text",
     verbose: Annotated[bool, typer.Option(help="Log every match event at INFO.")] = False,
 ) -> None:
@@ -189,19 +199,79 @@ def arena_serve(
     if log_format not in ("text", "json"):
         raise typer.BadParameter("use text or json", param_hint="--log-format")
     configure(logging.INFO if verbose else logging.WARNING, log_format)
-    runner = RunnerConfig(turn_timeout_s=turn_timeout, max_retries=max_retries, join_timeout_s=join_timeout)
     try:
+        runner = RunnerConfig(turn_timeout_s=turn_timeout, max_retries=max_retries, join_timeout_s=join_timeout)
         config = ArenaConfig(host=host, port=port, db=db, max_message_bytes=max_message_bytes,
                              max_streams_per_client=max_streams_per_client,
+                             max_pending_streams_per_client=max_pending_streams_per_client,
+                             stream_join_timeout_s=stream_join_timeout, max_live_matches_per_principal=max_live_matches,
+                             keys=keys,
                              max_requests_per_second=max_requests_per_second, tls_cert=tls_cert, tls_key=tls_key,
                              metrics_port=metrics_port, replica_id=replica_id, runner=runner, registry=registry)
         if registry is not None:
             from maro.agents.registry import ModelRegistry
 
             ModelRegistry.load(registry)  # a broken file stops the start with its reason
+        if keys is not None:
+            from maro.arena.auth import read_key_file
+
+            read_key_file(keys)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     asyncio.run(serve_forever(config))
+
+
+@keys_app.command("add")
+def keys_add(
+    name: Annotated[str, typer.Argument(help="The principal: 1-64 of a-z 0-9 _ . -")],
+    role: Annotated[str, typer.Option(help="`player` (matches with bot, remote and open seats; lobby seats) or "
+                                          "`admin` (also model seats).")] = "player",
+    keys: Annotated[Path, typer.Option(help="The key file (created if missing, mode 600).")] = Path("arena-keys.toml"),
+) -> None:
+    """Add a principal (or give it a new key): prints the key once; the file keeps its hash."""
+    from maro.arena.auth import KeyFileError, add_principal
+
+    try:
+        key = add_principal(keys, name, role)
+    except KeyFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"# {name} ({role}) in {keys}; the key is shown only now. Clients send it as the gRPC metadata "
+               "`authorization: Bearer <key>` (or set MARO_ARENA_KEY).", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(keys: Annotated[Path, typer.Option(help="The key file.")] = Path("arena-keys.toml")) -> None:
+    """The principals of a key file with their roles."""
+    from maro.arena.auth import KeyFileError, read_key_file
+
+    try:
+        entries = read_key_file(keys)
+    except KeyFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for name, (role, _digest) in sorted(entries.items()):
+        typer.echo(f"{name:32} {role}")
+
+
+@keys_app.command("remove")
+def keys_remove(
+    name: Annotated[str, typer.Argument(help="The principal to remove.")],
+    keys: Annotated[Path, typer.Option(help="The key file.")] = Path("arena-keys.toml"),
+) -> None:
+    """Revoke a principal's key (a running server notices within seconds)."""
+    from maro.arena.auth import KeyFileError, remove_principal
+
+    try:
+        removed = remove_principal(keys, name)
+    except KeyFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not removed:
+        typer.echo(f"error: no principal {name!r} in {keys}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed {name}")
 
 
 @app.command()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from maro.arena import messages as m
 from maro.arena.engine import GameSpec
+from maro.arena.inputs import MAX_ACTION_CHARS
 from maro.arena.records import EventRecord, MatchRecord, TokenLogprob
 from maro.arena.v1 import arena_pb2 as pb
 
@@ -84,12 +85,16 @@ def submission_from_pb(action: pb.Action) -> m.Submission:
         b = action.behavior
         try:
             messages = json.loads(b.messages_json) if b.messages_json else []
-        except json.JSONDecodeError as exc:
-            raise MalformedMessage(f"behavior.messages_json is not JSON: {exc}") from exc
+        except ValueError as exc:  # JSONDecodeError, and integers beyond Python's digit limit
+            raise MalformedMessage(f"behavior.messages_json is not JSON: {str(exc)[:120]}") from exc
+        except RecursionError:
+            raise MalformedMessage("behavior.messages_json nests too deep") from None
         if not isinstance(messages, list) or not all(isinstance(x, dict) for x in messages):
             raise MalformedMessage("behavior.messages_json must be a JSON array of message objects")
         logprobs = tuple(TokenLogprob(t.token, t.token_id, t.logprob) for t in b.logprobs)
         behavior = m.BehaviorReport(messages=messages, completion=b.completion, logprobs=logprobs, model=b.model)
+    if len(action.text) > MAX_ACTION_CHARS:
+        raise MalformedMessage(f"action text is {len(action.text)} characters; at most {MAX_ACTION_CHARS}")
     return m.Submission(turn=action.turn, text=action.text, behavior=behavior)
 
 

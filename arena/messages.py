@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from maro.arena.inputs import clean_text
 from maro.arena.records import TokenLogprob
 
 
@@ -82,7 +83,8 @@ class SeatChannel:
     """The queues between one seat's transport (a gRPC stream, a bot task) and the runner.
 
     A submission that does not answer the turn the runner is waiting for is refused here,
-    so out-of-turn actions never reach the game.
+    so out-of-turn actions never reach the game. Every action text, from any kind of seat, is
+    cleaned of control characters here, before it is validated, stored or shown.
     """
 
     seat: int
@@ -104,7 +106,8 @@ class SeatChannel:
             self.send(Rejection(submission.turn, f"stale action for turn {submission.turn}; the current turn is {self.awaiting_turn}", left))
         else:
             self.awaiting_turn = None
-            self.inbox.put_nowait(submission)
+            text = clean_text(submission.text)
+            self.inbox.put_nowait(submission if text == submission.text else replace(submission, text=text))
 
     session: int = 0
 

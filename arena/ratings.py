@@ -52,8 +52,9 @@ class RatingEntry:
 
 
 def player_of(seat: SeatRecord) -> str:
-    """A seat's rated identity: its name (the service fills it with the bot id when unnamed)."""
-    return seat.name or seat.bot or f"seat-{seat.seat}"
+    """A seat's rated identity: its principal on a server with keys; on a keyless local server,
+    whose one caller is the operator, its name (the service fills it with the bot id when unnamed)."""
+    return seat.principal or seat.name or seat.bot or f"seat-{seat.seat}"
 
 
 def rating_groups(outcome: Sequence[float], team_game: bool) -> tuple[list[list[int]], list[int]]:

@@ -10,10 +10,14 @@ from typing import Any
 @dataclass(frozen=True)
 class SeatRecord:
     seat: int
-    kind: str  # "remote" | "bot"
+    kind: str  # "remote" | "open" | "bot" | "model"
     name: str
+    """The display name: a label, never an identity."""
     role: str = ""
     bot: str = ""
+    principal: str = ""
+    """Who is rated for the seat on a server with keys: the principal that joined it, or
+    `bot:NAME` / `model:NAME`; empty on a keyless local server, where the name is rated."""
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,19 @@ class RunnerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    turn_timeout_s: float = Field(120.0, gt=0)
+    turn_timeout_s: float = Field(120.0, gt=0, le=86400)
     """Time a seat has for one attempt at its turn; then the game's fallback applies."""
-    max_retries: int = Field(2, ge=0)
+    max_retries: int = Field(2, ge=0, le=10)
     """Rejected attempts allowed per turn before the fallback applies."""
-    join_timeout_s: float = Field(300.0, gt=0)
+    join_timeout_s: float = Field(300.0, gt=0, le=86400)
     """Time remote seats have to join before the match is aborted."""
+    max_events: int = Field(10_000, ge=10, le=10_000_000)
+    """Events one match may record; a match that reaches it is aborted with the reason."""
+    max_stored_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=2**40)
+    """What one match may write to the store (events, behaviors with their prompts and
+    snapshots), roughly counted in characters; beyond it the match is aborted."""
+    max_match_s: float = Field(6 * 3600.0, gt=0, le=7 * 86400)
+    """Wall time from the start of play to the end; a match still running then is aborted."""
 
 
 @dataclass
@@ -47,6 +54,19 @@ class _Result:
     submission: Submission | None
     forfeit_reason: str = ""
     fallback: bool = False
+
+
+class MatchTooLarge(Exception):
+    """A match over one of the runner's caps; the message is the abort reason."""
+
+
+def _size(record: EventRecord | BehaviorRecord) -> int:
+    """A write's size in characters, counted cheaply (message contents, not their JSON)."""
+    if isinstance(record, EventRecord):
+        return len(record.text) + 64
+    return (len(record.action_text) + len(record.completion) + len(record.reason) + len(record.snapshot_before)
+            + len(record.snapshot_after) + 16 * len(record.logprobs) + 128
+            + sum(len(str(m.get("content", ""))) + 16 for m in record.messages))
 
 
 class MatchRunner:
@@ -64,6 +84,7 @@ class MatchRunner:
         self._sent: list[int] = [0] * len(channels)
         self._index: list[int] = [0] * len(channels)
         self.turn = 0
+        self.stored_bytes = 0
         self.roles: list[str] = []
         self.status = "created"
         """created, running, then finished or aborted; what the store holds for the match too."""
@@ -105,10 +126,31 @@ class MatchRunner:
         self.store.set_status(self.match_id, "running")
         self.status = "running"
         self._observe_all()
-        while not self.state.finished:
-            await self._play_turn()
-            self.turn += 1
+        try:
+            async with asyncio.timeout(self.config.max_match_s):
+                while not self.state.finished:
+                    await self._play_turn()
+                    self.turn += 1
+        except TimeoutError:
+            self._abort_over(f"aborted: still running after the limit of {self.config.max_match_s:g}s per match")
+            return
+        except MatchTooLarge as exc:
+            self._abort_over(str(exc))
+            return
         self._end(roles)
+
+    def _abort_over(self, reason: str) -> None:
+        log.warning("match over a limit: %s", reason, extra=self._log)
+        self._abort(reason)
+        self._end(self.roles, aborted=True, reason=reason)
+
+    def _count(self, records: list, behaviors: list = ()) -> None:
+        """Account a write against the match's caps (raises MatchTooLarge once over)."""
+        self.stored_bytes += sum(map(_size, records)) + sum(map(_size, behaviors))
+        if len(self._events) + len(records) > self.config.max_events:
+            raise MatchTooLarge(f"aborted: more than {self.config.max_events} events")
+        if self.stored_bytes > self.config.max_stored_bytes:
+            raise MatchTooLarge(f"aborted: more than {self.config.max_stored_bytes} bytes written")
 
     async def _wait_for_joins(self) -> bool:
         deadline = time.monotonic() + self.config.join_timeout_s
@@ -137,6 +179,7 @@ class MatchRunner:
             accepted = [self._behavior(state, new_state, seat, r.submission, fallback=r.fallback)
                         for seat, r in zip(acting, results)]
         records = self._records(events)
+        self._count(records, accepted)
         # Written before anything is acknowledged to a player; the last step also ends the match.
         end = (new_state.outcome, new_state.end_reason) if new_state.finished else None
         self.store.append(self.match_id, records, accepted, finish=end)
@@ -182,7 +225,9 @@ class MatchRunner:
                 return _Result(submission)
             except GameError as exc:
                 reason = getattr(exc, "reason", str(exc))
-                self.store.append(self.match_id, behaviors=[self._behavior(state, None, seat, submission, attempt, reason)])
+                refused = self._behavior(state, None, seat, submission, attempt, reason)
+                self._count([], [refused])
+                self.store.append(self.match_id, behaviors=[refused])
                 channel.send(Rejection(self.turn, reason, attempts - attempt - 1))
                 self.metrics.rejections.labels(game_id).inc()
         channel.awaiting_turn = None
@@ -231,9 +276,9 @@ class MatchRunner:
             if seat not in acting:
                 channel.send(self._observation(seat))
 
-    def _end(self, roles: list[str], aborted: bool = False) -> None:
+    def _end(self, roles: list[str], aborted: bool = False, reason: str = "aborted") -> None:
         outcome = tuple(self.state.outcome) if self.state.outcome and not aborted else (0.0,) * len(roles)
-        reason = "aborted" if aborted else self.state.end_reason
+        reason = reason if aborted else self.state.end_reason
         reveal = self.game.spec.reveal_roles_at_end
         for seat, channel in enumerate(self.channels):
             channel.awaiting_turn = None

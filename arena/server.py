@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from maro.arena.auth import KeyRing, is_loopback
 from maro.arena.guard import GuardInterceptor
 from maro.arena.metrics import ArenaMetrics
 from maro.arena.runner import RunnerConfig
@@ -43,9 +44,19 @@ class ArenaConfig(BaseModel):
     """Match store: a SQLite file path or any SQLAlchemy database URL (postgresql+psycopg://...)."""
     max_message_bytes: int = Field(1024 * 1024, gt=0)
     """Largest gRPC message accepted or sent; larger ones get RESOURCE_EXHAUSTED."""
-    max_streams_per_client: int = Field(512, gt=0)
-    """Open Play/Spectate streams allowed per client host."""
-    max_requests_per_second: float = Field(20.0, gt=0)
+    max_streams_per_client: int = Field(512, gt=0, le=100_000)
+    """Joined Play and Spectate streams one client may hold: a principal, or on a keyless local
+    server a client host."""
+    max_pending_streams_per_client: int = Field(32, gt=0, le=10_000)
+    """Play streams that have not joined yet, per client, counted apart from joined ones."""
+    stream_join_timeout_s: float = Field(5.0, gt=0, le=300)
+    """A Play stream must send its join within this; else it is closed (DEADLINE_EXCEEDED)."""
+    max_live_matches_per_principal: int = Field(64, gt=0, le=100_000)
+    """Live matches one principal may have created; more get RESOURCE_EXHAUSTED."""
+    keys: Path | None = None
+    """Key file naming the principals and their roles (`maro arena keys add`). Without one the
+    server is local: it listens on loopback only and every caller is the local operator."""
+    max_requests_per_second: float = Field(20.0, gt=0, le=10_000)
     """Messages per second one Play stream may send on average; a flood is cut off."""
     tls_cert: Path | None = None
     """PEM certificate chain: with `tls_key`, the server speaks TLS only."""
@@ -58,13 +69,17 @@ class ArenaConfig(BaseModel):
     Replicas sharing one database need distinct, stable ids."""
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     registry: Path | None = None
-    """Model registry (TOML/YAML) naming the models of `model` seats; their keys come from this
-    server's environment. Without one, a model seat's `model` is a LiteLLM string."""
+    """Model registry (TOML/YAML) naming the models of `model` seats; their endpoints and keys
+    are the operator's (keys from this server's environment). Without one, model seats are refused."""
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ArenaConfig:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both tls_cert and tls_key")
+        if self.keys is None and not is_loopback(self.host):
+            raise ValueError(f"listening on {self.host} without a key file would let anyone who reaches the port "
+                             "create matches and take seats; give --keys FILE (make keys with `maro arena keys add`) "
+                             "or listen on 127.0.0.1")
         return self
 
 
@@ -80,12 +95,16 @@ class ArenaServer:
             from maro.agents.registry import ModelRegistry
 
             models = ModelRegistry.load(config.registry)
-        self.service = MatchService(self.store, config.runner, self.metrics, config.replica_id, models)
+        self.keys = KeyRing(config.keys) if config.keys is not None else None
+        self.service = MatchService(self.store, config.runner, self.metrics, config.replica_id, models,
+                                    config.max_live_matches_per_principal)
         limit = config.max_message_bytes
-        self.guard = GuardInterceptor(config.max_streams_per_client, self.metrics.streams.inc)
+        self.guard = GuardInterceptor(config.max_streams_per_client, self.metrics.streams.inc, self.keys,
+                                      config.max_pending_streams_per_client)
         self.server = grpc.aio.server(interceptors=[self.guard], options=[
             ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
-        pb_grpc.add_ArenaServicer_to_server(ArenaServicer(self.service, config.max_requests_per_second), self.server)
+        servicer = ArenaServicer(self.service, config.max_requests_per_second, config.stream_join_timeout_s)
+        pb_grpc.add_ArenaServicer_to_server(servicer, self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
@@ -107,7 +126,7 @@ class ArenaServer:
         await self.server.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("arena listening on %s:%d, store %s", self.config.host, self.port, self.store.url)
+        log.info("arena listening on %s:%d, store %s", self.config.host, self.port, self.store.shown_url)
         return self.port
 
     @property
@@ -131,7 +150,8 @@ async def serve_forever(config: ArenaConfig) -> None:
     server = ArenaServer(config)
     await server.start()
     scheme = "tls" if config.tls_cert else "insecure"
-    print(f"arena listening on {server.address} ({scheme}; store: {server.store.url})", flush=True)
+    who = f"{len(server.keys)} principals from {config.keys}" if server.keys is not None else "local: no keys, loopback only"
+    print(f"arena listening on {server.address} ({scheme}; {who}; store: {server.store.shown_url})", flush=True)
     await stop.wait()
     await server.stop()
     print("arena stopped", flush=True)

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
+from maro.arena.auth import LOCAL, Principal
 from maro.arena.engine import GameError, GameSpec, game_class, game_ids, make_game
+from maro.arena.inputs import display_name, shown
 from maro.arena.messages import MatchEnd, Rejection, SeatChannel, Submission, TurnPrompt
 from maro.arena.metrics import ArenaMetrics
 from maro.arena.ratings import RatingBook
@@ -57,11 +59,16 @@ class Unavailable(ArenaError):
     pass
 
 
+class Exhausted(ArenaError):
+    """A caller over one of its limits (live matches it created)."""
+
+
 @dataclass(frozen=True)
 class SeatPlan:
     """remote: token to the creator; open: token via the lobby; bot: a scripted bot;
-    model: a server-side LangGraph agent calling `model`: a name of the server's model registry
-    (keys from the server's environment), else a LiteLLM string, at `api_base`."""
+    model: a server-side LangGraph agent playing `model`, a name of the server's model registry
+    (its endpoint and key are the operator's). `api_base` is refused: callers never choose
+    where the server sends anything."""
 
     kind: str
     bot: str = ""
@@ -70,8 +77,8 @@ class SeatPlan:
     api_base: str = ""
 
     def player_name(self, seat: int) -> str:
-        if self.name:
-            return self.name
+        if display_name(self.name):
+            return display_name(self.name)
         if self.kind == "bot":
             return self.bot
         if self.kind == "model":
@@ -95,6 +102,8 @@ class LiveMatch:
     """The match as created; seats' names follow `join`, roles and outcome come from the runner."""
     token_hashes: dict[str, int]
     """The hash of each remote and open seat's token, to its seat."""
+    created_by: str = ""
+    """The principal that created the match (its live matches are capped)."""
     players: list[asyncio.Task] = field(default_factory=list)
 
     def final_record(self) -> MatchRecord:
@@ -119,8 +128,9 @@ class MatchService:
     """Everything the transport needs, with domain types only."""
 
     def __init__(self, store: MatchStore, config: RunnerConfig | None = None, metrics: ArenaMetrics | None = None,
-                 replica: str = "", models: ModelRegistry | None = None):
+                 replica: str = "", models: ModelRegistry | None = None, max_live_matches_per_principal: int = 64):
         self.store = store
+        self.max_live_matches = max_live_matches_per_principal
         self.replica = replica
         self.models = models
         self.config = config or RunnerConfig()
@@ -142,24 +152,28 @@ class MatchService:
         return [game_class(g).spec for g in game_ids()]
 
     async def create_match(self, game_id: str, seed: int, params: dict[str, Any] | None,
-                           seats: Sequence[SeatPlan]) -> tuple[str, dict[int, str]]:
-        """Start a match; returns its id and the tokens of its `remote` seats."""
+                           seats: Sequence[SeatPlan], principal: Principal = LOCAL) -> tuple[str, dict[int, str]]:
+        """Start a match for `principal`; returns its id and the tokens of its `remote` seats."""
         game = self._game(game_id, params, seats)
-        settings = {i: self._model_settings(i, p) for i, p in enumerate(seats) if p.kind == "model"}
+        settings = {i: self._model_settings(i, p, principal) for i, p in enumerate(seats) if p.kind == "model"}
+        mine = sum(live.created_by == principal.name for live in self.live.values())
+        if mine >= self.max_live_matches:
+            raise Exhausted(f"{principal.name} has {mine} live matches, the most one caller may have; "
+                            "let some finish first")
         match_id = uuid.uuid4().hex
         tokens = {i: secrets.token_urlsafe(24) for i, p in enumerate(seats) if p.kind in ("remote", "open")}
         record = MatchRecord(
             match_id=match_id, game_id=game_id, seed=seed, params=game.params.model_dump(mode="json"),
             status="created", config=self.config.model_dump(mode="json"),
-            seats=tuple(SeatRecord(seat=i, kind=p.kind, name=store_name(p.player_name(i)), bot=p.bot or p.model)
-                        for i, p in enumerate(seats)),
+            seats=tuple(SeatRecord(seat=i, kind=p.kind, name=store_name(p.player_name(i)), bot=p.bot or p.model,
+                                   principal=_server_seat_identity(p, principal)) for i, p in enumerate(seats)),
         )
         hashes = {i: hash_token(t) for i, t in tokens.items()}
-        self.store.create_match(record, hashes, self.replica)
+        self.store.create_match(record, hashes, self.replica, created_by=principal.name)
         channels = [SeatChannel(seat=i) for i in range(len(seats))]
         runner = MatchRunner(match_id, game, seed, channels, self.store, self.config, self.metrics)
         live = LiveMatch(runner, asyncio.create_task(runner.run(), name=f"match-{match_id}"), channels, record,
-                         {h: i for i, h in hashes.items()})
+                         {h: i for i, h in hashes.items()}, created_by=principal.name)
         for i, plan in enumerate(seats):
             if plan.kind in ("bot", "model"):
                 channels[i].attach()
@@ -171,23 +185,28 @@ class MatchService:
         log.info("match created", extra={"match_id": match_id, "game_id": game_id, "reason": [p.kind for p in seats]})
         return match_id, {i: t for i, t in tokens.items() if seats[i].kind == "remote"}
 
-    def _model_settings(self, seat: int, plan: SeatPlan) -> ModelSettings:
-        """A model seat's settings: with a registry and no api_base, the entry it names (unknown
-        names and entries whose key this server lacks are refused here, before the match exists);
-        else the LiteLLM string at api_base."""
-        from maro.agents.llm import ModelSettings
+    def _model_settings(self, seat: int, plan: SeatPlan, principal: Principal) -> ModelSettings:
+        """A model seat's settings: the registry entry it names. Refused, before the match exists,
+        for callers that are not admins, on a server without a registry, for names the registry
+        lacks or whose key this server lacks, and whenever the caller names an endpoint."""
         from maro.agents.registry import RegistryError
 
-        if self.models is not None and not plan.api_base:
-            if not self.models.knows(plan.model):
-                # With a registry, the server's keys go only to the models it names.
-                raise BadRequest(f"seat {seat}: model {plan.model!r} is not in this server's registry; it runs "
-                                 f"{', '.join(self.models.names()) or 'none'} (or give an api_base)")
-            try:
-                return self.models.settings(plan.model)
-            except RegistryError as exc:
-                raise BadRequest(f"seat {seat}: {exc}") from exc
-        return ModelSettings(model=plan.model, api_base=plan.api_base or None)
+        if plan.api_base:
+            raise BadRequest(f"seat {seat}: a model seat takes no api_base; it names a model of this server's "
+                             "registry, which says where that model runs")
+        if not principal.admin:
+            raise PermissionDenied(f"seat {seat}: only admin principals may create model seats "
+                                   f"({principal.name} is a {principal.role})")
+        if self.models is None:
+            raise BadRequest(f"seat {seat}: this arena runs no model seats (it was started without --registry); "
+                             "play the model from your side in a remote seat")
+        if not self.models.knows(plan.model):
+            raise BadRequest(f"seat {seat}: model {shown(plan.model)} is not in this server's registry; it runs "
+                             f"{', '.join(self.models.names()) or 'none'}")
+        try:
+            return self.models.settings(plan.model)
+        except RegistryError as exc:
+            raise BadRequest(f"seat {seat}: {exc}") from exc
 
     def _game(self, game_id: str, params: dict[str, Any] | None, seats: Sequence[SeatPlan]):
         try:
@@ -195,7 +214,9 @@ class MatchService:
         except GameError as exc:
             raise NotFound(str(exc)) from exc
         except ValidationError as exc:
-            raise BadRequest(f"invalid params for {game_id}: {exc.errors(include_url=False)}") from exc
+            raise BadRequest(f"invalid params for {game_id}: {validation_summary(exc)}") from None
+        except (ValueError, TypeError, RecursionError) as exc:  # a validator's own error on odd input
+            raise BadRequest(f"invalid params for {game_id}: {shown(str(exc), 200)}") from None
         if len(seats) != game.num_players():
             raise BadRequest(f"{game_id} with these params needs {game.num_players()} seats, got {len(seats)}")
         for i, plan in enumerate(seats):
@@ -207,7 +228,7 @@ class MatchService:
                 except KeyError as exc:
                     raise BadRequest(f"seat {i}: {exc.args[0]}") from exc
             if plan.kind == "model" and not plan.model:
-                raise BadRequest(f"seat {i}: a model seat needs a model (a registry name or a LiteLLM string)")
+                raise BadRequest(f"seat {i}: a model seat needs a model (a name of the server's registry)")
         return game
 
     def _ended(self, match_id: str) -> None:
@@ -249,9 +270,11 @@ class MatchService:
         return sum(s.match_id == match_id for seats in self._lobby.values() for s in seats)
 
     # --- seats, records, spectators ----------------------------------------------------------
-    def join(self, match_id: str, token: str, player_name: str = "") -> tuple[SeatChannel, MatchRunner, bool, int]:
-        """Seat the holder of `token`; a seat that was left may be taken again with its token.
-        Returns the seat's channel, the runner, whether this is a rejoin, and the session number."""
+    def join(self, match_id: str, token: str, player_name: str = "",
+             principal: Principal = LOCAL) -> tuple[SeatChannel, MatchRunner, bool, int]:
+        """Seat the holder of `token`; a seat that was left may be taken again with its token, by
+        the principal that took it first. Returns the seat's channel, the runner, whether this is
+        a rejoin, and the session number."""
         if not match_id or not token:
             raise BadRequest("join needs a match_id and a seat_token")
         live = self.live.get(match_id)
@@ -264,13 +287,18 @@ class MatchService:
         if seat is None:
             raise PermissionDenied("the seat token is not valid for this match")
         channel = live.channels[seat]
+        identity = _joined_identity(principal, display_name(player_name))
+        held_by = live.record.seats[seat].principal
+        if channel.joined.is_set() and held_by != identity:
+            raise PermissionDenied(f"seat {seat} was taken by another principal; only it may rejoin")
         if channel.attached:
             raise Conflict(f"seat {seat} is already connected; close that session first")
         rejoining = channel.joined.is_set()
-        if not rejoining and player_name:
-            self.store.set_seat_name(match_id, seat, player_name)
+        if not rejoining:
             seats = list(live.record.seats)
-            seats[seat] = replace(seats[seat], name=store_name(player_name))
+            name = display_name(player_name) or seats[seat].name
+            self.store.set_seat_player(match_id, seat, name, identity)
+            seats[seat] = replace(seats[seat], name=store_name(name), principal=identity)
             live.record = replace(live.record, seats=tuple(seats))
         session = channel.attach()
         if rejoining and channel.awaiting_turn is not None and channel.last_prompt is not None:
@@ -310,6 +338,31 @@ class MatchService:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _joined_identity(principal: Principal, name: str) -> str:
+    """Who is rated for a seat a principal joins: the principal itself (an admin may label
+    several identities of its own, `admin:label`); nobody on a keyless local server, which rates
+    by display name because its one caller, the operator, speaks for every player."""
+    if principal.local:
+        return ""
+    return f"{principal.name}:{name}" if principal.admin and name else principal.name
+
+
+def _server_seat_identity(plan: SeatPlan, principal: Principal) -> str:
+    """A bot or model seat's rated identity, which no caller's label can take over."""
+    if principal.local or plan.kind not in ("bot", "model"):
+        return ""
+    return f"{plan.kind}:{plan.bot or plan.model}"
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """A pydantic error as `field: message; ...`, without the offending input (it may be huge)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False)[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "params"
+        parts.append(f"{shown(where, 64).strip(chr(39))}: {error['msg'][:160]}")
+    return "; ".join(parts)
 
 
 def _bot_for(name: str, game_id: str):

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from datetime import UTC, datetime
 
 import grpc
 
-from maro.arena import convert
-from maro.arena.guard import Malformed, RateLimit
+from maro.arena import convert, inputs
+from maro.arena.auth import current_principal
+from maro.arena.guard import Malformed, RateLimit, TooManyStreams, stream_joined
 from maro.arena.messages import Joined, MatchEnd, Rejection
 from maro.arena.service import (
     ArenaError,
     BadRequest,
     Conflict,
+    Exhausted,
     MatchService,
     NotFound,
     PermissionDenied,
@@ -27,13 +27,19 @@ from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
 _STATUS = {
     BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    inputs.BadInput: grpc.StatusCode.INVALID_ARGUMENT,
     convert.MalformedMessage: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    Exhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    TooManyStreams: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 _SEAT_KINDS = {pb.SeatPlan.REMOTE: "remote", pb.SeatPlan.BOT: "bot", pb.SeatPlan.OPEN: "open", pb.SeatPlan.MODEL: "model"}
+_REFUSED = tuple(_STATUS)
+MAX_DETAIL_CHARS = 512
+"""A status message is cut to this; clients' default metadata limit is 8 KiB."""
 
 
 def status_for(exc: Exception) -> grpc.StatusCode:
@@ -44,64 +50,74 @@ def status_for(exc: Exception) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def _datetime(ms: int) -> datetime | None:
-    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+async def refuse(context, exc: Exception):
+    detail = str(exc)
+    await context.abort(status_for(exc), detail if len(detail) <= MAX_DETAIL_CHARS else detail[:MAX_DETAIL_CHARS] + "...")
+
+
+def _seat_plan(s: pb.SeatPlan) -> SeatPlan:
+    return SeatPlan(kind=_SEAT_KINDS.get(s.kind, "unspecified"), bot=inputs.word(s.bot, "bot"), name=s.name[:1024],
+                    model=inputs.word(s.model, "model"), api_base=s.api_base[:1024])
 
 
 class ArenaServicer(pb_grpc.ArenaServicer):
-    def __init__(self, service: MatchService, requests_per_second: float = 20.0):
+    def __init__(self, service: MatchService, requests_per_second: float = 20.0, stream_join_timeout_s: float = 5.0):
         self.service = service
         self.requests_per_second = requests_per_second
+        self.stream_join_timeout_s = stream_join_timeout_s
 
     async def ListGames(self, request, context):
         return pb.ListGamesResponse(games=[convert.game_info(s) for s in self.service.list_games()])
 
     async def CreateMatch(self, request, context):
         try:
-            params = json.loads(request.params_json) if request.params_json else {}
-            if not isinstance(params, dict):
-                raise BadRequest("params_json must be a JSON object")
-            seats = [SeatPlan(kind=_SEAT_KINDS.get(s.kind, "unspecified"), bot=s.bot, name=s.name, model=s.model,
-                              api_base=s.api_base) for s in request.seats]
-            match_id, tokens = await self.service.create_match(request.game_id, request.seed, params, seats)
-        except json.JSONDecodeError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"params_json is not JSON: {exc}")
-        except ArenaError as exc:
-            await context.abort(status_for(exc), str(exc))
+            if len(request.seats) > inputs.MAX_SEATS:
+                raise inputs.BadInput(f"{len(request.seats)} seats; a match has at most {inputs.MAX_SEATS}")
+            game_id = inputs.game_id(request.game_id)
+            params = inputs.params(request.params_json)
+            seats = [_seat_plan(s) for s in request.seats]
+            match_id, tokens = await self.service.create_match(game_id, request.seed, params, seats, current_principal())
+        except _REFUSED as exc:
+            await refuse(context, exc)
         return pb.CreateMatchResponse(match_id=match_id, tokens=[pb.SeatToken(seat=s, token=t) for s, t in tokens.items()])
 
     async def GetMatch(self, request, context):
         try:
-            return convert.match_record_to_pb(self.service.get_match(request.match_id))
-        except ArenaError as exc:
-            await context.abort(status_for(exc), str(exc))
+            return convert.match_record_to_pb(self.service.get_match(inputs.match_id(request.match_id)))
+        except _REFUSED as exc:
+            await refuse(context, exc)
 
     async def ListMatches(self, request, context):
         try:
-            records = self.service.list_matches(request.game_id or None, request.status or None,
-                                                _datetime(request.since_unix_ms), _datetime(request.until_unix_ms),
-                                                request.limit)
-        except ArenaError as exc:
-            await context.abort(status_for(exc), str(exc))
+            records = self.service.list_matches(
+                inputs.game_id(request.game_id, optional=True) or None, inputs.status(request.status) or None,
+                inputs.unix_ms(request.since_unix_ms, "since_unix_ms"),
+                inputs.unix_ms(request.until_unix_ms, "until_unix_ms"), request.limit)
+        except _REFUSED as exc:
+            await refuse(context, exc)
         return pb.ListMatchesResponse(matches=[
             convert.match_summary_to_pb(r, self.service.open_seat_count(r.match_id)) for r in records])
 
     async def FindSeat(self, request, context):
         try:
-            seat = await self.service.find_seat(request.game_id, request.wait)
-        except ArenaError as exc:
-            await context.abort(status_for(exc), str(exc))
+            seat = await self.service.find_seat(inputs.game_id(request.game_id), request.wait)
+        except _REFUSED as exc:
+            await refuse(context, exc)
         return pb.SeatAssignment(match_id=seat.match_id, seat=seat.seat, seat_token=seat.token)
 
     async def GetRatings(self, request, context):
-        entries = self.service.ratings.table(request.game_id or None, request.role or None)
+        try:
+            game_id, role = inputs.game_id(request.game_id, optional=True), inputs.word(request.role, "role")
+        except _REFUSED as exc:
+            await refuse(context, exc)
+        entries = self.service.ratings.table(game_id or None, role or None)
         return pb.GetRatingsResponse(ratings=[convert.rating_to_pb(e) for e in entries])
 
     async def Spectate(self, request, context):
         try:
-            history, queue, record = self.service.spectate(request.match_id)
-        except ArenaError as exc:
-            await context.abort(status_for(exc), str(exc))
+            history, queue, record = self.service.spectate(inputs.match_id(request.match_id))
+        except _REFUSED as exc:
+            await refuse(context, exc)
         for event in history:
             yield pb.SpectatorEvent(event=convert.event_to_pb(event))
         if queue is None:  # the match is over: its record has the end
@@ -118,16 +134,23 @@ class ArenaServicer(pb_grpc.ArenaServicer):
             yield pb.SpectatorEvent(event=convert.event_to_pb(item))
 
     async def Play(self, request_iterator, context):
-        first = await anext(request_iterator, None)
+        try:
+            first = await asyncio.wait_for(anext(request_iterator, None), self.stream_join_timeout_s)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                f"no join within {self.stream_join_timeout_s:g}s of opening the stream")
         if isinstance(first, Malformed):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed protobuf message: {first.error}")
         if first is None or first.WhichOneof("msg") != "join":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message of Play must be a join")
         try:
-            channel, runner, rejoining, session = self.service.join(first.join.match_id, first.join.seat_token,
-                                                           first.join.player_name)
-        except ArenaError as exc:
-            await context.abort(status_for(exc), str(exc))
+            join = first.join
+            stream_joined()
+            channel, runner, rejoining, session = self.service.join(
+                inputs.match_id(join.match_id), inputs.seat_token(join.seat_token), join.player_name[:1024],
+                current_principal())
+        except _REFUSED as exc:
+            await refuse(context, exc)
         seat = channel.seat
         role = runner.game.observe(runner.state, seat).role if runner.state is not None else ""
         yield convert.to_pb(Joined(runner.match_id, seat, role, runner.game.spec.id, len(runner.channels)))
@@ -167,7 +190,7 @@ async def _pump_requests(request_iterator, channel, limit: RateLimit) -> None:
             if kind == "action":
                 try:
                     channel.submit(convert.submission_from_pb(request.action))
-                except convert.MalformedMessage as exc:
+                except (convert.MalformedMessage, inputs.BadInput) as exc:
                     channel.send(Rejection(request.action.turn, f"malformed action: {exc}", 0))
             elif kind == "join":
                 channel.send(Rejection(-1, "already joined; send actions on this stream", 0))

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from maro.arena.inputs import display_name
 from maro.arena.records import BehaviorRecord, EventRecord, MatchRecord, SeatRecord, TokenLogprob
 
 
@@ -47,6 +48,7 @@ class MatchRow(Base):
     end_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_by: Mapped[str] = mapped_column(Text, default="")
 
 
 class SeatRow(Base):
@@ -58,6 +60,7 @@ class SeatRow(Base):
     bot: Mapped[str] = mapped_column(Text, default="")
     role: Mapped[str] = mapped_column(Text, default="")
     token_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+    principal: Mapped[str] = mapped_column(Text, default="")
 
 
 class EventRow(Base):
@@ -121,7 +124,15 @@ class MatchStore:
         if self.url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self._lock = threading.Lock()
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as logs may show it: without its password."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).render_as_string(hide_password=True)
 
     def _connect_args(self) -> dict:
         return {"check_same_thread": False} if self.url.startswith("sqlite") else {}
@@ -133,15 +144,16 @@ class MatchStore:
     # Core statements, not ORM objects: one executemany per table and one short transaction
     # per call keep the per-action write cheap; the hot path is `append`, once per step.
     def create_match(self, match: MatchRecord, token_hashes: dict[int, str] | None = None,
-                     replica: str = "") -> None:
+                     replica: str = "", created_by: str = "") -> None:
         token_hashes = token_hashes or {}
         seats = [dict(match_id=match.match_id, seat=s.seat, kind=s.kind, name=store_name(s.name), bot=_text(s.bot),
-                      role=s.role, token_hash=token_hashes.get(s.seat, "")) for s in match.seats]
+                      role=s.role, token_hash=token_hashes.get(s.seat, ""), principal=s.principal)
+                 for s in match.seats]
         with self._lock, self.engine.begin() as db:
             db.execute(_INSERT_MATCH, dict(
                 id=match.match_id, game_id=match.game_id, seed=match.seed, params=match.params,
                 config=match.config, status=match.status, outcome=None, end_reason="", created_at=_now(),
-                finished_at=None, replica=replica,
+                finished_at=None, replica=replica, created_by=created_by,
             ))
             if seats:
                 db.execute(_INSERT_SEATS, seats)
@@ -152,10 +164,11 @@ class MatchStore:
             db.execute(_SET_ROLE, [dict(m=match_id, s=seat, role=role) for seat, role in enumerate(roles)])
             _insert_events(db, match_id, events)
 
-    def set_seat_name(self, match_id: str, seat: int, name: str) -> None:
+    def set_seat_player(self, match_id: str, seat: int, name: str, principal: str = "") -> None:
+        """The display name and rated identity of the player that joined a seat."""
         with self._lock, self.engine.begin() as db:
             db.execute(update(_SEATS).where(_SEATS.c.match_id == match_id, _SEATS.c.seat == seat)
-                       .values(name=store_name(name)))
+                       .values(name=store_name(name), principal=principal))
 
     def abort_unfinished(self, reason: str, replica: str = "") -> int:
         """Mark the matches of `replica` still created or running as aborted; returns how many."""
@@ -228,7 +241,7 @@ class MatchStore:
     @staticmethod
     def _record(db: Session, row: MatchRow, with_events: bool) -> MatchRecord:
         seats = tuple(
-            SeatRecord(seat=s.seat, kind=s.kind, name=s.name, role=s.role, bot=s.bot)
+            SeatRecord(seat=s.seat, kind=s.kind, name=s.name, role=s.role, bot=s.bot, principal=s.principal)
             for s in db.scalars(select(SeatRow).where(SeatRow.match_id == row.id).order_by(SeatRow.seat))
         )
         events: tuple[EventRecord, ...] = ()
@@ -271,13 +284,34 @@ def _check_found(result, match_id: str) -> None:
 
 
 def store_name(name: str) -> str:
-    """A player's name as the store keeps it."""
-    return _text(name)[:256]
+    """A player's name as the store keeps it: cleaned of control characters, cut short."""
+    return display_name(name)
 
 
 def _text(value: str) -> str:
     """Postgres text cannot hold NUL; clients and models can send it. Drop it everywhere."""
     return value.replace("\x00", "") if "\x00" in value else value
+
+
+_ADDED_COLUMNS = {"matches": ("created_by",), "seats": ("principal",)}
+"""Columns added after the first release: stores created before them get them on open."""
+
+
+def _add_missing_columns(engine) -> None:
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import DBAPIError
+
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {c["name"] for c in inspect(engine).get_columns(table)}
+        for column in columns:
+            if column in present:
+                continue
+            try:
+                with engine.begin() as db:
+                    db.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"))
+            except DBAPIError:  # another replica added it first
+                if column not in {c["name"] for c in inspect(engine).get_columns(table)}:
+                    raise
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

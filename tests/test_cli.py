@@ -6,7 +6,13 @@ from typer.testing import CliRunner
 
 from maro.arena.cli import app
 
-runner = CliRunner()
+# A fixed width: Rich wraps messages to the terminal's, which differs from machine to machine.
+runner = CliRunner(env={"COLUMNS": "80", "LINES": "25"})
+
+
+def flat(output: str) -> str:
+    """The output with Rich's boxes and line wrapping undone, for asserting on messages."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
 
 
 def test_games_lists_bargaining_with_roles():
@@ -32,8 +38,7 @@ def test_arena_serve_refuses_a_broken_model_registry_before_starting(tmp_path):
     for path, reason in ((tmp_path / "none.toml", "not found"), (broken, "keys never go in the file")):
         result = runner.invoke(app, ["arena", "serve", "--port", "0", "--db", str(tmp_path / "a.sqlite"),
                                      "--registry", str(path)])
-        flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())  # rich wraps the message in a box
-        assert result.exit_code == 2 and reason in flat, result.output
+        assert result.exit_code == 2 and reason in flat(result.output), result.output
 
 
 def test_replay_prints_a_seat_view_and_the_omniscient_view(tmp_path):
@@ -79,11 +84,11 @@ def test_selfplay_and_eval_from_the_command_line(tmp_path, tiny_model_dir):
     assert (tmp_path / "run" / "adapters" / "v0001" / "adapter_config.json").exists()
     # Same folder, other settings: refused with the reason, nothing overwritten.
     result = runner.invoke(app, [*args[:-4], "--variant", "maro"])
-    assert result.exit_code != 0 and "different run" in result.output
+    assert result.exit_code != 0 and "different run" in flat(result.output)
     bad = tmp_path / "bad.json"
     bad.write_text('{"update": {"lora_layers": 0}}')
     result = runner.invoke(app, [*args[:-4], "--config", str(bad)])
-    assert result.exit_code != 0 and "lora_layers" in result.output
+    assert result.exit_code != 0 and "lora_layers" in flat(result.output)
     result = runner.invoke(app, ["eval", "--game", "bargaining-v1", "--adapter", str(tmp_path / "nothing"),
                                  "--model", str(tiny_model_dir), "--run-dir", str(tmp_path / "eval")])
-    assert result.exit_code != 0 and "not a PEFT adapter folder" in result.output
+    assert result.exit_code != 0 and "not a PEFT adapter folder" in flat(result.output)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from maro.arena.engine import Event, Game, GameSpec, InvalidAction, Params, State, register
 from maro.arena.games import bargaining_text as text
@@ -15,16 +15,19 @@ SELLER, BUYER = 0, 1
 ROLES = ("seller", "buyer")
 
 
+Price = Annotated[int, Field(ge=0, le=10_000)]
+
+
 class BargainingParams(Params):
     """Parameters of bargaining-v1."""
 
-    max_rounds: int = 4
+    max_rounds: int = Field(4, ge=1, le=20)
     """Deadline: each round is one turn per seat; no deal when it passes."""
-    cost_range: tuple[int, int] = (20, 60)
+    cost_range: tuple[Price, Price] = (20, 60)
     """The seller's private cost is drawn uniformly from this range."""
-    value_range: tuple[int, int] = (50, 110)
+    value_range: tuple[Price, Price] = (50, 110)
     """The buyer's private value is drawn from this range, always above the cost."""
-    price_max: int = 200
+    price_max: int = Field(200, ge=1, le=10_000)
     """Offers are integers from 0 to this."""
 
     @model_validator(mode="after")

@@ -6,9 +6,9 @@ import json
 import random
 from collections.abc import Mapping
 from itertools import product
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from maro.arena.engine import Event, Game, GameError, GameSpec, InvalidAction, Params, State, register
 from maro.arena.games import deal_or_no_deal_text as text
@@ -18,16 +18,19 @@ ROLES = ("negotiator_a", "negotiator_b")
 Triple = tuple[int, int, int]
 
 
+ItemCount = Annotated[int, Field(ge=3, le=12)]
+
+
 class DealParams(Params):
     """Parameters of deal_or_no_deal-v1."""
 
-    total_items: tuple[int, int] = (5, 7)
+    total_items: tuple[ItemCount, ItemCount] = (5, 7)
     """The pool holds this many items in all (drawn in the range), at least one of each type."""
-    total_value: int = 10
+    total_value: int = Field(10, ge=2, le=30)
     """What the whole pool is worth to each negotiator under its private values."""
-    max_turns: int = 10
+    max_turns: int = Field(10, ge=1, le=30)
     """Deadline: moves of both sides together; no deal when they run out."""
-    no_deal_payoff: float = 0.0
+    no_deal_payoff: float = Field(0.0, ge=-1.0, lt=0.5)
     """Both sides' outcome without a deal; below 0.5 so that it is worse than a fair split."""
 
     @model_validator(mode="after")

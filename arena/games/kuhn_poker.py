@@ -6,7 +6,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from maro.arena.engine import Event, Game, GameSpec, Params, State, register
 from maro.arena.games import kuhn_poker_text as text
@@ -20,15 +20,8 @@ WIN_CHANCE = (0.0, 0.5, 1.0)
 class KuhnParams(Params):
     """Parameters of kuhn_poker-v1."""
 
-    rounds: int = 1
+    rounds: int = Field(1, ge=1, le=50)
     """Hands per match; who acts first alternates, seat 0 ("first") opens hand 1."""
-
-    @field_validator("rounds")
-    @classmethod
-    def _positive(cls, rounds: int) -> int:
-        if not 1 <= rounds <= 50:
-            raise ValueError("rounds must be from 1 to 50")
-        return rounds
 
 
 class Hand(BaseModel):

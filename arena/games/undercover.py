@@ -6,7 +6,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,15 +17,18 @@ CIVILIAN, UNDERCOVER = "civilian", "undercover"
 TEAMS = {CIVILIAN: "civilians", UNDERCOVER: "undercovers"}
 
 
+Word = Annotated[str, Field(min_length=1, max_length=31)]
+
+
 class UndercoverParams(Params):
     """Parameters of undercover-v1."""
 
     players: int = Field(5, ge=4, le=8)
-    undercovers: int | None = None
+    undercovers: int | None = Field(None, ge=1, le=3)
     """Undercover seats; None means 1 for up to 6 players, 2 for 7-8. Must stay below the civilians."""
     max_rounds: int = Field(6, ge=1, le=20)
     """Undercovers who survive this many rounds win."""
-    word_pairs: tuple[tuple[str, str], ...] = text.DEFAULT_PAIRS
+    word_pairs: tuple[tuple[Word, Word], ...] = Field(text.DEFAULT_PAIRS, min_length=1, max_length=500)
     """Related word pairs; each match deals one, and which side goes to the civilians, from the seed."""
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from maro.arena.engine import Params, State
 
@@ -21,15 +21,15 @@ SAY_LIMIT = 200
 class WerewolfParams(Params):
     """Parameters of werewolf-v1."""
 
-    players: int = 6
+    players: int = Field(6, ge=5, le=9)
     """Seats, 5 to 9."""
-    werewolves: int | None = None
+    werewolves: int | None = Field(None, ge=1, le=4)
     """Werewolves dealt; None means 1 for 5-6 players and 2 for 7-9."""
-    max_days: int = 4
+    max_days: int = Field(4, ge=1, le=10)
     """The match ends in a draw (every outcome 0) when day `max_days` ends undecided."""
-    night_chat_turns: int = 1
+    night_chat_turns: int = Field(1, ge=0, le=3)
     """Pack chat turns per living werewolf each night, in seat order; skipped for a lone wolf."""
-    day_discussion_rounds: int = 1
+    day_discussion_rounds: int = Field(1, ge=0, le=3)
     """Round-robin speaking rounds of the living seats each day before the vote."""
     reveal_on_death: bool = True
     """Whether a dead seat's role is announced at once (all roles are revealed at the end)."""

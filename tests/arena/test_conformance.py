@@ -175,3 +175,53 @@ def test_prompts_have_rules_one_worked_example_and_the_current_turn(game_id, par
             for secret in game.hidden_from(state, seat):
                 assert all(secret not in m["content"] for m in messages)
         state, _ = game.step(state, {s: game.random_action(state, s, rng) for s in sorted(game.acting(state))})
+
+
+def unbounded(schema: dict, defs: dict, where: str = "params") -> list[str]:
+    """Places in a JSON schema where a caller could pick any size: numbers without a maximum
+    (or minimum), arrays without maxItems, strings without maxLength."""
+    if "$ref" in schema:
+        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+    found = []
+    for option in schema.get("anyOf", ()):
+        found += unbounded(option, defs, where)
+    kind = schema.get("type")
+    if kind in ("integer", "number"):
+        if "maximum" not in schema and "exclusiveMaximum" not in schema:
+            found.append(f"{where}: no maximum")
+        if "minimum" not in schema and "exclusiveMinimum" not in schema:
+            found.append(f"{where}: no minimum")
+    elif kind == "string" and "maxLength" not in schema and "enum" not in schema:
+        found.append(f"{where}: no maxLength")
+    elif kind == "array":
+        if "maxItems" not in schema:
+            found.append(f"{where}: no maxItems")
+        for i, item in enumerate(schema.get("prefixItems", ())):
+            found += unbounded(item, defs, f"{where}[{i}]")
+        if "items" in schema:
+            found += unbounded(schema["items"], defs, f"{where}[]")
+    elif kind == "object":
+        for name, prop in schema.get("properties", {}).items():
+            found += unbounded(prop, defs, f"{where}.{name}")
+    return found
+
+
+@pytest.mark.parametrize("gid", game_ids())
+def test_every_parameter_a_caller_picks_has_a_declared_bound(gid):
+    schema = game_class(gid).params_model.model_json_schema()
+    assert unbounded(schema, schema.get("$defs", {})) == []
+
+
+@pytest.mark.parametrize("gid", game_ids())
+def test_a_game_at_its_largest_parameters_ends_within_the_runner_caps(gid):
+    from maro.arena.runner import RunnerConfig
+
+    props = game_class(gid).params_model.model_json_schema()["properties"]
+    largest = {name: p["maximum"] for name, p in props.items() if p.get("type") == "integer"}
+    game = make_game(gid, largest)
+    cap = RunnerConfig().max_events
+    for seed in range(3):
+        states, _, events = random_play(game, seed, max_steps=cap)
+        assert len(events) < cap, (gid, largest)
+    with pytest.raises(ValueError):
+        make_game(gid, {name: value + 1 for name, value in largest.items()} or {"unknown": 1})

@@ -84,8 +84,11 @@ async def test_create_match_errors_have_precise_status(arena):
         await create_match(arena.channel, "bargaining-v1", 1, [REMOTE, {"kind": "bot", "bot": "nobody"}])
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await arena.stub.GetMatch(pb.GetMatchRequest(match_id="nope"))
+        await arena.stub.GetMatch(pb.GetMatchRequest(match_id="0" * 32))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # not an id at all
+        await arena.stub.GetMatch(pb.GetMatchRequest(match_id="nope"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_wrong_token_and_missing_join_are_refused(arena):
@@ -93,7 +96,8 @@ async def test_wrong_token_and_missing_join_are_refused(arena):
     for request, code in [
         (pb.PlayRequest(join=pb.Join(match_id=match_id, seat_token="guess")), grpc.StatusCode.PERMISSION_DENIED),
         (pb.PlayRequest(action=pb.Action(turn=0, text="[Walk]")), grpc.StatusCode.INVALID_ARGUMENT),
-        (pb.PlayRequest(join=pb.Join(match_id="nope", seat_token=tokens[0])), grpc.StatusCode.NOT_FOUND),
+        (pb.PlayRequest(join=pb.Join(match_id="0" * 32, seat_token=tokens[0])), grpc.StatusCode.NOT_FOUND),
+        (pb.PlayRequest(join=pb.Join(match_id="nope", seat_token=tokens[0])), grpc.StatusCode.INVALID_ARGUMENT),
     ]:
         call = arena.stub.Play()
         await call.write(request)
