@@ -36,6 +36,8 @@ def agent_run(
     retry_budget: Annotated[int, typer.Option(help="Local repairs of an unparseable reply before the arena judges it.")] = 1,
     name: Annotated[str, typer.Option(help="Player name recorded and rated by the arena; default agent:<model>.")] = "",
     tls: Annotated[bool, typer.Option(help="Connect with TLS (system roots).")] = False,
+    key: Annotated[str | None, typer.Option(envvar="MARO_ARENA_KEY", show_default=False,
+                                            help="The arena key, for arenas started with a key file.")] = None,
 ) -> None:
     """Join open seats through the lobby (or one given seat) and play until Ctrl-C or --matches.
 
@@ -50,7 +52,8 @@ def agent_run(
     try:
         config = AgentRunConfig(arena=arena, game=game, model=model, registry=registry, seats=seats, matches=matches,
                                 match_id=match_id, token=token, think=think, persona=persona,
-                                memory_tokens=memory_tokens, retry_budget=retry_budget, name=name, tls=tls)
+                                memory_tokens=memory_tokens, retry_budget=retry_budget, name=name, tls=tls,
+                                key=key)
         settings = ModelRegistry.load(registry).settings(model)
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None

@@ -97,22 +97,60 @@ async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player
 async def create_match(channel: grpc.aio.Channel, game_id: str, seed: int, seats: list[dict[str, Any]],
                        params: dict[str, Any] | None = None) -> tuple[str, dict[int, str]]:
     """Create a match; `seats` items are {"kind": "remote"|"open"|"bot"|"model", "bot": name,
-    "model": LiteLLM string, "api_base": url, "name": display name}."""
+    "model": a model name of the arena's registry, "name": display name}."""
     kinds = {"remote": pb.SeatPlan.REMOTE, "bot": pb.SeatPlan.BOT, "open": pb.SeatPlan.OPEN, "model": pb.SeatPlan.MODEL}
     request = pb.CreateMatchRequest(
         game_id=game_id, seed=seed, params_json=json.dumps(params or {}),
         seats=[pb.SeatPlan(kind=kinds[s["kind"]], bot=s.get("bot", ""), name=s.get("name", ""),
-                           model=s.get("model", ""), api_base=s.get("api_base", "")) for s in seats])
+                           model=s.get("model", "")) for s in seats])
     response = await pb_grpc.ArenaStub(channel).CreateMatch(request)
     return response.match_id, {t.seat: t.token for t in response.tokens}
 
 
-def open_channel(address: str, *, tls_ca: bytes | None = None, tls: bool = False) -> grpc.aio.Channel:
-    """A channel to the arena; TLS when `tls` or a CA certificate (PEM bytes) is given."""
+KEY_ENV = "MARO_ARENA_KEY"
+"""The environment variable our command-line clients read an arena key from."""
+
+
+def _with_key(details: grpc.aio.ClientCallDetails, key: str) -> grpc.aio.ClientCallDetails:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()), ("authorization", f"Bearer {key}"))
+    return grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
+                                      details.wait_for_ready)
+
+
+class _KeyUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, key: str):
+        self.key = key
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        return await continuation(_with_key(client_call_details, self.key), request)
+
+
+class _KeyUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, key: str):
+        self.key = key
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await continuation(_with_key(client_call_details, self.key), request)
+
+
+class _KeyStreamStream(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, key: str):
+        self.key = key
+
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return await continuation(_with_key(client_call_details, self.key), request_iterator)
+
+
+def open_channel(address: str, *, tls_ca: bytes | None = None, tls: bool = False,
+                 key: str | None = None) -> grpc.aio.Channel:
+    """A channel to the arena; TLS when `tls` or a CA certificate (PEM bytes) is given; with
+    `key`, every call carries `authorization: Bearer <key>` (arenas with a key file want it)."""
     options = [("grpc.max_receive_message_length", 16 * 1024 * 1024)]
+    interceptors = [_KeyUnaryUnary(key), _KeyUnaryStream(key), _KeyStreamStream(key)] if key else None
     if tls or tls_ca is not None:
-        return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=tls_ca), options=options)
-    return grpc.aio.insecure_channel(address, options=options)
+        return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=tls_ca),
+                                       options=options, interceptors=interceptors)
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
 
 
 async def find_seat(channel: grpc.aio.Channel, game_id: str, *, wait: bool = False, name: str = "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -15,7 +16,7 @@ from typing import Any, TextIO
 from maro.agents.bots import bot_names, default_bot
 from maro.agents.client import SeatResult, create_match, open_channel, play_seat
 from maro.agents.llm import ModelSettings, endpoint_problem
-from maro.arena.engine import InvalidAction, game_class
+from maro.arena.engine import GameError, InvalidAction, game_class, seating
 from maro.arena.messages import Submission, TurnPrompt
 from maro.arena.server import ArenaConfig, ArenaServer
 
@@ -29,8 +30,8 @@ AGENT_GRACE_S = 10.0
 """How long the match's end waits for model seats still finishing a call."""
 
 VS_HELP = ("the other seats: a bot name; a model name of the registry (`maro agent models`), played by "
-           "the LangGraph agent in this process; or model:<LiteLLM string>[@api_base], a model seat the "
-           "arena runs. Default: the game's bot")
+           "the LangGraph agent in this process; or model:NAME, a model seat the arena runs (a name of its "
+           "registry). Default: the game's bot")
 
 
 async def read_stdin(prompt: str) -> str:
@@ -151,14 +152,11 @@ class HumanPlayer:
 
 
 def seat_plan(vs: str) -> dict[str, Any]:
-    """A bot name, or `model:<litellm string>[@api_base]`, as a CreateMatch seat."""
+    """A bot name, or `model:NAME` (a model of the arena's registry), as a CreateMatch seat."""
     if not vs.startswith("model:"):
         return {"kind": "bot", "bot": vs, "name": vs}
-    model, api_base = vs.removeprefix("model:"), ""
-    head, at, tail = model.rpartition("@")
-    if at and "://" in tail:
-        model, api_base = head, tail
-    return {"kind": "model", "model": model, "api_base": api_base, "name": model}
+    model = vs.removeprefix("model:")
+    return {"kind": "model", "model": model, "name": model}
 
 
 class PlayError(ValueError):
@@ -168,7 +166,7 @@ class PlayError(ValueError):
 def opponents(game_id: str, vs: str | None, registry: str | Path | None = None
               ) -> tuple[dict[str, Any], ModelSettings | None]:
     """The other seats of a new match: a scripted bot, a model seat the arena runs
-    (`model:<litellm string>`), or a model of the registry, played by the LangGraph agent in this
+    (`model:NAME`, a name of the arena's registry), or a model of the registry, played by the LangGraph agent in this
     process (its settings are returned; its key stays in this process's environment)."""
     if vs is None:
         return seat_plan(default_bot(game_id)), None
@@ -202,11 +200,20 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
                      params: dict | None = None, seat: int | None = None, match_id: str | None = None,
                      token: str | None = None, name: str = "human", out: TextIO | None = None,
                      read_line: ReadLine = read_stdin, db: str | None = None,
-                     registry: str | Path | None = None) -> SeatResult:
+                     registry: str | Path | None = None, players: int | None = None,
+                     key: str | None = None) -> SeatResult:
     """Play one seat from the terminal. Without `address`, an arena runs in this process; with
-    `match_id` and `token`, join that match; else create one with every other seat `vs` (see
-    `opponents`)."""
+    `match_id` and `token`, join that match; else create one of `players` seats (default: what
+    the game's parameters give) with every other seat `vs` (see `opponents`). `key` is sent to an
+    arena started with a key file."""
     player_out = out or sys.stdout
+    if not (match_id and token):
+        try:
+            params, count = seating(game_id, params, players)
+        except (ValueError, GameError) as exc:
+            raise PlayError(str(exc)) from None
+        if seat is not None and not 0 <= seat < count:
+            raise PlayError(f"--seat {seat}: a new {game_id} match has seats 0-{count - 1}")
     other, settings = (None, None) if match_id and token else await asyncio.to_thread(opponents, game_id, vs, registry)
     server = None
     tmp = None
@@ -220,12 +227,11 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
             server = ArenaServer(ArenaConfig(port=0, db=db), models=_arena_models(other, registry))
             await server.start()
             address = server.address
-        channel = open_channel(address)
+        channel = open_channel(address, key=key)
         if match_id and token:
             own = seat
         else:
             own = 0 if seat is None else seat
-            count = game_class(game_id).spec.min_players
             seats = [{"kind": "remote", "name": name} if s == own else dict(other) for s in range(count)]
             match_id, tokens = await create_match(channel, game_id, seed, seats, params)
             token = tokens[own]
@@ -253,16 +259,16 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
 
 
 def _arena_models(other: dict[str, Any] | None, registry: str | Path | None):
-    """The in-process arena's registry, for a `model:NAME` seat that names one of its models (the
-    same lookup as --vs NAME, built-in names included); None for bots and LiteLLM strings."""
-    if other is None or other.get("kind") != "model" or other.get("api_base"):
+    """The in-process arena's registry, for a `model:NAME` seat (the same lookup as --vs NAME,
+    built-in names included); None for bots."""
+    if other is None or other.get("kind") != "model":
         return None
     from maro.agents.registry import ModelRegistry, RegistryError
 
     try:
         models = ModelRegistry.load(registry)
         if not models.knows(other["model"]):
-            return None
+            raise PlayError(f"model:{other['model']}: not a model of the registry ({', '.join(models.names())})")
         models.settings(other["model"])  # a missing key: say so here, not as the arena's refusal
     except RegistryError as exc:
         raise PlayError(str(exc)) from None
@@ -299,11 +305,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--match-id", default=None)
     parser.add_argument("--token", default=None)
     parser.add_argument("--name", default="human")
+    parser.add_argument("--players", type=int, default=None, help="seats of a new match (default: the game's)")
+    parser.add_argument("--key", default=None, help="arena key (default $MARO_ARENA_KEY)")
     args = parser.parse_args(argv)
     try:
         asyncio.run(play_human(args.address, args.game_id, args.vs, seed=args.seed,
                                params=json.loads(args.params) if args.params else None, seat=args.seat,
-                               match_id=args.match_id, token=args.token, name=args.name, registry=args.registry))
+                               match_id=args.match_id, token=args.token, name=args.name, registry=args.registry,
+                               players=args.players, key=args.key or os.environ.get("MARO_ARENA_KEY")))
     except PlayError as exc:
         raise SystemExit(f"error: {exc}") from None
     except (KeyboardInterrupt, EOFError):

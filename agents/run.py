@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -52,6 +52,8 @@ class AgentRunConfig(BaseModel):
     name: str = ""
     """The player name the arena records and rates; default `agent:<model>`."""
     tls: bool = False
+    key: SecretStr | None = None
+    """The arena key (`authorization: Bearer ...`), for arenas started with a key file."""
     poll_s: float = Field(2.0, gt=0)
     """How long one lobby request waits for a seat before asking again (and checking for a stop)."""
     connect_timeout_s: float = Field(10.0, gt=0)
@@ -152,7 +154,8 @@ class AgentRunner:
 
     # --- the run ----------------------------------------------------------------------------
     async def run(self) -> RunSummary:
-        async with open_channel(self.config.arena, tls=self.config.tls) as channel:
+        async with open_channel(self.config.arena, tls=self.config.tls,
+                                key=self.config.key.get_secret_value() if self.config.key else None) as channel:
             await self._check_arena(channel)
             problem = await asyncio.to_thread(endpoint_problem, self.settings)
             if problem:

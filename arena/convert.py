@@ -114,13 +114,14 @@ def event_to_pb(e: EventRecord) -> pb.EventRecord:
 
 
 def _seats(record: MatchRecord) -> list[pb.SeatRecord]:
-    return [pb.SeatRecord(seat=s.seat, role=s.role, kind=s.kind, name=s.name) for s in record.seats]
+    return [pb.SeatRecord(seat=s.seat, role=s.role, kind=s.kind, name=s.name, player=s.principal) for s in record.seats]
 
 
 def match_record_to_pb(record: MatchRecord) -> pb.MatchRecord:
     """The full record once a match is over; while it is live, only what every seat may see."""
     over = record.status in ("finished", "aborted")
-    seats = _seats(record) if over else [pb.SeatRecord(seat=s.seat, kind=s.kind, name=s.name) for s in record.seats]
+    seats = _seats(record) if over else [pb.SeatRecord(seat=s.seat, kind=s.kind, name=s.name, player=s.principal)
+                                         for s in record.seats]
     return pb.MatchRecord(
         match_id=record.match_id, game_id=record.game_id, seed=record.seed, status=record.status,
         seats=seats, events=[event_to_pb(e) for e in record.events if over or not e.private_to],
@@ -137,7 +138,8 @@ def _unix_ms(when: datetime | None) -> int:
 def match_summary_to_pb(record: MatchRecord, open_seats: int) -> pb.MatchSummary:
     """A listed match; seats' roles only once the match is over (they may be hidden while live)."""
     over = record.status in ("finished", "aborted")
-    seats = [pb.SeatRecord(seat=s.seat, role=s.role if over else "", kind=s.kind, name=s.name) for s in record.seats]
+    seats = [pb.SeatRecord(seat=s.seat, role=s.role if over else "", kind=s.kind, name=s.name, player=s.principal)
+             for s in record.seats]
     return pb.MatchSummary(
         match_id=record.match_id, game_id=record.game_id, seed=record.seed, status=record.status,
         created_unix_ms=_unix_ms(record.created_at), finished_unix_ms=_unix_ms(record.finished_at),

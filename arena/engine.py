@@ -282,6 +282,26 @@ def game_class(game_id: str) -> type[Game]:
     return _REGISTRY[game_id]
 
 
+def seating(game_id: str, params: Mapping[str, Any] | None = None,
+            players: int | None = None) -> tuple[dict[str, Any], int]:
+    """The parameters of a table of `players` seats and the seat count they give: games with a
+    variable size take it as their `players` parameter, others must have that count; without
+    `players`, the count the parameters (or the defaults) give. ValueError says what is wrong."""
+    cls = game_class(game_id)
+    params = dict(params or {})
+    spec = cls.spec
+    if players is not None:
+        if not spec.min_players <= players <= spec.max_players:
+            raise ValueError(f"{game_id} plays with {spec.min_players}-{spec.max_players} seats, not {players}")
+        if "players" in cls.params_model.model_fields:
+            if params.setdefault("players", players) != players:
+                raise ValueError(f"{players} players, but the parameters say {params['players']!r}")
+    count = make_game(game_id, params).num_players()
+    if players is not None and count != players:
+        raise ValueError(f"{game_id} with these parameters has {count} seats, not {players}")
+    return params, count
+
+
 _loaded = False
 
 

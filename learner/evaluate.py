@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from maro.agents.llm import ModelSettings
-from maro.arena.engine import game_class
+from maro.arena.engine import game_class, seating
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
@@ -172,8 +172,7 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
                                  temperature=config.temperature, max_tokens=config.max_tokens)
         match_ids: list[str] = []
         for game_id in config.games:
-            spec = game_class(game_id).spec
-            players = config.players.get(game_id, spec.min_players)
+            players = seating(game_id, None, config.players.get(game_id, game_class(game_id).spec.min_players))[1]
             plans = eval_plans(game_id, players, config.matches // 2, config.seed, models["A"], models["B"])
             columns = (TextColumn(f"[bold]{game_id}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=console) as progress:

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from maro.agents.llm import ModelSettings
-from maro.arena.engine import game_class
+from maro.arena.engine import game_class, seating
 from maro.arena.records import MatchRecord
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -107,11 +107,7 @@ class SelfPlayConfig(BaseModel):
     """None starts the local model server for the run."""
 
     def num_players(self, game_id: str) -> int:
-        spec = game_class(game_id).spec
-        n = self.players.get(game_id, spec.min_players)
-        if not spec.min_players <= n <= spec.max_players:
-            raise ValueError(f"{game_id} plays with {spec.min_players}-{spec.max_players} seats, not {n}")
-        return n
+        return seating(game_id, None, self.players.get(game_id, game_class(game_id).spec.min_players))[1]
 
 
 def iteration_plans(config: SelfPlayConfig, iteration: int, current: str, past: Sequence[str]) -> list[MatchPlan]:

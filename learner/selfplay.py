@@ -47,9 +47,9 @@ class MatchPlan:
 
 def match_params(game_id: str, num_players: int) -> dict:
     """Game parameters for a table of `num_players` (games with a variable size take `players`)."""
-    from maro.arena.engine import game_class
+    from maro.arena.engine import seating
 
-    return {"players": num_players} if "players" in game_class(game_id).params_model.model_fields else {}
+    return seating(game_id, None, num_players)[0]
 
 
 def mixed_plans(game_id: str, n: int, seed: int, num_players: int = 2) -> list[MatchPlan]:

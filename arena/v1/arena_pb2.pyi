@@ -232,16 +232,18 @@ class GetMatchRequest(_message.Message):
     def __init__(self, match_id: _Optional[str] = ...) -> None: ...
 
 class SeatRecord(_message.Message):
-    __slots__ = ("seat", "role", "kind", "name")
+    __slots__ = ("seat", "role", "kind", "name", "player")
     SEAT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    PLAYER_FIELD_NUMBER: _ClassVar[int]
     seat: int
     role: str
     kind: str
     name: str
-    def __init__(self, seat: _Optional[int] = ..., role: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    player: str
+    def __init__(self, seat: _Optional[int] = ..., role: _Optional[str] = ..., kind: _Optional[str] = ..., name: _Optional[str] = ..., player: _Optional[str] = ...) -> None: ...
 
 class EventRecord(_message.Message):
     __slots__ = ("seq", "kind", "seat", "text", "private_to")

@@ -95,8 +95,10 @@ class ArenaServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Play(self, request_iterator, context):
-        """One seat's session: the first request must be `join` with the seat token; then the server
-        sends observations and turn prompts, the client answers each turn with an `action`.
+        """One seat's session: the first request must be `join` with the seat token, within a few
+        seconds of opening the stream (DEADLINE_EXCEEDED otherwise); then the server sends
+        observations and turn prompts, the client answers each turn with an `action`. A seat, once
+        joined, may be rejoined only by the same principal.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

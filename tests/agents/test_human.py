@@ -97,11 +97,42 @@ def test_view_lines_show_private_facts_and_skip_histories():
     assert lines == ["  cost: 35", "  standing offer: role=buyer, price=51"]
 
 
-def test_seat_plan_reads_bots_and_models_with_an_api_base():
+def test_seat_plan_reads_bots_and_registry_model_names():
     assert seat_plan("bargaining-bot") == {"kind": "bot", "bot": "bargaining-bot", "name": "bargaining-bot"}
-    assert seat_plan("model:hosted_vllm/qwen@http://localhost:8000/v1") == {
-        "kind": "model", "model": "hosted_vllm/qwen", "api_base": "http://localhost:8000/v1", "name": "hosted_vllm/qwen"}
-    assert seat_plan("model:openai/gpt-4o-mini")["api_base"] == ""
+    assert seat_plan("model:smollm2") == {"kind": "model", "model": "smollm2", "name": "smollm2"}
+
+
+def test_hidden_role_games_from_the_terminal_count_seats_from_the_parameters():
+    """werewolf-v1 defaults to 6 players and undercover-v1 to 5: more than their minimum."""
+    for game, args, seats in (("werewolf-v1", [], 6), ("undercover-v1", ["--players", "4"], 4),
+                              ("werewolf-v1", ["--params", '{"players": 7}'], 7)):
+        child = spawn(["-m", "maro.arena.cli", "play", "--game", game, "--seed", "1", "--name", "tester", *args])
+        child.expect(rf"=== {game} \| turn \d+ \| you are seat 0, ", timeout=30)
+        for _ in range(200):
+            if child.expect(PROMPT_OR_END, timeout=30) == 1:
+                break
+            legal = re.findall(r"\[[^\]\r\n]*\]", child.before.rsplit("Legal actions:", 1)[-1])
+            concrete = [a for a in legal if not re.search(r"[<>]|: (N|text|SEAT)\]", a)]
+            child.sendline(concrete[0] if concrete else "[Say: hello]" if "[Say" in child.before else legal[0])
+        else:
+            pytest.fail(f"{game} did not end")
+        child.expect(r"Roles: (seat 0=[^\r\n]*)")
+        roles = re.findall(r"seat (\d+)=", child.match.group(1))
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+        assert roles == [str(s) for s in range(seats)], (game, args)
+
+
+def test_maro_play_refuses_a_player_count_the_game_does_not_have():
+    from typer.testing import CliRunner
+
+    from maro.arena.cli import app
+
+    for args in (["--game", "werewolf-v1", "--players", "4"], ["--game", "kuhn_poker-v1", "--players", "3"],
+                 ["--game", "werewolf-v1", "--players", "6", "--params", '{"players": 7}']):
+        result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["play", *args])
+        assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output, result.output
 
 
 def test_maro_play_command_reaches_the_terminal_client():
@@ -149,8 +180,8 @@ def test_vs_that_names_nothing_lists_the_bots_and_models(tmp_path):
     with pytest.raises(PlayError, match=r"model 'local': no server answers at .*maro model serve"):
         opponents("kuhn_poker-v1", "local", registry)
     assert opponents("kuhn_poker-v1", None) == (seat_plan(default_bot("kuhn_poker-v1")), None)
-    plan, settings = opponents("kuhn_poker-v1", "model:openai/x@http://h:1/v1")
-    assert plan["kind"] == "model" and settings is None
+    plan, settings = opponents("kuhn_poker-v1", "model:smollm2")
+    assert plan == {"kind": "model", "model": "smollm2", "name": "smollm2"} and settings is None
 
 
 def test_maro_play_refuses_an_unknown_opponent_with_exit_code_2(tmp_path):
@@ -203,15 +234,15 @@ def test_the_in_process_arena_reads_a_registry_only_for_model_names(tmp_path, mo
     monkeypatch.setenv("MARO_MODELS", str(tmp_path / "missing.toml"))
     bot = {"kind": "bot", "bot": "kuhn-bot", "name": "kuhn-bot"}
     assert _arena_models(bot, None) is None  # a bot never needs the registry, broken or not
-    assert _arena_models({"kind": "model", "model": "openai/x", "api_base": "http://h:1/v1"}, None) is None
     with pytest.raises(PlayError, match="missing.toml not found"):
-        _arena_models({"kind": "model", "model": "smollm2", "api_base": ""}, None)
+        _arena_models({"kind": "model", "model": "smollm2"}, None)
     monkeypatch.delenv("MARO_MODELS")
-    models = _arena_models({"kind": "model", "model": "smollm2", "api_base": ""}, None)  # the built-in name
+    models = _arena_models({"kind": "model", "model": "smollm2"}, None)  # the built-in name
     assert models is not None and models.settings("smollm2").api_base == "http://127.0.0.1:8008/v1"
-    assert _arena_models({"kind": "model", "model": "openai/gpt-4o", "api_base": ""}, None) is None
+    with pytest.raises(PlayError, match="not a model of the registry"):  # no bare LiteLLM strings
+        _arena_models({"kind": "model", "model": "openai/gpt-4o"}, None)
     keyed = tmp_path / "keyed.toml"
     keyed.write_text('[models.mini]\nmodel = "openai/gpt-4o-mini"\napi_key_env = "MARO_TEST_UNSET_KEY"\n')
     monkeypatch.delenv("MARO_TEST_UNSET_KEY", raising=False)
     with pytest.raises(PlayError, match="MARO_TEST_UNSET_KEY, which is not set"):
-        _arena_models({"kind": "model", "model": "mini", "api_base": ""}, keyed)
+        _arena_models({"kind": "model", "model": "mini"}, keyed)
