@@ -8,6 +8,7 @@ import asyncio
 import collections
 import contextvars
 import logging
+import sys
 import time
 from collections.abc import Callable
 
@@ -172,9 +173,18 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
 
 
 async def _internal(context, method: str) -> None:
-    """A bug, not the caller's fault: the detail (which may quote hidden state) goes to the log only."""
+    """A bug, not the caller's fault: the detail (which may quote hidden state) goes to the log
+    only. gRPC's own errors (a call the client already left) end the call quietly."""
+    if type(sys.exc_info()[1]).__module__.startswith("grpc"):
+        log.debug("call ended under gRPC in %s", method, exc_info=True)
+        return
     log.exception("unexpected error in %s", method)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error; the arena's log has the details")
+    try:
+        await context.abort(grpc.StatusCode.INTERNAL, "internal error; the arena's log has the details")
+    except grpc.aio.AbortError:
+        raise
+    except Exception:  # noqa: BLE001 - the call is gone already
+        return
 
 
 class RateLimit:
