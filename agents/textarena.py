@@ -152,13 +152,14 @@ def _as_text(observation: Any) -> str:
 
 
 async def play_text_agent(address: str, game_id: str, agent: TextAgent, *, matches: int | None = 1, seats: int = 1,
-                          name: str = "textarena-agent", console: Any = None):
+                          name: str = "textarena-agent", console: Any = None, key: str | None = None):
     """Seat a TextArena-style agent in open seats of `game_id` at the arena `address` through the
-    lobby, like `maro agent run` does for ours; returns the run's summary."""
+    lobby, like `maro agent run` does for ours; returns the run's summary. `key`: the arena key,
+    for arenas started with a key file."""
     from maro.agents.llm import ModelSettings
     from maro.agents.run import AgentRunConfig, AgentRunner
 
-    config = AgentRunConfig(arena=address, game=game_id, matches=matches, seats=seats, name=name)
+    config = AgentRunConfig(arena=address, game=game_id, matches=matches, seats=seats, name=name, key=key)
     runner = AgentRunner(config, ModelSettings(), make_player=lambda: TextAgentPlayer(game_id, agent),
                          console=console)
     return await runner.run()

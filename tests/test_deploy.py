@@ -35,3 +35,24 @@ def test_compose_arena_mounts_the_deploy_registry():
     registry = ModelRegistry.load(DEPLOY / "models.toml", environ={})
     assert registry.settings("smollm2").api_base == "http://model:8008/v1"
     assert "model" in compose["services"] and "vllm" in compose["services"]
+
+
+def test_both_manifests_give_the_arena_a_key_file_since_it_listens_beyond_loopback(tmp_path):
+    from maro.arena.auth import add_principal
+    from maro.arena.server import ArenaConfig
+
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["arena"]
+    docs = {d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "k8s" / "arena.yaml").read_text())}
+    spec = docs["StatefulSet"]["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    keys = tmp_path / "arena-keys.toml"
+    add_principal(keys, "alice", "player")
+    for args in (compose["command"], container["args"]):
+        host = args[args.index("--host") + 1]
+        ArenaConfig(host=host, keys=keys)  # what the arena then accepts
+    assert any(v.endswith(":" + compose["command"][compose["command"].index("--keys") + 1] + ":ro")
+               for v in compose["volumes"])
+    mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "keys")
+    assert container["args"][container["args"].index("--keys") + 1].startswith(mount + "/")
+    secret = next(v for v in spec["volumes"] if v["name"] == "keys")["secret"]["secretName"]
+    assert secret == "maro-arena-keys"

@@ -44,9 +44,9 @@ async def arena(tmp_path):
     await server.stop()
 
 
-async def _play(example: Path, address: str, seed: int) -> tuple[int, str, str]:
+async def _play(example: Path, address: str, seed: int, *extra: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        NODE, "play.js", "--address", address, "--seed", str(seed), cwd=example,
+        NODE, "play.js", "--address", address, "--seed", str(seed), *extra, cwd=example,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), 30)
@@ -73,3 +73,22 @@ async def test_node_client_plays_a_full_match_and_every_seat0_turn_is_logged(nod
     assert accepted_turns and [b.turn for b in seat0 if b.accepted] == accepted_turns
     assert len(moves) == len(accepted_turns) and all(b.accepted and not b.fallback for b in seat0)
     assert [b.index for b in seat0] == list(range(len(seat0)))
+
+
+async def test_node_client_sends_its_key_to_an_arena_with_keys(node_example, tmp_path):
+    from maro.arena.auth import add_principal
+
+    keys = tmp_path / "keys.toml"
+    key = add_principal(keys, "nodejs", "player")
+    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "k.sqlite"), keys=keys,
+                                     runner=RunnerConfig(turn_timeout_s=10.0, join_timeout_s=10.0)))
+    await server.start()
+    try:
+        code, out, err = await _play(node_example, server.address, 5)
+        assert code == 1 and "needs a key" in err
+        code, out, err = await _play(node_example, server.address, 5, "--key", key)
+        assert code == 0 and "match over:" in out, err
+        (match,) = server.store.list_matches()
+        assert server.store.get_match(match.match_id).seats[0].principal == "nodejs"
+    finally:
+        await server.stop()

@@ -2,7 +2,10 @@
 // Plays seat 0 (the seller) of a bargaining-v1 match against the arena's server-side bot, over
 // the Play stream of maro.arena.v1.Arena, with a simple concession strategy read from the view.
 //
-//   node play.js --address 127.0.0.1:50051 [--seed N]
+//   node play.js --address 127.0.0.1:50051 [--seed N] [--key KEY]
+//
+// An arena started with a key file wants `authorization: Bearer <key>` on every call: --key, or
+// the environment variable MARO_ARENA_KEY.
 //
 // Exits 0 when the match ends (printing the outcomes), 1 on any error.
 'use strict';
@@ -15,14 +18,15 @@ const PROTO_ROOT = path.resolve(__dirname, '..', '..', 'proto');
 const PROTO_FILE = 'maro/arena/v1/arena.proto';
 
 function parseArgs(argv) {
-  const args = { address: '127.0.0.1:50051', seed: 1, bot: 'bargaining-bot' };
+  const args = { address: '127.0.0.1:50051', seed: 1, bot: 'bargaining-bot', key: process.env.MARO_ARENA_KEY || '' };
   for (let i = 0; i < argv.length; i += 1) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--address' && value) { args.address = value; i += 1; }
     else if (flag === '--seed' && value) { args.seed = Number.parseInt(value, 10); i += 1; }
     else if (flag === '--bot' && value) { args.bot = value; i += 1; }
+    else if (flag === '--key' && value) { args.key = value; i += 1; }
     else if (flag === '--help' || flag === '-h') {
-      console.log('usage: node play.js --address HOST:PORT [--seed N] [--bot NAME]');
+      console.log('usage: node play.js --address HOST:PORT [--seed N] [--bot NAME] [--key KEY]');
       process.exit(0);
     } else {
       throw new Error(`unknown or incomplete argument ${flag}; try --help`);
@@ -62,9 +66,16 @@ function decide(view) {
   return `[Offer: ${target}]`;
 }
 
-function unary(client, method, request) {
+// The caller's key travels as call metadata (grpc-js allows no call credentials on a plain channel).
+function keyMetadata(key) {
+  const metadata = new grpc.Metadata();
+  if (key) metadata.set('authorization', `Bearer ${key}`);
+  return metadata;
+}
+
+function unary(client, method, request, metadata) {
   return new Promise((resolve, reject) => {
-    client[method](request, (err, response) => (err ? reject(err) : resolve(response)));
+    client[method](request, metadata, (err, response) => (err ? reject(err) : resolve(response)));
   });
 }
 
@@ -73,9 +84,9 @@ function printEvents(observation) {
 }
 
 // Plays one seat on an open Play stream; resolves with the MatchEnd message.
-function playSeat(client, matchId, token) {
+function playSeat(client, matchId, token, metadata) {
   return new Promise((resolve, reject) => {
-    const call = client.Play();
+    const call = client.Play(metadata);
     let ended = false;
     call.on('data', (response) => {
       const message = response[response.msg];
@@ -120,16 +131,17 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const arena = loadArena();
   const client = new arena.Arena(args.address, grpc.credentials.createInsecure());
+  const metadata = keyMetadata(args.key);
   try {
     const created = await unary(client, 'CreateMatch', {
       game_id: 'bargaining-v1',
       seed: String(args.seed),
       params_json: '',
       seats: [{ kind: 'REMOTE', name: 'node-example' }, { kind: 'BOT', bot: args.bot }],
-    });
+    }, metadata);
     const token = created.tokens.find((t) => t.seat === 0).token;
     console.log(`created match ${created.match_id} (seed ${args.seed})`);
-    const end = await playSeat(client, created.match_id, token);
+    const end = await playSeat(client, created.match_id, token, metadata);
     console.log(`match over: ${end.reason}`);
     end.outcomes.forEach((outcome, seat) => console.log(`  seat ${seat} (${end.roles[seat]}): ${outcome}`));
   } finally {

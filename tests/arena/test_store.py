@@ -49,3 +49,17 @@ def test_list_matches_filters_by_game_and_status(tmp_path):
     store.finish("m1", [0.0, 0.0], "walk")
     assert [m.match_id for m in store.list_matches(game_id="bargaining-v1")] == ["m0", "m1"]
     assert [m.match_id for m in store.list_matches(status="finished")] == ["m1"]
+
+
+def test_a_store_made_before_principals_gains_their_columns_and_keeps_its_matches(tmp_path):
+    path = tmp_path / "old.sqlite"
+    MatchStore(path).create_match(make_record("m1"))
+    with sqlite3.connect(path) as db:  # the schema as it was before identities
+        db.execute("ALTER TABLE seats DROP COLUMN principal")
+        db.execute("ALTER TABLE matches DROP COLUMN created_by")
+    store = MatchStore(path)
+    assert [s.name for s in store.get_match("m1").seats] == ["alice", "bot"]
+    assert all(s.principal == "" for s in store.get_match("m1").seats)
+    store.create_match(make_record("m2"), created_by="alice")
+    store.set_seat_player("m2", 0, "Alice", "alice")
+    assert store.get_match("m2").seats[0].principal == "alice"
