@@ -187,3 +187,35 @@ def test_after_the_fuzzing_the_server_is_up_and_a_match_finishes(arena):
     assert arena.server.store.get_match(result.match_id).status == "finished"
     meanwhile = arena.meanwhile.result(120)  # the match that ran through all the fuzzing
     assert arena.server.store.get_match(meanwhile.match_id).status == "finished" and meanwhile.turns >= 50
+
+
+@pytest.fixture(scope="module")
+def keyed_arena(tmp_path_factory):
+    from maro.arena.auth import add_principal
+
+    folder = tmp_path_factory.mktemp("fuzz-keys")
+    key = add_principal(folder / "keys.toml", "alice", "player")
+    arena = Arena.__new__(Arena)
+    arena.loop = asyncio.new_event_loop()
+    arena.thread = threading.Thread(target=arena.loop.run_forever, daemon=True)
+    arena.thread.start()
+    arena.server = arena.run(arena._start(ArenaConfig(port=0, db=str(folder / "k.sqlite"), keys=folder / "keys.toml")))
+    arena.channel = grpc.insecure_channel(arena.server.address)
+    arena.stub = pb_grpc.ArenaStub(arena.channel)
+    arena.key = key
+    yield arena
+    arena.close()
+
+
+@FUZZ
+@given(value=st.one_of(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80),
+                       st.sampled_from(["Bearer", "Bearer ", "bearer maro_x", "Basic YWxpY2U6", "Bearer " + "k" * 4000])),
+       binary=st.binary(max_size=64))
+def test_any_authorization_metadata(keyed_arena, value, binary):
+    for metadata in ((("authorization", value),), (("authorization-bin", binary),), ()):
+        code = answered(lambda request, timeout: keyed_arena.stub.ListGames(request, timeout=timeout, metadata=metadata),
+                        pb.ListGamesRequest())
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+    good = (("authorization", f"Bearer {keyed_arena.key}"),)
+    assert answered(lambda request, timeout: keyed_arena.stub.ListGames(request, timeout=timeout, metadata=good),
+                    pb.ListGamesRequest()) == grpc.StatusCode.OK
