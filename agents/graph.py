@@ -31,10 +31,19 @@ class AgentContext:
     """Ask for a private `Thought:` before a final `Action:` line; only the action is submitted."""
     think_max_tokens: int = 256
     """The reply's token limit while thinking, when the model settings allow fewer."""
+    stop_after_action: bool = False
+    """End each reply at the action's closing bracket: the model server stops there and keeps
+    the bracket in the text (`stop` with vLLM's `include_stop_str_in_output`, which our local
+    server speaks too), so no decode steps go to prose after the action. Not while thinking, and
+    only for OpenAI-compatible servers (entries with an api_base): hosted providers lack the flag."""
     memory_tokens: int = 0
     """Budget (estimated tokens) of the agent's notes of the match in the prompt: what it played,
     what it thought, what the arena refused and why. 0 leaves notes out of the prompt: the game's
     view already holds the public record, and self-play prompts stay short."""
+
+
+ACTION_STOP = ("]",)
+"""Where an action in the bracket format ends; `stop_after_action` stops generation there."""
 
 
 class Note(TypedDict):
@@ -200,7 +209,10 @@ async def call_model(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     settings = ctx.settings
     if _max_tokens(ctx) != settings.max_tokens:
         settings = settings.model_copy(update={"max_tokens": _max_tokens(ctx)})
-    result = await ctx.complete(state["messages"], settings)
+    extra = {}
+    if ctx.stop_after_action and not ctx.think and settings.api_base:
+        extra = {"stop": list(ACTION_STOP), "extra_body": {"include_stop_str_in_output": True}}
+    result = await ctx.complete(state["messages"], settings, **extra)
     return {
         "completion": result.text, "logprobs": result.logprobs, "model": result.model,
         "prompt_tokens": state.get("prompt_tokens", 0) + result.prompt_tokens,

@@ -51,7 +51,9 @@ def selfplay(
         help="Versions a behavior's adapter may lag before the stale rule applies.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="LoRA learning rate.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over each iteration's behaviors.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Matches played at once.")] = 8,
+    concurrency: Annotated[int, typer.Option(help="Matches played at once (at most 64).")] = 8,
+    stop_after_action: Annotated[bool | None, typer.Option(
+        help="End each model reply at its action's closing bracket (default: the run config's).")] = None,
     verbose: bool = False,
 ) -> None:
     """Self-play training: play through the arena, MARO update, publish, repeat (resumes a killed run)."""
@@ -84,10 +86,11 @@ def selfplay(
         })
     except ValueError as exc:
         raise typer.BadParameter(f"learner settings: {exc}") from exc
-    cfg = SelfPlayConfig(run_dir=run_dir, games=game, players=_players(players), iterations=iterations,
-                         matches_per_iteration=matches_per_iteration, seed=seed, model=model, learner=learner,
-                         concurrency=concurrency)
     try:
+        cfg = SelfPlayConfig(run_dir=run_dir, games=game, players=_players(players), iterations=iterations,
+                             matches_per_iteration=matches_per_iteration, seed=seed, model=model, learner=learner,
+                             concurrency=concurrency,
+                             **({} if stop_after_action is None else {"stop_after_action": stop_after_action}))
         run = SelfPlayRun(cfg)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -104,7 +107,9 @@ def evaluate(
     run_dir: Annotated[Path, typer.Option(help="Where the eval's store and eval.json go.")] = Path("runs/eval"),
     seed: Annotated[int, typer.Option(help="First held-out seed.")] = 1_000_000,
     model: Annotated[str, typer.Option(help="Base model: `smollm2` or a folder.")] = "smollm2",
-    concurrency: Annotated[int, typer.Option(help="Matches played at once.")] = 8,
+    concurrency: Annotated[int, typer.Option(help="Matches played at once (at most 64).")] = 8,
+    stop_after_action: Annotated[bool | None, typer.Option(
+        help="End each model reply at its action's closing bracket (default: the eval config's).")] = None,
     verbose: bool = False,
 ) -> None:
     """Play an adapter against another (default the frozen base) on held-out seeds, seats swapped."""
@@ -113,9 +118,10 @@ def evaluate(
 
     _logging(verbose)
     _quiet()
-    cfg = EvalConfig(run_dir=run_dir, adapter=adapter, vs=vs, games=game, players=_players(players),
-                     matches=matches, seed=seed, model=model, concurrency=concurrency)
     try:
+        cfg = EvalConfig(run_dir=run_dir, adapter=adapter, vs=vs, games=game, players=_players(players),
+                         matches=matches, seed=seed, model=model, concurrency=concurrency,
+                         **({} if stop_after_action is None else {"stop_after_action": stop_after_action}))
         asyncio.run(run_eval(cfg))
     except (FileNotFoundError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from exc

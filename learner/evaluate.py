@@ -55,7 +55,9 @@ class EvalConfig(BaseModel):
     model: str = "smollm2"
     temperature: float = Field(0.7, gt=0)
     max_tokens: int = Field(24, gt=0)
-    concurrency: int = Field(8, ge=1)
+    concurrency: int = Field(8, ge=1, le=64)
+    stop_after_action: bool = False
+    """End each model reply at its action's closing bracket (as the self-play run did)."""
     bootstrap: int = Field(2000, ge=100)
     model_server: ModelServerConfig | None = None
     turn_timeout_s: float = Field(600.0, gt=0)
@@ -178,6 +180,7 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
             with Progress(*columns, console=console) as progress:
                 task = progress.add_task(game_id, total=len(plans))
                 match_ids += await play_batch(arena.address, plans, settings, concurrency=config.concurrency,
+                                              stop_after_action=config.stop_after_action,
                                               on_done=lambda _m: progress.advance(task))
     finally:
         await arena.stop()

@@ -95,7 +95,10 @@ class SelfPlayConfig(BaseModel):
     model: str = "smollm2"
     temperature: float = Field(0.7, gt=0)
     max_tokens: int = Field(24, gt=0)
-    concurrency: int = Field(8, ge=1)
+    concurrency: int = Field(8, ge=1, le=64)
+    """Matches in flight at once (the arena's cap on one caller's live matches is 64)."""
+    stop_after_action: bool = False
+    """End each model reply at its action's closing bracket instead of at max_tokens (AgentContext)."""
     opponents: OpponentMix = Field(default_factory=OpponentMix)
     pool_size: int = Field(3, ge=1)
     """Past versions the `past` opponents are drawn from: the newest few before the current one."""
@@ -286,6 +289,7 @@ class SelfPlayRun:
             state.played[todo[index][0]] = match_id
             self._save()
 
+        serving_before = await asyncio.to_thread(server.stats)
         if todo:
             settings = ModelSettings(model=current, api_base=server.api_base(), api_key=server.api_key,
                                      temperature=config.temperature, max_tokens=config.max_tokens)
@@ -293,8 +297,10 @@ class SelfPlayRun:
             with Progress(*columns, console=self.console) as progress:
                 task = progress.add_task(label, total=len(plans), completed=len(plans) - len(todo))
                 await play_batch(address, [p for _, p in todo], settings, concurrency=config.concurrency,
-                                 on_done=lambda _m: progress.advance(task), on_result=done)
+                                 on_done=lambda _m: progress.advance(task), on_result=done,
+                                 stop_after_action=config.stop_after_action)
         play_seconds = time.time() - started
+        serving = _serving_delta(serving_before, await asyncio.to_thread(server.stats))
         match_ids = [state.played[i] for i in range(len(plans))]
         stats = iteration_stats(self.store, match_ids, current)
         kinds = defaultdict(int)
@@ -322,7 +328,7 @@ class SelfPlayRun:
         line = {
             "iteration": it + 1, "trained_from": state.version or "base", "version": version, "served": served,
             "opponents": dict(kinds), **stats, "update": update,
-            "play_seconds": play_seconds, "seconds": time.time() - started,
+            "play_seconds": play_seconds, "seconds": time.time() - started, "serving": serving,
         }
         with open(self.dir / METRICS, "a") as f:
             f.write(json.dumps(line, default=str) + "\n")
@@ -352,6 +358,17 @@ class SelfPlayRun:
         replay = CreditState(dict(self.state.baselines))
         credit(matches, self.store.behaviors(list(match_ids)), self.config.learner.maro, replay)
         return replay.baselines
+
+
+def _serving_delta(before: dict | None, after: dict | None) -> dict[str, float]:
+    """What the model server did during a play phase: requests, prefill and decode work and seconds."""
+    if not before or not after:
+        return {}
+    keys = ("requests", "rows", "steps", "prefill_tokens", "prefill_s", "decode_rows", "decode_s")
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in keys}
+    delta["mean_batch_rows"] = delta["decode_rows"] / delta["steps"] if delta["steps"] else 0.0
+    delta["max_batch_rows"] = after.get("max_batch_rows", 0)
+    return delta
 
 
 def _tempered(learner: LearnerConfig, temperature: float) -> LearnerConfig:

@@ -71,6 +71,17 @@ class ModelServerConfig(BaseModel):
             _check(self._post(http, "/v1/load_lora_adapter", body), f"point {self.served_name} at {version}")
             return pinned
 
+    def stats(self) -> dict | None:
+        """The local server's counters (`/v1/stats`: requests, prefill and decode work and time);
+        None for vLLM, which exports Prometheus metrics instead, or when the server does not answer."""
+        if self.kind != "local":
+            return None
+        try:
+            response = httpx.get(self.base_url.rstrip("/") + "/v1/stats", headers=self._headers(), timeout=10)
+            return response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+
     def unload_adapter(self, version: str, *, client: httpx.Client | None = None) -> None:
         """Drop a pinned version from the pool (vLLM); the local server evicts by itself, so a no-op there."""
         if self.kind == "local":

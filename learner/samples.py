@@ -49,11 +49,17 @@ class EncodedSample:
 
 
 def _recorded_ids_match(sample: TrainSample, tokenizer) -> bool:
-    """Whether `old_token_ids` decode to `completion` (special tokens and outer whitespace aside)."""
+    """Whether `old_token_ids` decode to `completion` (special tokens and outer whitespace aside),
+    or run past it only within their last token: a reply stopped at a stop string keeps the
+    token that completed it (`]` may come as `].`), and those sampled tokens are what to train on."""
     if not sample.old_token_ids:
         return False
-    text = tokenizer.decode(sample.old_token_ids, skip_special_tokens=True)
-    return text.strip() == sample.completion.strip()
+    text = tokenizer.decode(sample.old_token_ids, skip_special_tokens=True).strip()
+    completion = sample.completion.strip()
+    if text == completion:
+        return True
+    head = tokenizer.decode(sample.old_token_ids[:-1], skip_special_tokens=True).strip()
+    return bool(completion) and text.startswith(completion) and len(head) < len(completion)
 
 
 def encode_sample(

@@ -66,14 +66,16 @@ def mixed_plans(game_id: str, n: int, seed: int, num_players: int = 2) -> list[M
 
 async def play_batch(address: str, plans: Sequence[MatchPlan], settings: ModelSettings, *,
                      concurrency: int = 8, on_done: Callable[[str], None] | None = None,
-                     on_result: Callable[[int, str], None] | None = None) -> list[str]:
+                     on_result: Callable[[int, str], None] | None = None,
+                     stop_after_action: bool = False) -> list[str]:
     """Play every plan through the arena at `address`; returns the match ids in plan order.
 
-    `on_done(match_id)` and `on_result(plan_index, match_id)` are called as each match ends."""
+    `on_done(match_id)` and `on_result(plan_index, match_id)` are called as each match ends;
+    `stop_after_action` ends every reply at its action's closing bracket (AgentContext)."""
     limit = asyncio.Semaphore(concurrency)
 
     def context(model: str) -> AgentContext:
-        return AgentContext(settings=settings.model_copy(update={"model": model}))
+        return AgentContext(settings=settings.model_copy(update={"model": model}), stop_after_action=stop_after_action)
 
     async def one(channel: grpc.aio.Channel, index: int, plan: MatchPlan) -> str:
         async with limit:

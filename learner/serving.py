@@ -186,7 +186,8 @@ def create_app(config: ServeConfig) -> FastAPI:
             raise ApiError(400, f"prompt ({len(prompt_ids)} tokens) + max_tokens ({max_tokens}) exceeds "
                            f"the context of {engine.max_positions}", "invalid_request_error", "context_length_exceeded")
         top = (body.top_logprobs or 0) if body.logprobs else 0
-        row = RowRequest(prompt_ids, body.temperature, body.top_p, max_tokens, body.stop, top, body.ignore_eos)
+        row = RowRequest(prompt_ids, body.temperature, body.top_p, max_tokens, body.stop, top, body.ignore_eos,
+                         body.include_stop_str_in_output)
         events = _Events()
         job = events.job([row] * body.n, adapter, body.seed, body.stream)
         try:
@@ -225,7 +226,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     async def _stream(job: Job, events: _Events, head: dict, body: ChatRequest, prompt_len: int):
         """SSE chunks: a role chunk per choice, one chunk per sampled token, a final one with finish_reason."""
-        texts = [StreamText(body.stop) for _ in range(body.n)]
+        texts = [StreamText(body.stop, body.include_stop_str_in_output) for _ in range(body.n)]
         tokens: list[list[int]] = [[] for _ in range(body.n)]
         finished = 0
         try:

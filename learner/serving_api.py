@@ -52,6 +52,7 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     ignore_eos: bool = False  # vLLM's extension: generate exactly max_tokens (benchmarks)
+    include_stop_str_in_output: bool = False  # vLLM's extension: the text keeps the stop string it ended at
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -111,11 +112,12 @@ class StreamText:
     a stop string, or an incomplete UTF-8 character, waits for the next token.
     """
 
-    def __init__(self, stops: list[str]):
-        self.stops, self.sent = stops, ""
+    def __init__(self, stops: list[str], include_stop: bool = False):
+        self.stops, self.sent, self.include = stops, "", include_stop
 
     def release(self, text: str) -> str:
-        cut = min((text.find(s) for s in self.stops if s in text), default=len(text))
+        hits = [(text.find(s), len(s)) for s in self.stops if s in text]
+        cut = (min(hits)[0] + (min(hits)[1] if self.include else 0)) if hits else len(text)
         text = text[:cut]
         hold = max((k for s in self.stops for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
         safe = text[: len(text) - hold].rstrip("\ufffd")

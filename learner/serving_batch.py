@@ -155,9 +155,10 @@ class DecodeBatch:
 
     def _finish(self, r: Row, reason: str) -> None:
         text = self.engine.decode(r.tokens)
-        hits = [text.find(s) for s in r.request.stop if s in text]
+        hits = [(text.find(s), len(s)) for s in r.request.stop if s in text]
         if hits:
-            text, reason = text[: min(hits)], "stop"
+            at, length = min(hits)
+            text, reason = text[: at + length if r.request.include_stop else at], "stop"
         entries = [
             self.engine.entry(t, lp, r.tops[j] if r.tops else None) for j, (t, lp) in enumerate(zip(r.tokens, r.logprobs))
         ]

@@ -27,6 +27,7 @@ class RowRequest:
     stop: list[str] = field(default_factory=list)
     top_logprobs: int = 0
     ignore_eos: bool = False  # keep going past EOS until max_tokens (benchmarks, as vLLM's flag)
+    include_stop: bool = False  # the text ends with the stop string it stopped at (vLLM's include_stop_str_in_output)
 
 
 @dataclass
@@ -35,8 +36,9 @@ class RowOutput:
 
     `token_ids` are the sampled tokens, ending with the EOS token or with the token that completed
     a stop string when either occurred; `logprob_entries` align one to one with them. `text` is
-    the decoded completion without special tokens, cut before the first stop string, so
-    `decode(token_ids)` starts with `text` and may run on past it by the stop string.
+    the decoded completion without special tokens, cut before the first stop string (after it,
+    with `include_stop`), so `decode(token_ids)` starts with `text` and may run on past it by
+    the stop string (or by what the stop string's last token also holds).
     """
 
     text: str

@@ -69,7 +69,10 @@ class Scheduler:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.stats = {"requests": 0, "rows": 0, "batches": 0, "steps": 0, "tokens": 0, "max_batch_rows": 0,
-                      "cancelled": 0, "rejected": 0, "reloads": 0}
+                      "cancelled": 0, "rejected": 0, "reloads": 0, "prefill_tokens": 0, "prefill_s": 0.0,
+                      "decode_rows": 0, "decode_s": 0.0}
+        """Counters since start; `prefill_*` and `decode_*` say where the model thread's time goes
+        (prompt tokens prefilled and their seconds; rows stepped, summed over steps, and theirs)."""
 
     def start(self) -> None:
         if self._thread is None:
@@ -118,6 +121,7 @@ class Scheduler:
             self._count_cancelled(self.batch.drop_cancelled())
             self._admit()
             if self.batch.rows:
+                stepped, started = len(self.batch.rows), time.perf_counter()
                 try:
                     done = self.batch.step()
                 except Exception as exc:  # noqa: BLE001 - the batch is lost, but the server goes on
@@ -125,6 +129,8 @@ class Scheduler:
                     self._fail(self.batch.fail_all(), exc)
                     continue
                 self.stats["steps"] += 1
+                self.stats["decode_rows"] += stepped
+                self.stats["decode_s"] += time.perf_counter() - started
                 self.stats["tokens"] += len(self.batch.rows) + len(done)
                 self.stats["max_batch_rows"] = max(self.stats["max_batch_rows"], len(self.batch.rows) + len(done))
         self._fail(self.batch.fail_all(), RuntimeError("model server stopped"))
@@ -180,6 +186,7 @@ class Scheduler:
             rows += job.live
         if not rows:
             return
+        started = time.perf_counter()
         try:
             self.batch.admit(rows)
         except Exception as exc:  # noqa: BLE001 - the prefill's rows fail; the batch survives unless it was touched
@@ -187,6 +194,8 @@ class Scheduler:
             merged = any(r in self.batch.rows for r in rows)
             self._fail(self.batch.fail_all() if merged else rows, exc)
             return
+        self.stats["prefill_s"] += time.perf_counter() - started
+        self.stats["prefill_tokens"] += sum(len(r.request.prompt_ids) for r in rows)
         self.stats["batches"] += 1
         self.stats["rows"] += len(rows)
         self.stats["tokens"] += len(rows)

@@ -69,6 +69,11 @@ def test_stop_string_cuts_text_and_ends_row(base_url):
     assert choice["finish_reason"] == "stop"
     assert len(choice["token_ids"]) == len(choice["logprobs"]["content"]) < 8
     assert choice["token_ids"] == plain["choices"][0]["token_ids"][: len(choice["token_ids"])]
+    # vLLM's include_stop_str_in_output: the same tokens, the text up to and with the stop string.
+    kept = httpx.post(f"{base_url}/v1/chat/completions", json=_chat(
+        temperature=0, max_tokens=8, stop=[stop], logprobs=True, include_stop_str_in_output=True)).json()["choices"][0]
+    assert kept["message"]["content"] == choice["message"]["content"] + stop
+    assert kept["token_ids"] == choice["token_ids"] and kept["finish_reason"] == "stop"
 
 
 def test_models_lists_served_names(base_url):

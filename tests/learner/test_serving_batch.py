@@ -151,3 +151,5 @@ def test_stream_text_holds_back_a_possible_stop_string():
     assert text.finish("Hello ENx and ") == ""
     plain = StreamText([])
     assert plain.release("caf\ufffd") == "caf" and plain.finish("café") == "é"
+    kept = StreamText(["]"], include_stop=True)
+    assert kept.release("[Bet") == "[Bet" and kept.release("[Bet] and more") == "]"
