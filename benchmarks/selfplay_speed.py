@@ -28,9 +28,13 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 SETTINGS = {
     # What `maro selfplay` did before this benchmark existed.
-    "baseline": {"concurrency": 8, "stop_after_action": False},
+    "baseline": {"concurrency": 8, "stop_after_action": False, "prefix_cache_tokens": 0},
     # More matches in flight (fuller decode batches) and replies that end at the action's bracket.
-    "tuned": {"concurrency": 16, "stop_after_action": True},
+    "tuned": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 0},
+    # ... and prompts that start like a recent one (rules, worked example, repairs) prefill only the rest.
+    "tuned+prefix": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 16_384},
+    # Today's defaults: 16 in flight and the prefix cache, replies not cut at the bracket.
+    "prefix": {"concurrency": 16, "stop_after_action": False, "prefix_cache_tokens": 16_384},
 }
 
 

@@ -51,7 +51,7 @@ def selfplay(
         help="Versions a behavior's adapter may lag before the stale rule applies.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="LoRA learning rate.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over each iteration's behaviors.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Matches played at once (at most 64).")] = 8,
+    concurrency: Annotated[int, typer.Option(help="Matches played at once (at most 64).")] = 16,
     stop_after_action: Annotated[bool | None, typer.Option(
         help="End each model reply at its action's closing bracket (default: the run config's).")] = None,
     verbose: bool = False,
@@ -107,7 +107,7 @@ def evaluate(
     run_dir: Annotated[Path, typer.Option(help="Where the eval's store and eval.json go.")] = Path("runs/eval"),
     seed: Annotated[int, typer.Option(help="First held-out seed.")] = 1_000_000,
     model: Annotated[str, typer.Option(help="Base model: `smollm2` or a folder.")] = "smollm2",
-    concurrency: Annotated[int, typer.Option(help="Matches played at once (at most 64).")] = 8,
+    concurrency: Annotated[int, typer.Option(help="Matches played at once (at most 64).")] = 16,
     stop_after_action: Annotated[bool | None, typer.Option(
         help="End each model reply at its action's closing bracket (default: the eval config's).")] = None,
     verbose: bool = False,

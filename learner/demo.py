@@ -55,7 +55,8 @@ async def _play(address: str, config: DemoConfig, settings: ModelSettings, label
     columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(label, total=len(plans))
-        return await play_batch(address, plans, settings, on_done=lambda _m: progress.advance(task))
+        return await play_batch(address, plans, settings, on_done=lambda _m: progress.advance(task),
+                                concurrency=16)
 
 
 def _table(before: dict, after: dict, version: str) -> Table:

@@ -55,9 +55,9 @@ class EvalConfig(BaseModel):
     model: str = "smollm2"
     temperature: float = Field(0.7, gt=0)
     max_tokens: int = Field(24, gt=0)
-    concurrency: int = Field(8, ge=1, le=64)
+    concurrency: int = Field(16, ge=1, le=64)
     stop_after_action: bool = False
-    """End each model reply at its action's closing bracket (as the self-play run did)."""
+    """End each model reply at its action's closing bracket (as a run with --stop-after-action played)."""
     bootstrap: int = Field(2000, ge=100)
     model_server: ModelServerConfig | None = None
     turn_timeout_s: float = Field(600.0, gt=0)

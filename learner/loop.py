@@ -39,7 +39,7 @@ from maro.learner.trainer import UpdateConfig
 from maro.learner.update import LearnerConfig, run_update
 
 STATE = "state.json"
-_RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s"}
+_RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s", "prefix_cache_tokens"}
 """Config fields a resumed run may change."""
 METRICS = "metrics.jsonl"
 
@@ -95,10 +95,12 @@ class SelfPlayConfig(BaseModel):
     model: str = "smollm2"
     temperature: float = Field(0.7, gt=0)
     max_tokens: int = Field(24, gt=0)
-    concurrency: int = Field(8, ge=1, le=64)
+    concurrency: int = Field(16, ge=1, le=64)
     """Matches in flight at once (the arena's cap on one caller's live matches is 64)."""
     stop_after_action: bool = False
     """End each model reply at its action's closing bracket instead of at max_tokens (AgentContext)."""
+    prefix_cache_tokens: int = Field(16_384, ge=0, le=1_000_000)
+    """The local model server's prompt-prefix KV cache (`maro model serve --prefix-cache-tokens`)."""
     opponents: OpponentMix = Field(default_factory=OpponentMix)
     pool_size: int = Field(3, ge=1)
     """Past versions the `past` opponents are drawn from: the newest few before the current one."""
@@ -257,7 +259,8 @@ class SelfPlayRun:
             model_dir = resolve_model(config.model)
         process = None
         if config.model_server is None:
-            process = ModelServerProcess(model_dir, self.adapters.root, self.dir / "model_server.log")
+            process = ModelServerProcess(model_dir, self.adapters.root, self.dir / "model_server.log",
+                                         prefix_cache_tokens=config.prefix_cache_tokens)
             with self.console.status("starting the model server"):
                 process.start()
         server = config.model_server or process.config
@@ -364,7 +367,8 @@ def _serving_delta(before: dict | None, after: dict | None) -> dict[str, float]:
     """What the model server did during a play phase: requests, prefill and decode work and seconds."""
     if not before or not after:
         return {}
-    keys = ("requests", "rows", "steps", "prefill_tokens", "prefill_s", "decode_rows", "decode_s")
+    keys = ("requests", "rows", "steps", "prefill_tokens", "prefill_s", "decode_rows", "decode_s", "prefix_hits",
+            "prefix_reused_tokens")
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in keys}
     delta["mean_batch_rows"] = delta["decode_rows"] / delta["steps"] if delta["steps"] else 0.0
     delta["max_batch_rows"] = after.get("max_batch_rows", 0)

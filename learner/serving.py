@@ -50,6 +50,9 @@ class ServeConfig(BaseModel):
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; None leaves torch's choice.")
     dtype: Literal["float32", "bfloat16", "auto"] = Field(
         "float32", description="Weights dtype; `auto` is bfloat16 where the hardware supports it, else float32.")
+    prefix_cache_tokens: int = Field(16_384, ge=0, le=1_000_000, description=(
+        "Prompt tokens whose KV is kept so that prompts starting the same way (a game's rules and worked "
+        "example, a repair turn) prefill only the rest; 0 turns it off."))
 
 
 class _Events:
@@ -96,7 +99,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     store = AdapterStore(engine, config.adapters_dir, max_loaded=config.max_loaded_adapters)
     store.refresh()
     scheduler = Scheduler(engine, store, max_batch_size=config.max_batch_size, max_queue=config.max_queue,
-                          batch_wait_ms=config.batch_wait_ms)
+                          batch_wait_ms=config.batch_wait_ms, prefix_cache_tokens=config.prefix_cache_tokens)
     name = config.served_name
     poller: list[asyncio.Task] = []
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 
 from maro.learner.serving_engine import GenerationEngine, RowOutput, RowRequest
+from maro.learner.serving_prefix import PrefixCache
 
 
 @dataclass(eq=False)
@@ -72,8 +73,10 @@ class DecodeBatch:
     padding never shifts a row's rotary positions, and leading all-padding columns can be cut.
     """
 
-    def __init__(self, engine: GenerationEngine):
+    def __init__(self, engine: GenerationEngine, prefixes: PrefixCache | None = None):
         self.engine = engine
+        self.prefixes = prefixes
+        """Recent prompts' KV: a prompt that starts like one of them prefills only the rest."""
         self.rows: list[Row] = []
         self.cache: DynamicCache | None = None
         self.mask: torch.Tensor | None = None
@@ -83,20 +86,61 @@ class DecodeBatch:
         return 0 if self.mask is None else self.mask.shape[1]
 
     def admit(self, rows: list[Row]) -> list[Row]:
-        """Prefill `rows` together, sample their first tokens and merge them in; returns those already done."""
-        width = max(len(r.request.prompt_ids) for r in rows)
+        """Prefill `rows` together, sample their first tokens and merge them in; returns those already done.
+
+        With a prefix cache, each row's longest cached prompt prefix (same adapter) is copied into
+        the new cache instead of recomputed: row i's columns are then [padding, its cached prefix
+        (right-aligned in the first P columns), padding, its new tokens (right-aligned)], the mask
+        marks the real ones and positions continue from the prefix, so attention sees exactly the
+        prompt."""
+        found = [self.prefixes.match(r.adapter, r.request.prompt_ids) if self.prefixes else (None, 0) for r in rows]
+        reused = max(n for _, n in found)
+        news = [r.request.prompt_ids[n:] for r, (_, n) in zip(rows, found)]
+        width = max(len(x) for x in news)
         pad = self.engine.tokenizer.pad_token_id
         ids = torch.full((len(rows), width), pad, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, width - len(r.request.prompt_ids) :] = torch.tensor(r.request.prompt_ids)
-            mask[i, width - len(r.request.prompt_ids) :] = 1
+        positions = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (r, new, (_, n)) in enumerate(zip(rows, news, found)):
+            ids[i, width - len(new) :] = torch.tensor(new)
+            mask[i, width - len(new) :] = 1
+            positions[i, width - len(new) :] = torch.arange(n, n + len(new))
             r.length = len(r.request.prompt_ids)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.engine.base.config)
+        if reused:
+            mask = torch.cat([self._copy_prefixes(cache, found, reused), mask], dim=1)
         logits = self.engine.forward(ids, mask, positions, cache, [r.adapter for r in rows])
+        if self.prefixes is not None:
+            self._remember(rows, found, reused, cache, width)
         self._merge(rows, cache, mask)
         return self._advance(rows, logits)
+
+    def _copy_prefixes(self, cache: DynamicCache, found: list, reused: int) -> torch.Tensor:
+        """Fill `cache` with each row's cached prefix, right-aligned in `reused` columns; returns their mask."""
+        template = next(entry for entry, n in found if n)
+        rows, mask = len(found), torch.zeros((len(found), reused), dtype=torch.long)
+        for i, (_, n) in enumerate(found):
+            mask[i, reused - n :] = 1
+        for layer in range(len(template.keys)):
+            heads, _, dim = template.keys[layer].shape
+            keys = torch.zeros((rows, heads, reused, dim), dtype=template.keys[layer].dtype)
+            values = torch.zeros_like(keys)
+            for i, (entry, n) in enumerate(found):
+                if n:
+                    keys[i, :, reused - n :] = entry.keys[layer][:, :n]
+                    values[i, :, reused - n :] = entry.values[layer][:, :n]
+            cache.update(keys, values, layer)
+        return mask
+
+    def _remember(self, rows: list[Row], found: list, reused: int, cache: DynamicCache, width: int) -> None:
+        """Keep every admitted prompt's KV (its cached part and its new part) for later prompts."""
+        total = reused + width
+        for i, (r, (_, n)) in enumerate(zip(rows, found)):
+            new = len(r.request.prompt_ids) - n
+            spans = [(reused - n, reused), (total - new, total)]
+            keys = [torch.cat([layer.keys[i, :, a:b] for a, b in spans], dim=1).clone() for layer in cache.layers]
+            values = [torch.cat([layer.values[i, :, a:b] for a, b in spans], dim=1).clone() for layer in cache.layers]
+            self.prefixes.put(r.adapter, r.request.prompt_ids, keys, values)
 
     def step(self) -> list[Row]:
         """One decode step for every row; returns the rows that finished (already removed)."""

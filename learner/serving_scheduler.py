@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from maro.learner.serving_batch import DecodeBatch, Row
+from maro.learner.serving_prefix import PrefixCache
 from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowOutput, RowRequest, row_generator
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,11 @@ class Scheduler:
     """
 
     def __init__(self, engine: GenerationEngine, store: AdapterStore, *, max_batch_size: int = 8,
-                 max_queue: int = 256, batch_wait_ms: float = 15):
+                 max_queue: int = 256, batch_wait_ms: float = 15, prefix_cache_tokens: int = 0):
         self.engine, self.store = engine, store
         self.max_batch_size, self.max_queue, self.batch_wait_s = max_batch_size, max_queue, batch_wait_ms / 1000
-        self.batch = DecodeBatch(engine)
+        self.prefixes = PrefixCache(prefix_cache_tokens) if prefix_cache_tokens else None
+        self.batch = DecodeBatch(engine, self.prefixes)
         store.in_use = lambda: {r.adapter for r in self.batch.rows if r.adapter}
         self._waiting: deque[Job] = deque()
         self._calls: deque[tuple[Callable, concurrent.futures.Future]] = deque()
@@ -88,7 +90,8 @@ class Scheduler:
             self._thread = None
 
     def snapshot(self) -> dict:
-        return {**self.stats, "waiting": len(self._waiting), "running": len(self.batch.rows)}
+        reuse = {"prefix_hits": self.prefixes.hits, "prefix_reused_tokens": self.prefixes.reused_tokens} if self.prefixes else {}
+        return {**self.stats, **reuse, "waiting": len(self._waiting), "running": len(self.batch.rows)}
 
     def submit(self, job: Job) -> None:
         """Queue a job; raises QueueFull when `max_queue` jobs already wait."""

@@ -319,3 +319,25 @@ async def test_the_docstring_example_runs_standalone_through_litellm(monkeypatch
         context=AgentContext(settings=settings, think=True, persona="a patient haggler", complete=mocked))
     assert out["action"] == "[Offer: 120]" and out["thought"] == "open high, leave room."
     assert "a patient haggler" in out["messages"][0]["content"]
+
+
+async def test_stop_after_action_asks_the_server_to_end_at_the_bracket_and_keep_it():
+    seen = []
+
+    async def model(messages, settings, **extra):
+        seen.append(extra)
+        return Completion("[Offer: 90]", (), "fake@v0", 100, 5)
+
+    local = ModelSettings(model="openai/smollm2", api_base="http://127.0.0.1:1/v1")
+    for context, expected in (
+            (AgentContext(complete=model, settings=local, stop_after_action=True),
+             {"stop": ["]"], "extra_body": {"include_stop_str_in_output": True}}),
+            (AgentContext(complete=model, settings=local), {}),  # off by default
+            (AgentContext(complete=model, settings=local, stop_after_action=True, think=True), {}),  # a thought has brackets
+            (AgentContext(complete=model, settings=ModelSettings(model="openai/gpt-4o-mini"), stop_after_action=True),
+             {})):  # hosted providers do not know the flag
+        seen.clear()
+        out = await build_agent().ainvoke(seller_input(), context=context)
+        assert seen == [expected]
+        assert out["action"] == "[Offer: 90]" or context.think
+

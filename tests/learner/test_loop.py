@@ -64,6 +64,13 @@ async def test_selfplay_run_writes_versions_metrics_and_plots(tmp_path, tiny_mod
     assert lines[1]["trained_from"] == "v0001" and lines[1]["opponents"].get("past") == 1
     assert lines[0]["matches"] == 4 and 0 <= lines[0]["valid_rate"] <= 1 and lines[0]["update"]["maro/behaviors"] > 0
     assert [line["iteration"] for line in read_metrics(run.dir)] == [1, 2]
+    # What the model server did in each play phase: every request prefilled and decoded, and
+    # prompts that start like earlier ones (the game's rules) reusing their cached prefix.
+    serving = [line["serving"] for line in lines]
+    assert all(s["prefix_hits"] > 0 and s["prefix_reused_tokens"] > 32 * s["prefix_hits"] for s in serving)
+    assert all(s["requests"] >= lines[0]["attempts"] // 2 and s["prefill_tokens"] > 0 and s["decode_rows"] > 0
+               for s in serving)
+    assert all(s["prefill_s"] > 0 and s["decode_s"] > 0 and s["mean_batch_rows"] >= 1 for s in serving)
     for name in ("outcome.png", "valid_rate.png", "loss.png"):
         assert (run.dir / "plots" / name).read_bytes()[:4] == b"\x89PNG"
     # The past-version match played v0001's seats under that version's name.

@@ -110,6 +110,10 @@ async def test_concurrent_requests_share_a_batch(base_url):
     assert after["rows"] - before["rows"] == 6
     assert after["batches"] - before["batches"] < 6
     assert after["max_batch_rows"] >= 2
+    # Where the model thread's time went: prompt tokens prefilled, rows decoded, and their seconds.
+    assert after["prefill_tokens"] - before["prefill_tokens"] >= 6 * 5
+    assert after["decode_rows"] > before["decode_rows"] and after["decode_s"] > before["decode_s"] >= 0
+    assert after["prefill_s"] > before["prefill_s"]
 
 
 async def test_litellm_reaches_the_server_unchanged(base_url):

@@ -153,3 +153,41 @@ def test_stream_text_holds_back_a_possible_stop_string():
     assert plain.release("caf\ufffd") == "caf" and plain.finish("café") == "é"
     kept = StreamText(["]"], include_stop=True)
     assert kept.release("[Bet") == "[Bet" and kept.release("[Bet] and more") == "]"
+
+
+def test_a_cached_prompt_prefix_gives_the_same_tokens_and_log_probs(tiny_model_dir):
+    """Prompts that share their start (a game's rules, a repair turn) prefill only the rest."""
+    from maro.learner.serving_batch import DecodeBatch, Row
+    from maro.learner.serving_engine import GenerationEngine, row_generator
+    from maro.learner.serving_prefix import PrefixCache
+
+    engine = GenerationEngine(tiny_model_dir)
+    rules = [{"role": "system", "content": "You play a game of offers. " * 12}]
+    prompts = [engine.encode_chat(rules + [{"role": "user", "content": f"Round {i}: your move?"}]) for i in range(4)]
+    prompts.append(prompts[0] + engine.encode_chat([{"role": "user", "content": "Try again."}])[1:])
+
+    def run(prefixes, groups):
+        batch, out = DecodeBatch(engine, prefixes), {}
+        for group in groups:  # admitted one after another, as requests arrive
+            live = [Row(RowRequest(prompts[i], 0.0, 1.0, 6, ignore_eos=True), None, row_generator(0, i)) for i in group]
+            batch.admit(live)
+            while batch.rows:
+                batch.step()
+            out.update({i: r.output for i, r in zip(group, live)})
+        return out
+
+    plain = run(None, [[0], [1, 2], [3, 4]])
+    cache = PrefixCache(max_tokens=10_000)
+    cached = run(cache, [[0], [1, 2], [3, 4]])
+    assert cache.hits == 4 and cache.reused_tokens > 4 * 0.8 * len(prompts[1])  # every later prompt reused
+    for i in range(5):
+        assert cached[i].token_ids == plain[i].token_ids
+        got = [e["logprob"] for e in cached[i].logprob_entries]
+        want = [e["logprob"] for e in plain[i].logprob_entries]
+        assert max(abs(a - b) for a, b in zip(got, want)) < 1e-4
+    # Another adapter's prompts never reuse the base model's KV; a full cache drops the oldest.
+    assert cache.match("v0001", prompts[1]) == (None, 0)
+    small = PrefixCache(max_tokens=len(prompts[0]) + 1)
+    small.put(None, prompts[0], [], [])
+    small.put(None, prompts[1], [], [])
+    assert len(small) == 1 and small.match(None, prompts[0])[1] < len(prompts[0]) - 1

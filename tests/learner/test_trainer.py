@@ -290,3 +290,18 @@ def test_a_cut_prompt_is_not_the_reference(tokenizer_dir):
     assert encode_sample(sample, tok, max_prompt_tokens=512, max_completion_tokens=16).old_is_reference
     cut = encode_sample(sample, tok, max_prompt_tokens=5, max_completion_tokens=16)
     assert cut.old_logprobs is not None and not cut.old_is_reference
+
+
+def test_recorded_tokens_that_run_past_a_stop_string_keep_their_log_probs(tiny_model_dir):
+    """A reply stopped at ']' may end with the token '].': the sampled ids are still trained on."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    ids = tok("[Offer: 55].", add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids[-1:]) == "]."
+    sample = TrainSample(0, PROMPT, "[Offer: 55]", 1.0, old_logprobs=[-0.5] * len(ids), old_token_ids=ids)
+    enc = encode_sample(sample, tok, max_prompt_tokens=64, max_completion_tokens=16)
+    assert enc.completion_ids == ids and enc.old_logprobs == [-0.5] * len(ids)
+    # Ids that say something else than the completion are not trusted: recomputed from the text.
+    other = TrainSample(0, PROMPT, "[Offer: 56]", 1.0, old_logprobs=[-0.5] * len(ids), old_token_ids=ids)
+    assert encode_sample(other, tok, max_prompt_tokens=64, max_completion_tokens=16).old_logprobs is None
