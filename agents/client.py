@@ -117,28 +117,27 @@ def _with_key(details: grpc.aio.ClientCallDetails, key: str) -> grpc.aio.ClientC
                                       details.wait_for_ready)
 
 
-class _KeyUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+class _Key:
+    """Adds the key to a call. grpc.aio files an interceptor under one call kind only, hence one
+    subclass per kind below, all with this body."""
+
     def __init__(self, key: str):
         self.key = key
 
-    async def intercept_unary_unary(self, continuation, client_call_details, request):
+    async def _call(self, continuation, client_call_details, request):
         return await continuation(_with_key(client_call_details, self.key), request)
 
 
-class _KeyUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
-    def __init__(self, key: str):
-        self.key = key
-
-    async def intercept_unary_stream(self, continuation, client_call_details, request):
-        return await continuation(_with_key(client_call_details, self.key), request)
+class _KeyUnaryUnary(_Key, grpc.aio.UnaryUnaryClientInterceptor):
+    intercept_unary_unary = _Key._call
 
 
-class _KeyStreamStream(grpc.aio.StreamStreamClientInterceptor):
-    def __init__(self, key: str):
-        self.key = key
+class _KeyUnaryStream(_Key, grpc.aio.UnaryStreamClientInterceptor):
+    intercept_unary_stream = _Key._call
 
-    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
-        return await continuation(_with_key(client_call_details, self.key), request_iterator)
+
+class _KeyStreamStream(_Key, grpc.aio.StreamStreamClientInterceptor):
+    intercept_stream_stream = _Key._call
 
 
 def open_channel(address: str, *, tls_ca: bytes | None = None, tls: bool = False,

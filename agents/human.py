@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from maro.agents.bots import bot_names, default_bot
-from maro.agents.client import SeatResult, create_match, open_channel, play_seat
+from maro.agents.client import KEY_ENV, SeatResult, create_match, open_channel, play_seat
 from maro.agents.llm import ModelSettings, endpoint_problem
 from maro.arena.engine import GameError, InvalidAction, game_class, seating
 from maro.arena.messages import Submission, TurnPrompt
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(play_human(args.address, args.game_id, args.vs, seed=args.seed,
                                params=json.loads(args.params) if args.params else None, seat=args.seat,
                                match_id=args.match_id, token=args.token, name=args.name, registry=args.registry,
-                               players=args.players, key=args.key or os.environ.get("MARO_ARENA_KEY")))
+                               players=args.players, key=args.key or os.environ.get(KEY_ENV)))
     except PlayError as exc:
         raise SystemExit(f"error: {exc}") from None
     except (KeyboardInterrupt, EOFError):

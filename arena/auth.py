@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import secrets
@@ -195,8 +196,6 @@ class KeyRing:
                 if (stat.st_mtime_ns, stat.st_size) != self._stamp:
                     self._load()
             except (OSError, KeyFileError) as exc:
-                import logging
-
                 logging.getLogger(__name__).error("key file not reloaded, keeping the last good one: %s", exc)
                 self._stamp = None
 

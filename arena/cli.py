@@ -321,8 +321,9 @@ def model_serve(
     port: int = 8008,
     served_name: Annotated[str, typer.Option(help="Model name clients ask for.")] = "smollm2",
     max_batch_size: Annotated[int, typer.Option(help="Rows decoded together (continuous batching).")] = 16,
-    prefix_cache_tokens: Annotated[int, typer.Option(help="Prompt tokens whose KV is kept for prompts that start the "
-                                                         "same way (rules, worked example, repairs); 0: off.")] = 16_384,
+    prefix_cache_tokens: Annotated[int | None, typer.Option(
+        help="Prompt tokens whose KV is kept for prompts that start the same way (rules, worked example, repairs); "
+             "0: off; default 16384.", show_default=False)] = None,
     max_queue: Annotated[int, typer.Option(help="Requests waiting at most; beyond it, 503 queue_full.")] = 256,
     dtype: Annotated[str, typer.Option(help="float32, bfloat16, or auto (bfloat16 where supported). float32 keeps "
                                             "play-time log-probs equal to the learner's.")] = "float32",
@@ -333,7 +334,7 @@ def model_serve(
 
     serve(ServeConfig(model_dir=resolve_model(model_dir), adapters_dir=adapters, host=host, port=port,
                       served_name=served_name, max_batch_size=max_batch_size, max_queue=max_queue, dtype=dtype,
-                      prefix_cache_tokens=prefix_cache_tokens))
+                      **({} if prefix_cache_tokens is None else {"prefix_cache_tokens": prefix_cache_tokens})))
 
 
 @dev_app.command("protogen")

@@ -42,7 +42,7 @@ class BadInput(ValueError):
 
 def shown(value: object, limit: int = ECHO_CHARS) -> str:
     """`value` as quoted in an error message: its repr, cut to `limit` characters."""
-    text = repr(value) if not isinstance(value, str) else repr(clean_text(value))
+    text = repr(clean_text(value[: 2 * limit])) if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else f"{text[:limit]}...' ({len(str(value))} chars)"
 
 
@@ -109,12 +109,6 @@ def unix_ms(value: int, field: str) -> datetime | None:
     if not 0 <= value <= MAX_UNIX_MS:
         raise BadInput(f"{field} must be 0 (none) or milliseconds from 1970 to 9999, got {value}")
     return datetime.fromtimestamp(value / 1000, UTC) if value else None
-
-
-def action_text(value: str) -> str:
-    if len(value) > MAX_ACTION_CHARS:
-        raise BadInput(f"action text is {len(value)} characters; at most {MAX_ACTION_CHARS}")
-    return clean_text(value)
 
 
 def params(text: str) -> dict[str, Any]:

@@ -120,8 +120,7 @@ class MatchRunner:
         self.store.set_roles(self.match_id, roles, records)
         self._publish(records)
         if not await self._wait_for_joins():
-            self._abort("aborted: seats did not join in time")
-            self._end(roles, aborted=True)
+            self._abort_and_end("aborted: seats did not join in time")
             return
         self.store.set_status(self.match_id, "running")
         self.status = "running"
@@ -132,15 +131,16 @@ class MatchRunner:
                     await self._play_turn()
                     self.turn += 1
         except TimeoutError:
-            self._abort_over(f"aborted: still running after the limit of {self.config.max_match_s:g}s per match")
+            self._abort_and_end(f"aborted: still running after the limit of {self.config.max_match_s:g}s per match")
             return
         except MatchTooLarge as exc:
-            self._abort_over(str(exc))
+            self._abort_and_end(str(exc))
             return
         self._end(roles)
 
-    def _abort_over(self, reason: str) -> None:
-        log.warning("match over a limit: %s", reason, extra=self._log)
+    def _abort_and_end(self, reason: str) -> None:
+        """Record the match aborted and tell every seat and spectator why."""
+        log.warning("match %s", reason, extra=self._log)
         self._abort(reason)
         self._end(self.roles, aborted=True, reason=reason)
 

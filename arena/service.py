@@ -77,8 +77,8 @@ class SeatPlan:
     api_base: str = ""
 
     def player_name(self, seat: int) -> str:
-        if display_name(self.name):
-            return display_name(self.name)
+        if self.name.strip():
+            return self.name
         if self.kind == "bot":
             return self.bot
         if self.kind == "model":
@@ -287,7 +287,8 @@ class MatchService:
         if seat is None:
             raise PermissionDenied("the seat token is not valid for this match")
         channel = live.channels[seat]
-        identity = _joined_identity(principal, display_name(player_name))
+        label = display_name(player_name)
+        identity = _joined_identity(principal, label)
         held_by = live.record.seats[seat].principal
         if channel.joined.is_set() and held_by != identity:
             raise PermissionDenied(f"seat {seat} was taken by another principal; only it may rejoin")
@@ -296,9 +297,9 @@ class MatchService:
         rejoining = channel.joined.is_set()
         if not rejoining:
             seats = list(live.record.seats)
-            name = display_name(player_name) or seats[seat].name
+            name = label or seats[seat].name
             self.store.set_seat_player(match_id, seat, name, identity)
-            seats[seat] = replace(seats[seat], name=store_name(name), principal=identity)
+            seats[seat] = replace(seats[seat], name=name, principal=identity)
             live.record = replace(live.record, seats=tuple(seats))
         session = channel.attach()
         if rejoining and channel.awaiting_turn is not None and channel.last_prompt is not None:

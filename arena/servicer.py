@@ -12,7 +12,6 @@ from maro.arena.auth import current_principal
 from maro.arena.guard import Malformed, RateLimit, TooManyStreams, stream_joined
 from maro.arena.messages import Joined, MatchEnd, Rejection
 from maro.arena.service import (
-    ArenaError,
     BadRequest,
     Conflict,
     Exhausted,

@@ -18,13 +18,17 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    create_engine,
     bindparam,
+    create_engine,
     event,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from maro.arena.inputs import display_name
@@ -130,8 +134,6 @@ class MatchStore:
     @property
     def shown_url(self) -> str:
         """The URL as logs may show it: without its password."""
-        from sqlalchemy.engine import make_url
-
         return make_url(self.url).render_as_string(hide_password=True)
 
     def _connect_args(self) -> dict:
@@ -298,9 +300,6 @@ _ADDED_COLUMNS = {"matches": ("created_by",), "seats": ("principal",)}
 
 
 def _add_missing_columns(engine) -> None:
-    from sqlalchemy import inspect, text
-    from sqlalchemy.exc import DBAPIError
-
     for table, columns in _ADDED_COLUMNS.items():
         present = {c["name"] for c in inspect(engine).get_columns(table)}
         for column in columns:

@@ -33,7 +33,7 @@ from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.credit import CreditState, credit
-from maro.learner.model_servers import ModelServerConfig
+from maro.learner.model_servers import PREFIX_CACHE_TOKENS, ModelServerConfig
 from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
 from maro.learner.trainer import UpdateConfig
 from maro.learner.update import LearnerConfig, run_update
@@ -99,7 +99,7 @@ class SelfPlayConfig(BaseModel):
     """Matches in flight at once (the arena's cap on one caller's live matches is 64)."""
     stop_after_action: bool = False
     """End each model reply at its action's closing bracket instead of at max_tokens (AgentContext)."""
-    prefix_cache_tokens: int = Field(16_384, ge=0, le=1_000_000)
+    prefix_cache_tokens: int = Field(PREFIX_CACHE_TOKENS, ge=0, le=1_000_000)
     """The local model server's prompt-prefix KV cache (`maro model serve --prefix-cache-tokens`)."""
     opponents: OpponentMix = Field(default_factory=OpponentMix)
     pool_size: int = Field(3, ge=1)

@@ -22,7 +22,7 @@ from maro.agents.client import create_match, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer
 from maro.agents.llm import ModelSettings
 from maro.arena.store import MatchStore
-from maro.learner.model_servers import ModelServerConfig
+from maro.learner.model_servers import PREFIX_CACHE_TOKENS, ModelServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class ModelServerProcess:
     """`maro model serve` as a child process, ready when its health check answers."""
 
     def __init__(self, model_dir: Path, adapters_dir: Path, log_path: Path, port: int | None = None,
-                 served_name: str = "smollm2", prefix_cache_tokens: int = 16_384):
+                 served_name: str = "smollm2", prefix_cache_tokens: int = PREFIX_CACHE_TOKENS):
         self.port = port or free_port()
         self.served_name = served_name
         self.log_path = log_path

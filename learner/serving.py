@@ -25,6 +25,7 @@ from maro.learner.serving_api import (  # noqa: F401 - ChatMessage/ChatRequest a
     error_response,
     sse,
 )
+from maro.learner.model_servers import PREFIX_CACHE_TOKENS
 from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowRequest
 from maro.learner.serving_scheduler import LATEST, Job, QueueFull, Scheduler
 
@@ -50,7 +51,7 @@ class ServeConfig(BaseModel):
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; None leaves torch's choice.")
     dtype: Literal["float32", "bfloat16", "auto"] = Field(
         "float32", description="Weights dtype; `auto` is bfloat16 where the hardware supports it, else float32.")
-    prefix_cache_tokens: int = Field(16_384, ge=0, le=1_000_000, description=(
+    prefix_cache_tokens: int = Field(PREFIX_CACHE_TOKENS, ge=0, le=1_000_000, description=(
         "Prompt tokens whose KV is kept so that prompts starting the same way (a game's rules and worked "
         "example, a repair turn) prefill only the rest; 0 turns it off."))
 

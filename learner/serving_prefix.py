@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
+from maro.learner.model_servers import PREFIX_CACHE_TOKENS
+
 
 @dataclass(eq=False)
 class Prefix:
@@ -32,7 +34,7 @@ class PrefixCache:
     first sample needs). KV depends only on the tokens before it and the weights, so reusing it
     gives the same attention inputs as a full prefill, up to float rounding of batch shapes."""
 
-    def __init__(self, max_tokens: int = 16_384, min_tokens: int = 32):
+    def __init__(self, max_tokens: int = PREFIX_CACHE_TOKENS, min_tokens: int = 32):
         self.max_tokens, self.min_tokens = max_tokens, min_tokens
         self._entries: OrderedDict[int, Prefix] = OrderedDict()
         self._tokens = 0

@@ -36,6 +36,34 @@ def model_server(**config):
         yield url
 
 
+async def start_arena(tmp_path, runner=None, **overrides):
+    """An arena server on a loopback port with a SQLite store in `tmp_path` and short deadlines
+    (3 s a turn, 10 s to join) unless `runner` says otherwise; `overrides` are ArenaConfig fields."""
+    from maro.arena.runner import RunnerConfig
+    from maro.arena.server import ArenaConfig, ArenaServer
+
+    config = ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"),
+                         runner=runner or RunnerConfig(turn_timeout_s=3, join_timeout_s=10), **overrides)
+    server = ArenaServer(config)
+    await server.start()
+    return server
+
+
+@contextlib.asynccontextmanager
+async def arena_with_stub(tmp_path, **overrides):
+    """`start_arena` with a client channel and stub on it (`server.channel`, `server.stub`), stopped after."""
+    from maro.agents.client import open_channel
+    from maro.arena.v1 import arena_pb2_grpc as pb_grpc
+
+    server = await start_arena(tmp_path, **overrides)
+    try:
+        async with open_channel(server.address) as channel:
+            server.channel, server.stub = channel, pb_grpc.ArenaStub(channel)
+            yield server
+    finally:
+        await server.stop()
+
+
 def save_tiny_adapter(tiny_model_dir, folder, seed: int) -> None:
     """A LoRA adapter for the tiny model with visibly non-zero weights."""
     import torch

@@ -3,7 +3,6 @@ loopback: spending the server's keys, making it call an address, unbounded games
 malformed fields, oversized echoes, control characters and playing under another's name."""
 
 import asyncio
-import json
 from types import SimpleNamespace
 
 import grpc
@@ -16,31 +15,23 @@ from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, open_channel, play_seat
 from maro.arena import auth
 from maro.arena.runner import RunnerConfig
-from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.server import ArenaConfig
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
-from tests.helpers import serve_in_thread
+from tests.helpers import arena_with_stub, serve_in_thread, start_arena
 
 BOT = {"kind": "bot", "bot": "bargaining-bot"}
 REMOTE = {"kind": "remote"}
 
 
-async def started(tmp_path, runner: RunnerConfig | None = None, **overrides) -> ArenaServer:
-    config = ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"),
-                         runner=runner or RunnerConfig(turn_timeout_s=3, join_timeout_s=10), **overrides)
-    server = ArenaServer(config)
-    await server.start()
-    return server
+started = start_arena
 
 
 @pytest.fixture
 async def arena(tmp_path):
     """A server with its defaults: no key file (local), no model registry."""
-    server = await started(tmp_path)
-    async with open_channel(server.address) as channel:
-        server.channel, server.stub = channel, pb_grpc.ArenaStub(channel)
+    async with arena_with_stub(tmp_path) as server:
         yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -13,30 +13,20 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, find_seat, open_channel, play_seat
-from maro.arena.runner import RunnerConfig
-from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
-from tests.helpers import free_port, serve_in_thread
+from tests.helpers import arena_with_stub, free_port, serve_in_thread, start_arena
 
 BOT = {"kind": "bot", "bot": "bargaining-bot"}
 
 
-async def started(tmp_path, **overrides):
-    config = ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"),
-                         runner=RunnerConfig(turn_timeout_s=3, join_timeout_s=10), **overrides)
-    server = ArenaServer(config)
-    await server.start()
-    return server
+started = start_arena
 
 
 @pytest.fixture
 async def arena(tmp_path):
-    server = await started(tmp_path)
-    async with open_channel(server.address) as channel:
-        server.channel, server.stub = channel, pb_grpc.ArenaStub(channel)
+    async with arena_with_stub(tmp_path) as server:
         yield server
-    await server.stop()
 
 
 async def test_lobby_gives_open_seats_and_waits_for_new_ones(arena):
