@@ -26,27 +26,41 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
+FP32 = {"dtype": "float32", "learner": {"update": {"bf16": False, "trunk_cache": False, "old_logprobs": "recorded"}}}
 SETTINGS = {
-    # What `maro selfplay` did before this benchmark existed.
-    "baseline": {"concurrency": 8, "stop_after_action": False, "prefix_cache_tokens": 0},
+    # What `maro selfplay` did before this benchmark existed: 8 matches in flight, fp32 play and update.
+    "baseline": {"concurrency": 8, "stop_after_action": False, "prefix_cache_tokens": 0, **FP32},
     # More matches in flight (fuller decode batches) and replies that end at the action's bracket.
-    "tuned": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 0},
+    "tuned": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 0, **FP32},
     # ... and prompts that start like a recent one (rules, worked example, repairs) prefill only the rest.
-    "tuned+prefix": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 16_384},
-    # Today's defaults: 16 in flight and the prefix cache, replies not cut at the bracket.
-    "prefix": {"concurrency": 16, "stop_after_action": False, "prefix_cache_tokens": 16_384},
+    "tuned+prefix": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 16_384, **FP32},
+    # 16 in flight with the cache and no stop, in fp32.
+    "prefix": {"concurrency": 16, "stop_after_action": False, "prefix_cache_tokens": 16_384, **FP32},
+    # ... bf16 play, and a bf16 update that runs the frozen trunk once per sample (today's defaults).
+    "bf16": {"concurrency": 16, "stop_after_action": False, "prefix_cache_tokens": 16_384},
+    # ... with replies that end at the action's bracket.
+    "bf16+stop": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 16_384},
 }
+
+
+def _config(name: str, **fields):
+    from maro.learner.loop import SelfPlayConfig, default_learner
+
+    setting = dict(SETTINGS[name])
+    learner = default_learner().model_dump()
+    for part, values in setting.pop("learner", {}).items():
+        learner[part] = {**learner[part], **values}
+    return SelfPlayConfig(learner=learner, **setting, **fields)
 
 
 def run_one(out: Path, game: str, name: str, args) -> dict:
     from rich.console import Console
 
-    from maro.learner.loop import SelfPlayConfig, SelfPlayRun, default_learner, read_metrics
+    from maro.learner.loop import SelfPlayRun, read_metrics
 
     folder = out / f"{game}-{name}"
-    config = SelfPlayConfig(run_dir=folder, games=[game], iterations=args.iterations,
-                            matches_per_iteration=args.matches, seed=args.seed, model=args.model,
-                            learner=default_learner(), **SETTINGS[name])
+    config = _config(name, run_dir=folder, games=[game], iterations=args.iterations,
+                     matches_per_iteration=args.matches, seed=args.seed, model=args.model)
     lines = read_metrics(folder)
     if len(lines) < args.iterations:
         asyncio.run(SelfPlayRun(config, Console(stderr=True)).run())

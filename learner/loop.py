@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
@@ -33,13 +33,14 @@ from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.credit import CreditState, credit
+from maro.learner.localmodel import resolve_dtype
 from maro.learner.model_servers import PREFIX_CACHE_TOKENS, ModelServerConfig
 from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
 from maro.learner.trainer import UpdateConfig
 from maro.learner.update import LearnerConfig, run_update
 
 STATE = "state.json"
-_RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s", "prefix_cache_tokens"}
+_RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s", "prefix_cache_tokens", "dtype"}
 """Config fields a resumed run may change."""
 METRICS = "metrics.jsonl"
 
@@ -73,9 +74,12 @@ class OpponentMix(BaseModel):
 
 
 def default_learner() -> LearnerConfig:
-    """The learner settings of docs/results.md's experiment: LoRA on the top 8 layers (the update
-    runs about 1.6x faster on a CPU) at a learning rate of 1e-4."""
-    return LearnerConfig(update=UpdateConfig(lora_layers=8, learning_rate=1e-4))
+    """The learner settings `maro selfplay` and `maro demo` start from (docs/results.md): LoRA on the
+    top 8 layers (the 22 below are the trunk, run once per sample), a learning rate of 1e-4, and a
+    bf16 update with its old log-probs recomputed where the hardware runs bf16 natively."""
+    bf16 = str(resolve_dtype("auto")) == "torch.bfloat16"
+    return LearnerConfig(update=UpdateConfig(lora_layers=8, learning_rate=1e-4, bf16=bf16,
+                                             old_logprobs="recompute" if bf16 else "recorded"))
 
 
 class SelfPlayConfig(BaseModel):
@@ -101,10 +105,14 @@ class SelfPlayConfig(BaseModel):
     """End each model reply at its action's closing bracket instead of at max_tokens (AgentContext)."""
     prefix_cache_tokens: int = Field(PREFIX_CACHE_TOKENS, ge=0, le=1_000_000)
     """The local model server's prompt-prefix KV cache (`maro model serve --prefix-cache-tokens`)."""
+    dtype: Literal["float32", "bfloat16", "auto"] = "auto"
+    """The local model server's weights (`maro model serve --dtype`): `auto` is bfloat16 where the
+    hardware runs it natively. Its log-probs are then bf16's: the update recomputes the old ones
+    (`update.old_logprobs = recompute`, the default where bf16 is native)."""
     opponents: OpponentMix = Field(default_factory=OpponentMix)
     pool_size: int = Field(3, ge=1)
     """Past versions the `past` opponents are drawn from: the newest few before the current one."""
-    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    learner: LearnerConfig = Field(default_factory=default_learner)
     model_server: ModelServerConfig | None = None
     turn_timeout_s: float = Field(600.0, gt=0)
     """The arena's per-attempt deadline: generous, since every seat here is our own model or a bot
@@ -260,7 +268,7 @@ class SelfPlayRun:
         process = None
         if config.model_server is None:
             process = ModelServerProcess(model_dir, self.adapters.root, self.dir / "model_server.log",
-                                         prefix_cache_tokens=config.prefix_cache_tokens)
+                                         prefix_cache_tokens=config.prefix_cache_tokens, dtype=config.dtype)
             with self.console.status("starting the model server"):
                 process.start()
         server = config.model_server or process.config

@@ -17,6 +17,8 @@ class TrainSample:
     `completion`, the trainer recomputes the old log-probs with the current policy (ratio 1).
     `old_from_reference` marks log-probs recorded from the base model itself (a `@base` behavior):
     the base is also the KL reference, so they stand in for the reference forward too.
+    `on_policy` marks behaviors of the policy the update trains from (UpdateConfig.old_logprobs
+    `recompute` recomputes theirs); an older version's keep their recorded log-probs.
     """
 
     behavior_id: int
@@ -27,6 +29,7 @@ class TrainSample:
     old_logprobs: list[float] | None = None  # per-token log-probs recorded at play time
     old_token_ids: list[int] | None = None  # the token ids those log-probs belong to
     old_from_reference: bool = False  # old_logprobs came from the base model (the KL reference)
+    on_policy: bool = True  # played by the policy this update starts from
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.advantage):
@@ -63,14 +66,16 @@ def _recorded_ids_match(sample: TrainSample, tokenizer) -> bool:
 
 
 def encode_sample(
-    sample: TrainSample, tokenizer, *, max_prompt_tokens: int, max_completion_tokens: int
+    sample: TrainSample, tokenizer, *, max_prompt_tokens: int, max_completion_tokens: int,
+    recompute_on_policy: bool = False,
 ) -> EncodedSample:
     """Tokenise one sample the way the model saw it at play time.
 
     Prompt: the chat template with the generation prompt, truncated from the left (the most
     recent turns matter most). Completion: the recorded token ids when they decode to the
     completion text (so recorded log-probs line up token for token), else the text plus EOS.
-    Both are truncated on the right to `max_completion_tokens`.
+    Both are truncated on the right to `max_completion_tokens`. `recompute_on_policy` drops the
+    recorded log-probs of an on-policy sample (the trainer recomputes them); the token ids stay.
     """
     prompt_text = tokenizer.apply_chat_template(sample.messages, add_generation_prompt=True, tokenize=False)
     full_prompt = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
@@ -86,6 +91,8 @@ def encode_sample(
         completion_ids.append(tokenizer.eos_token_id)
     completion_ids = completion_ids[:max_completion_tokens]
     if old_logprobs is not None and not all(math.isfinite(x) for x in old_logprobs):
+        old_logprobs = None
+    if recompute_on_policy and sample.on_policy:
         old_logprobs = None
     # A cut prompt conditions the policy on less than the base saw at play time: not its reference.
     untruncated = len(full_prompt) <= max_prompt_tokens

@@ -134,13 +134,14 @@ class ModelServerProcess:
     """`maro model serve` as a child process, ready when its health check answers."""
 
     def __init__(self, model_dir: Path, adapters_dir: Path, log_path: Path, port: int | None = None,
-                 served_name: str = "smollm2", prefix_cache_tokens: int = PREFIX_CACHE_TOKENS):
+                 served_name: str = "smollm2", prefix_cache_tokens: int = PREFIX_CACHE_TOKENS,
+                 dtype: str = "float32"):
         self.port = port or free_port()
         self.served_name = served_name
         self.log_path = log_path
         self.args = [sys.executable, "-m", "maro.arena.cli", "model", "serve", "--model-dir", str(model_dir),
                      "--adapters", str(adapters_dir), "--port", str(self.port), "--served-name", served_name,
-                     "--prefix-cache-tokens", str(prefix_cache_tokens)]
+                     "--prefix-cache-tokens", str(prefix_cache_tokens), "--dtype", dtype]
         self.proc: subprocess.Popen | None = None
 
     @property

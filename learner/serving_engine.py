@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from maro.learner.localmodel import resolve_dtype
+
 _VERSION = re.compile(r"^v\d+$")
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
 
@@ -45,18 +47,6 @@ class RowOutput:
     token_ids: list[int]
     finish_reason: str  # "stop" | "length" | "cancelled"
     logprob_entries: list[dict]
-
-
-def resolve_dtype(name: str) -> torch.dtype:
-    """"auto" is bfloat16 where the hardware runs it natively (CUDA or AVX512-BF16/AMX CPUs), else float32."""
-    if name != "auto":
-        return getattr(torch, name)
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    try:
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
-    except (AttributeError, RuntimeError):
-        return torch.float32
 
 
 def row_generator(seed: int | None, index: int) -> torch.Generator:

@@ -17,6 +17,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import RepeatSampler, selective_log_softmax, selective_log_softmax_and_entropy
 
 from maro.learner.samples import EncodedSample, TrainSample, collate, encode_sample
+from maro.learner.trunk import TrunkCache, trunk_depth
 
 
 class UpdateConfig(BaseModel):
@@ -71,6 +72,23 @@ class UpdateConfig(BaseModel):
     seed: int = Field(0, description="Seed for model init, sample order and LoRA init.")
     bf16: bool = Field(False, description="Load and train in bfloat16 (about 1.5x faster on CPU); fp32 otherwise.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long prompts.")
+    trunk_cache: bool = Field(
+        True, description=(
+            "Run the decoder layers below the lowest LoRA layer once per sample and reuse their hidden"
+            " states for every forward of the update (policy, old policy, reference): exact, since they"
+            " hold no trainable parameter; with LoRA on the top 8 of 30 layers a reference forward costs"
+            " about a quarter of a full one. Off: every forward runs the whole model (TRL's path)."
+        ),
+    )
+    old_logprobs: Literal["recorded", "recompute"] = Field(
+        "recorded", description=(
+            "The old policy of the clipped ratio for behaviors the trained-from policy played. 'recorded':"
+            " their play-time log-probs where they line up (exact only if play ran in the training"
+            " precision). 'recompute': the policy's own log-probs at the start of the update, in the"
+            " training precision (a bf16 update of bf16 play); behaviors of older versions keep their"
+            " recorded ones either way. Without the trunk cache, recomputed means the current policy's."
+        ),
+    )
     base_logprobs_as_reference: bool | None = Field(
         None, description=(
             "Use the play-time log-probs of behaviors played by the base model (`NAME@base`) as the KL"
@@ -78,9 +96,37 @@ class UpdateConfig(BaseModel):
             " Exact only when the server that played them ran this base model, in fp32, sampling at"
             " `temperature`: `maro selfplay` turns it on (it plays and trains at one temperature on its"
             " own model server); leave it off for logs of other servers or temperatures. None (the default):"
-            " off, unless the self-play loop turns it on."
+            " off, unless the self-play loop turns it on. With the trunk cache the reference is computed"
+            " once per sample (cheap) and this setting is not used."
         ),
     )
+
+
+class FixedBatchSampler(torch.utils.data.Sampler[int]):
+    """Every sample once per epoch, in micro-batches fixed for the whole update (samples of similar
+    length together, like transformers' group_by_length), the batches' order shuffled each epoch.
+
+    bf16 kernels round differently for different padded layouts (up to 0.1 nats a token here), so
+    log-probs computed once before training (the reference, the old policy) are exactly what the
+    training forward computes only if each sample keeps its batch. Full batches come in a shuffled
+    order; the one short batch comes last, so the data loader's batches are exactly these.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        self.size, self.generator = batch_size, torch.Generator().manual_seed(seed)
+        order = sorted(torch.randperm(len(lengths), generator=self.generator).tolist(), key=lambda i: lengths[i])
+        self.batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+    def __iter__(self):
+        full = [b for b in self.batches if len(b) == self.size]
+        for k in torch.randperm(len(full), generator=self.generator).tolist():
+            yield from full[k]
+        for b in self.batches:
+            if len(b) < self.size:
+                yield from b
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.batches)
 
 
 def _unused_reward(*args, **kwargs) -> list[float]:
@@ -98,10 +144,18 @@ class MaroGRPOTrainer(GRPOTrainer):
     """
 
     def __init__(self, *, samples: list[TrainSample], args: GRPOConfig, max_prompt_tokens: int,
-                 base_logprobs_as_reference: bool = False, **kwargs):
+                 base_logprobs_as_reference: bool = False, trunk_cache: bool = False,
+                 recompute_old: bool = False, **kwargs):
         self.samples = samples
         self.max_prompt_tokens = max_prompt_tokens
         self.base_logprobs_as_reference = base_logprobs_as_reference
+        self.recompute_old = recompute_old
+        self.use_trunk = trunk_cache
+        self.trunk: TrunkCache | None = None  # filled at the first batch, on the training device
+        self.encoded: list[EncodedSample] | None = None
+        self.prepass: dict[int, tuple[torch.Tensor | None, torch.Tensor | None]] = {}  # index -> (old, ref)
+        self._trunk_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # (input ids, trunk hidden)
+        self.sampler: FixedBatchSampler | None = None
         self.old_logp_recomputed = 0  # rows whose old log-probs came from the current policy
         self.reference_forwards_skipped = 0  # micro-batches whose KL reference was their recorded base log-probs
         self.tokens_seen = 0  # unpadded prompt + completion tokens trained on
@@ -116,6 +170,11 @@ class MaroGRPOTrainer(GRPOTrainer):
             peft_model.set_adapter("default")
 
     def _get_train_sampler(self, dataset=None):
+        if self.use_trunk:
+            if self.sampler is None:
+                lengths = [len(e.prompt_ids) + len(e.completion_ids) for e in self._encode_all()]
+                self.sampler = FixedBatchSampler(lengths, self.args.per_device_train_batch_size, self.args.seed)
+            return self.sampler
         # One-to-one: every sample once per epoch, shuffled by the seed (RepeatSampler with
         # batch_size 1 drops nothing and reshuffles each epoch from its own generator).
         return RepeatSampler(
@@ -135,7 +194,12 @@ class MaroGRPOTrainer(GRPOTrainer):
         # 350-token prompt and a 20-token completion. Text-only, so asking for the last
         # `logits_to_keep + 1` logits is exact and cheap.
         with self.accelerator.autocast():
-            logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=logits_to_keep + 1).logits
+            if self._trunk_batch is not None and self._trunk_batch[0].shape == input_ids.shape \
+                    and torch.equal(self._trunk_batch[0], input_ids):
+                logits = self.trunk.top_logits(model, self._trunk_batch[1], attention_mask, logits_to_keep + 1)
+            else:
+                logits = model(input_ids=input_ids, attention_mask=attention_mask,
+                               logits_to_keep=logits_to_keep + 1).logits
         logits = logits[:, :-1].float()  # position t predicts token t + 1
         targets = input_ids[:, -logits_to_keep:]
         if compute_entropy:  # entropy is only logged (no entropy bonus), so it needs no gradient
@@ -153,27 +217,33 @@ class MaroGRPOTrainer(GRPOTrainer):
         )
         return logps
 
+    def _encode_all(self) -> list[EncodedSample]:
+        if self.encoded is None:
+            self.encoded = [
+                encode_sample(s, self.processing_class, max_prompt_tokens=self.max_prompt_tokens,
+                              max_completion_tokens=self.max_completion_length, recompute_on_policy=self.recompute_old)
+                for s in self.samples
+            ]
+        return self.encoded
+
     def _generate_and_score_completions(self, inputs: list[dict]) -> dict[str, torch.Tensor]:
         device = self.accelerator.device
-        samples = [self.samples[row["sample_index"]] for row in inputs]
-        encoded: list[EncodedSample] = [
-            encode_sample(
-                s,
-                self.processing_class,
-                max_prompt_tokens=self.max_prompt_tokens,
-                max_completion_tokens=self.max_completion_length,
-            )
-            for s in samples
-        ]
-        batch = {k: v.to(device) for k, v in collate(encoded, self.processing_class.pad_token_id).items()}
+        indices = [row["sample_index"] for row in inputs]
+        samples = [self.samples[i] for i in indices]
+        encoded = self._encode_all()
+        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in indices],
+                                                      self.processing_class.pad_token_id).items()}
         has_old, recorded = batch.pop("has_old_logps"), batch.pop("old_logps")
         old_is_reference = batch.pop("old_is_reference")
-        with torch.no_grad():
-            old_logps = self._old_logps(batch, has_old, recorded)
-            if old_logps is not None:
-                batch["old_per_token_logps"] = old_logps
-            if self.beta != 0.0:
-                batch["ref_per_token_logps"] = self._ref_logps(batch, old_is_reference, recorded)
+        if self.use_trunk:
+            self._trunk_scores(batch, indices, has_old, recorded)
+        else:
+            with torch.no_grad():
+                old_logps = self._old_logps(batch, has_old, recorded)
+                if old_logps is not None:
+                    batch["old_per_token_logps"] = old_logps
+                if self.beta != 0.0:
+                    batch["ref_per_token_logps"] = self._ref_logps(batch, old_is_reference, recorded)
 
         advantages = torch.tensor([s.advantage for s in samples], dtype=torch.float32, device=device)
         weights = torch.tensor([s.weight for s in samples], dtype=torch.float32, device=device)
@@ -181,6 +251,84 @@ class MaroGRPOTrainer(GRPOTrainer):
         batch["num_items_in_batch"] = batch["completion_mask"].sum()
         self._log_batch(batch, advantages, weights, num_recomputed=int((~has_old).sum()))
         return batch
+
+    def _trunk_scores(self, batch, indices: list[int], has_old: torch.Tensor, recorded: torch.Tensor) -> None:
+        """Old and reference log-probs from the pre-pass (or, for a batch whose rows all lack recorded
+        ones in a single pass, the policy's own: TRL's ratio-1 path); rows are tagged for the forward."""
+        if self.trunk is None:
+            self._fill_trunk()
+        device = self.accelerator.device
+        batch["sample_index"] = torch.tensor(indices, device=device)  # TRL shuffles rows after this
+        mask = batch["completion_mask"]
+        missing = [row for row, i in enumerate(indices) if not bool(has_old[row]) and self.prepass[i][0] is None]
+        if len(missing) < len(indices):
+            old = recorded.clone()
+            if missing:  # a mixed batch in a single pass: the current policy for the rows it must score
+                with torch.no_grad():
+                    current = self._trunk_logps(self.accelerator.unwrap_model(self.model), batch, indices)
+                old[missing] = current[missing]
+            for row, i in enumerate(indices):
+                if not bool(has_old[row]) and self.prepass[i][0] is not None:
+                    n = int(mask[row].sum())
+                    old[row, :n] = self.prepass[i][0][:n]
+            batch["old_per_token_logps"] = old
+        if self.beta != 0.0:
+            ref = torch.full_like(recorded, -1e4)  # finite on padding: TRL takes exp(ref - logp) before masking
+            for row, i in enumerate(indices):
+                n = int(mask[row].sum())
+                ref[row, :n] = self.prepass[i][1][:n]
+            batch["ref_per_token_logps"] = ref
+
+    def _trunk_logps(self, model, batch: dict[str, torch.Tensor], indices: list[int]) -> torch.Tensor:
+        """Per-token log-probs of the batch's completions from the cached trunk, under `model` as it is."""
+        mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+        keep = batch["completion_ids"].size(1)
+        with self.accelerator.autocast():
+            logits = self.trunk.top_logits(model, self.trunk.batch(indices, batch), mask, keep + 1)
+        return selective_log_softmax(logits[:, :-1].float(), batch["completion_ids"], temperature=self.temperature)
+
+    def _compute_loss(self, model, inputs):
+        if "sample_index" not in inputs:
+            return super()._compute_loss(model, inputs)
+        ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        self._trunk_batch = (ids, self.trunk.batch(inputs["sample_index"].tolist(), inputs))
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._trunk_batch = None
+
+    def _passes(self) -> float:
+        """How many times the update visits each sample (epochs, or max_steps' share)."""
+        args, n = self.args, len(self.samples)
+        if args.max_steps and args.max_steps > 0:
+            return args.max_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps / n
+        return float(args.num_train_epochs)
+
+    @torch.no_grad()
+    def _fill_trunk(self) -> None:
+        """Run the frozen trunk once per sample, then the top layers for the reference (the adapter off)
+        and, when samples are visited more than once, the old policy where no recorded log-probs serve;
+        each in the micro-batch the sample trains in, so the layout (and bf16's rounding) is the same."""
+        model = self.accelerator.unwrap_model(self.model)
+        self.trunk = TrunkCache(model, trunk_depth(model))
+        encoded, pad = self._encode_all(), self.processing_class.pad_token_id
+        batches = self._get_train_sampler().batches
+        self.trunk.fill(encoded, batches, pad)
+        self.prepass = {i: (None, None) for b in batches for i in b}
+        if self.beta == 0.0 and self._passes() <= 1:
+            return
+        device = self.accelerator.device
+        for rows in batches:
+            batch = {k: v.to(device) for k, v in collate([encoded[i] for i in rows], pad).items()}
+            old = ref = None
+            if self._passes() > 1 and not bool(batch["has_old_logps"].all()):
+                old = self._trunk_logps(model, batch, rows)
+            if self.beta != 0.0:
+                with model.disable_adapter():
+                    ref = self._trunk_logps(model, batch, rows)
+            for row, i in enumerate(rows):
+                needs_old = old is not None and not bool(batch["has_old_logps"][row])
+                self.prepass[i] = (old[row] if needs_old else None, None if ref is None else ref[row])
 
     def _ref_logps(self, batch, old_is_reference: torch.Tensor, recorded: torch.Tensor) -> torch.Tensor:
         """Log-probs of MARO's reference, the base model (the adapter switched off, not a copy of it).
@@ -320,6 +468,8 @@ def train_adapter(
             processing_class=tokenizer,
             max_prompt_tokens=config.max_prompt_tokens,
             base_logprobs_as_reference=bool(config.base_logprobs_as_reference),
+            trunk_cache=config.trunk_cache,
+            recompute_old=config.old_logprobs == "recompute",
         )
         # Metrics come back in the return value; printing every step's dict only adds noise.
         trainer.remove_callback(PrinterCallback)
@@ -343,6 +493,7 @@ def train_adapter(
             "maro/advantage_mean": sum(s.advantage for s in samples) / len(samples),
             "maro/old_logp_recomputed": float(trainer.old_logp_recomputed),
             "maro/reference_forwards_skipped": float(trainer.reference_forwards_skipped),
+            "maro/trunk_layers": float(trainer.trunk.depth) if trainer.trunk is not None else 0.0,
             "maro/tokens_per_second": trainer.tokens_seen / wall if wall > 0 else 0.0,
             "maro/wall_seconds": wall,
         }

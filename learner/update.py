@@ -63,6 +63,7 @@ def to_sample(c: Credited) -> TrainSample:
         advantage=c.advantage, weight=c.weight,
         old_logprobs=[t.logprob for t in lps] if complete else None, old_token_ids=ids if complete else None,
         old_from_reference=complete and c.behavior.model.endswith("@base"),
+        on_policy=c.lag == 0,
     )
 
 

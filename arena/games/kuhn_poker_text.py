@@ -73,7 +73,7 @@ def render_prompt(view: Mapping[str, Any], legal_actions: Sequence[str]) -> list
         "(give up the pot). If both check, the higher card wins the antes. "
         f"The match has {view['rounds']} hand(s); who acts first alternates between hands. "
         f"You are the {view['role']} player. Your goal: win as many chips as possible. "
-        f"On your turn reply with exactly one action, last in your reply: {ACTION_FORMAT}."
+        f"On your turn reply with exactly one action and nothing else: {ACTION_FORMAT}."
     )
     first = "you act first" if view["you_act_first"] else "your opponent acts first"
     current = (
@@ -86,5 +86,7 @@ def render_prompt(view: Mapping[str, Any], legal_actions: Sequence[str]) -> list
         "Hand 1 of 1: your card is the Queen; your opponent acts first. The first player bets. "
         "Pot: 3 chips. Your chips so far: +0. Legal actions: [Call], [Fold]. Your action?"
     )
-    reply = "A bet often means a King, but sometimes a bluff with the Jack; calling sometimes keeps it honest. [Call]"
+    # A bare action: a small model copies the example's shape, and prose before the action is
+    # what it loses the format in (see docs/benchmarks.md, valid-action rate).
+    reply = "[Call]"
     return with_worked_example(rules, example, reply, current)

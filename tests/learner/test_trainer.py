@@ -245,7 +245,8 @@ def test_recorded_base_logprobs_stand_in_for_the_reference_forward(tiny_model_di
                                old_from_reference=from_reference) for i in range(2)]
         return train_adapter(samples, base_model_dir=tiny_model_dir, init_adapter_dir=tmp_path / "first",
                              output_dir=tmp_path / name,
-                             config=_config(beta=0.04, max_steps=1, **({"base_logprobs_as_reference": True} | config)))
+                             config=_config(beta=0.04, max_steps=1, trunk_cache=False,
+                                            **({"base_logprobs_as_reference": True} | config)))
 
     forward = kl_run("forward", logps, from_reference=False)
     recorded = kl_run("recorded", logps, from_reference=True)
@@ -271,7 +272,7 @@ def test_recorded_reference_stays_finite_on_padding_and_off_by_default(tiny_mode
         ids, logps = _token_logps(base, tok, TrainSample(0, PROMPT, text, 0.0))
         rows.append(TrainSample(i, PROMPT, text, 1.0, old_logprobs=logps, old_token_ids=ids, old_from_reference=True))
     on = train_adapter(rows, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / "on",
-                       config=_config(beta=0.04, max_steps=1, base_logprobs_as_reference=True))
+                       config=_config(beta=0.04, max_steps=1, base_logprobs_as_reference=True, trunk_cache=False))
     assert on["maro/reference_forwards_skipped"] == 1
     assert all(math.isfinite(on[k]) for k in ("maro/loss", "maro/kl", "maro/grad_norm"))
     default = train_adapter(rows, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / "off",
@@ -305,3 +306,101 @@ def test_recorded_tokens_that_run_past_a_stop_string_keep_their_log_probs(tiny_m
     # Ids that say something else than the completion are not trusted: recomputed from the text.
     other = TrainSample(0, PROMPT, "[Offer: 56]", 1.0, old_logprobs=[-0.5] * len(ids), old_token_ids=ids)
     assert encode_sample(other, tok, max_prompt_tokens=64, max_completion_tokens=16).old_logprobs is None
+
+
+def _rows(n: int = 6) -> list[TrainSample]:
+    texts = (GOOD, BAD, "[Offer: 3]", "[Accept] now")
+    prompts = (PROMPT, PROMPT * 2, [{"role": "user", "content": "Sell the hat; your cost is 4."}])
+    return [TrainSample(i, prompts[i % 3], texts[i % 4], advantage=(-1.0) ** i * (1 + i / 10)) for i in range(n)]
+
+
+def test_trunk_cache_trains_exactly_like_the_full_forward(tiny_model_dir, tmp_path):
+    """With LoRA on the top layer only, the trunk below runs once per sample: the same loss, KL and
+    trained weights as the full forward of every step (TRL's path), in fp32, over two epochs."""
+    base, tok = _load(tiny_model_dir)
+    rows = []
+    for s in _rows():  # recorded old log-probs, so both paths take the same ratios in the second epoch
+        ids, logps = _token_logps(base, tok, s)
+        rows.append(TrainSample(s.behavior_id, s.messages, s.completion, s.advantage, old_logprobs=logps,
+                                old_token_ids=ids))
+    runs = {}
+    for trunk in (True, False):
+        metrics = train_adapter(rows, base_model_dir=tiny_model_dir, init_adapter_dir=None,
+                                output_dir=tmp_path / str(trunk),
+                                config=_config(lora_layers=1, beta=0.04, epochs=2, learning_rate=1e-2,
+                                               trunk_cache=trunk, batch_size=6))
+        runs[trunk] = metrics, _lora_b(tmp_path / str(trunk))
+    (on, on_b), (off, off_b) = runs[True], runs[False]
+    total = _num_layers(tiny_model_dir)
+    assert on["maro/trunk_layers"] == total - 1 and off["maro/trunk_layers"] == 0
+    assert on["maro/kl"] > 0
+    for key in ("maro/loss", "maro/kl", "entropy"):
+        assert on[key] == pytest.approx(off[key], rel=1e-3, abs=1e-6), key
+    for a, b in zip(on_b, off_b, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def _num_layers(model_dir: Path) -> int:
+    import json
+
+    return json.loads((model_dir / "config.json").read_text())["num_hidden_layers"]
+
+
+def test_bf16_update_with_recomputed_old_logprobs_starts_at_ratio_one_and_zero_kl(tiny_model_dir, tmp_path):
+    """bf16 rounds by batch layout; fixed micro-batches make the pre-computed reference and old
+    policy exactly the training forward's: no movement, no KL, no clipping, over two epochs."""
+    base, tok = _load(tiny_model_dir)
+    rows = []
+    for s in _rows():
+        ids, logps = _token_logps(base, tok, s)  # fp32 play-time log-probs: off by bf16's rounding
+        rows.append(TrainSample(s.behavior_id, s.messages, s.completion, s.advantage, old_logprobs=logps,
+                                old_token_ids=ids))
+    still = train_adapter(rows, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / "still",
+                          config=_config(lora_layers=1, beta=0.04, epochs=2, learning_rate=1e-12, bf16=True,
+                                         old_logprobs="recompute", batch_size=3))
+    assert still["maro/kl"] == 0.0 and still["maro/clip_ratio"] == 0.0
+    assert still["maro/old_logp_recomputed"] == 2 * len(rows)
+    moved = train_adapter(rows, base_model_dir=tiny_model_dir, init_adapter_dir=None, output_dir=tmp_path / "moved",
+                          config=_config(lora_layers=1, beta=0.04, epochs=2, learning_rate=5e-2, bf16=True,
+                                         old_logprobs="recompute", batch_size=3))
+    assert moved["maro/kl"] > 0 and math.isfinite(moved["maro/loss"])
+
+
+def test_recompute_keeps_the_recorded_logprobs_of_older_versions(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    ids = tok(GOOD, add_special_tokens=False)["input_ids"]
+    mine = TrainSample(0, PROMPT, GOOD, 1.0, old_logprobs=[-1.0] * len(ids), old_token_ids=ids)
+    older = TrainSample(1, PROMPT, GOOD, 1.0, old_logprobs=[-1.0] * len(ids), old_token_ids=ids, on_policy=False)
+    kw = dict(max_prompt_tokens=64, max_completion_tokens=16, recompute_on_policy=True)
+    assert encode_sample(mine, tok, **kw).old_logprobs is None
+    assert encode_sample(older, tok, **kw).old_logprobs == [-1.0] * len(ids)
+    assert encode_sample(mine, tok, max_prompt_tokens=64, max_completion_tokens=16).old_logprobs is not None
+
+
+def test_fixed_batches_visit_every_sample_once_per_epoch_in_the_same_company():
+    from maro.learner.trainer import FixedBatchSampler
+
+    lengths = [50, 10, 30, 20, 40, 60, 70]
+    sampler = FixedBatchSampler(lengths, batch_size=3, seed=1)
+    assert sorted(len(b) for b in sampler.batches) == [1, 3, 3]
+    assert all(max(lengths[i] for i in a) <= min(lengths[i] for i in b)
+               for a, b in zip(sampler.batches, sampler.batches[1:]))  # grouped by length
+    epochs = [list(sampler) for _ in range(4)]
+    for order in epochs:
+        assert sorted(order) == list(range(7))
+        chunks = [order[i:i + 3] for i in range(0, 7, 3)]
+        assert sorted(map(sorted, chunks)) == sorted(map(sorted, sampler.batches))
+        assert len(chunks[-1]) == 1  # the short batch comes last
+    assert len({tuple(o) for o in epochs}) > 1  # the batches' order changes between epochs
+
+
+def test_trunk_depth_counts_the_frozen_layers_below_the_lowest_adapter(tiny_model_dir):
+    from maro.learner.trainer import _load_policy
+    from maro.learner.trunk import trunk_depth
+
+    total = _num_layers(tiny_model_dir)
+    top, _ = _load_policy(tiny_model_dir, None, _config(lora_layers=1))
+    every, _ = _load_policy(tiny_model_dir, None, _config())
+    assert trunk_depth(top) == total - 1 and trunk_depth(every) == 0
