@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
@@ -146,6 +146,13 @@ def _repair_turn(previous: str, reason: str, think: bool, legal_actions: Sequenc
         {"role": "assistant", "content": previous},
         {"role": "user", "content": f"That action was refused: {reason}.{legal} {ask}"},
     ]
+
+
+def first_prompt(game_id: str, view: Mapping[str, Any], legal_actions: Sequence[str],
+                 ctx: AgentContext | None = None) -> list[dict]:
+    """The messages a model seat is sent for this view before any note or repair: the game's prompt
+    with `ctx`'s persona and think rules (none by default, as in self-play). Warm starts imitate on it."""
+    return _with_persona_and_think(game_class(game_id).render_prompt(view, legal_actions), ctx or AgentContext())
 
 
 def _base_prompt(state: AgentState) -> list[dict]:

@@ -33,10 +33,12 @@ app.add_typer(agent_app, name="agent")
 
 
 def _register_learner_commands() -> None:
-    from maro.learner.cli import evaluate, selfplay
+    from maro.learner.cli import evaluate, exploitability, selfplay, warmstart
 
     app.command("selfplay")(selfplay)
     app.command("eval")(evaluate)
+    app.command("warmstart")(warmstart)
+    app.command("exploitability")(exploitability)
 
 
 def _logging(verbose: bool) -> None:

@@ -40,6 +40,9 @@ SETTINGS = {
     "bf16": {"concurrency": 16, "stop_after_action": False, "prefix_cache_tokens": 16_384},
     # ... with replies that end at the action's bracket.
     "bf16+stop": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 16_384},
+    # bf16, with twice the matches per iteration (and in flight) and half the iterations: the same
+    # matches played and trained on in fewer, larger updates.
+    "bf16x2": {"concurrency": 32, "stop_after_action": False, "prefix_cache_tokens": 16_384, "scale": 2},
 }
 
 
@@ -47,6 +50,7 @@ def _config(name: str, **fields):
     from maro.learner.loop import SelfPlayConfig, default_learner
 
     setting = dict(SETTINGS[name])
+    setting.pop("scale", None)
     learner = default_learner().model_dump()
     for part, values in setting.pop("learner", {}).items():
         learner[part] = {**learner[part], **values}
@@ -59,10 +63,14 @@ def run_one(out: Path, game: str, name: str, args) -> dict:
     from maro.learner.loop import SelfPlayRun, read_metrics
 
     folder = out / f"{game}-{name}"
-    config = _config(name, run_dir=folder, games=[game], iterations=args.iterations,
-                     matches_per_iteration=args.matches, seed=args.seed, model=args.model)
+    scale = SETTINGS[name].get("scale", 1)
+    if args.iterations % scale:
+        raise SystemExit(f"{name} plays {scale}x the matches per iteration: --iterations must divide by {scale}")
+    iterations = args.iterations // scale
+    config = _config(name, run_dir=folder, games=[game], iterations=iterations,
+                     matches_per_iteration=args.matches * scale, seed=args.seed, model=args.model)
     lines = read_metrics(folder)
-    if len(lines) < args.iterations:
+    if len(lines) < iterations:
         asyncio.run(SelfPlayRun(config, Console(stderr=True)).run())
         lines = read_metrics(folder)
     return summarise(game, name, lines)

@@ -54,6 +54,8 @@ def selfplay(
     concurrency: Annotated[int, typer.Option(help="Matches played at once (at most 64).")] = 16,
     stop_after_action: Annotated[bool | None, typer.Option(
         help="End each model reply at its action's closing bracket (default: the run config's).")] = None,
+    probe_matches: Annotated[int, typer.Option(
+        help="After each update, matches against the bot on fixed seeds, logged and plotted (0: off).")] = 0,
     verbose: bool = False,
 ) -> None:
     """Self-play training: play through the arena, MARO update, publish, repeat (resumes a killed run)."""
@@ -89,7 +91,7 @@ def selfplay(
     try:
         cfg = SelfPlayConfig(run_dir=run_dir, games=game, players=_players(players), iterations=iterations,
                              matches_per_iteration=matches_per_iteration, seed=seed, model=model, learner=learner,
-                             concurrency=concurrency,
+                             concurrency=concurrency, probe_matches=probe_matches,
                              **({} if stop_after_action is None else {"stop_after_action": stop_after_action}))
         run = SelfPlayRun(cfg)
     except ValueError as exc:
@@ -102,6 +104,7 @@ def evaluate(
     game: Annotated[list[str], typer.Option("--game", help="Game to evaluate on; repeat for several.")],
     adapter: Annotated[Path | None, typer.Option(help="Side A: an adapter folder (omit for the base model).")] = None,
     vs: Annotated[Path | None, typer.Option(help="Side B: an adapter folder (omit for the frozen base).")] = None,
+    vs_bot: Annotated[bool, typer.Option(help="Side B is the game's scripted bot.")] = False,
     matches: Annotated[int, typer.Option(help="Matches per game (half the seeds, each with seats swapped).")] = 40,
     players: Annotated[list[str] | None, typer.Option(help="Seats per game as GAME=N.")] = None,
     run_dir: Annotated[Path, typer.Option(help="Where the eval's store and eval.json go.")] = Path("runs/eval"),
@@ -119,9 +122,83 @@ def evaluate(
     _logging(verbose)
     _quiet()
     try:
-        cfg = EvalConfig(run_dir=run_dir, adapter=adapter, vs=vs, games=game, players=_players(players),
+        cfg = EvalConfig(run_dir=run_dir, adapter=adapter, vs=vs, vs_bot=vs_bot, games=game, players=_players(players),
                          matches=matches, seed=seed, model=model, concurrency=concurrency,
                          **({} if stop_after_action is None else {"stop_after_action": stop_after_action}))
         asyncio.run(run_eval(cfg))
     except (FileNotFoundError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+def warmstart(
+    game: Annotated[list[str], typer.Option("--game", help="Game whose bot to imitate; repeat for several.")],
+    run_dir: Annotated[Path, typer.Option(help="A new self-play run folder; the adapter becomes its first version.")
+                       ] = Path("runs/selfplay"),
+    matches: Annotated[int, typer.Option(help="Bot-against-bot matches per game (at most 20,000).")] = 200,
+    players: Annotated[list[str] | None, typer.Option(help="Seats per game as GAME=N (default: the minimum).")] = None,
+    bot: Annotated[list[str] | None, typer.Option(help="Bot to imitate as GAME=NAME (default: the game's).")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = 2,
+    learning_rate: Annotated[float, typer.Option(help="LoRA learning rate.")] = 2e-4,
+    model: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
+    verbose: bool = False,
+) -> None:
+    """Imitate the scripted bots (their actions as replies to the model's prompts) before self-play."""
+    from maro.arena.cli import _logging
+    from maro.learner.localmodel import resolve_model
+    from maro.learner.loop import default_learner
+    from maro.learner.warmstart import WarmStartConfig, warm_start
+
+    _logging(verbose)
+    _quiet()
+    bots = {}
+    for item in bot or []:
+        name, sep, value = item.partition("=")
+        if not sep or not value:
+            raise typer.BadParameter(f"--bot {item!r}: expected GAME=NAME")
+        bots[name] = value
+    try:
+        cfg = WarmStartConfig(games=game, players=_players(players), bots=bots, matches=matches, epochs=epochs,
+                              learning_rate=learning_rate, update=default_learner().update)
+        version, metrics = warm_start(run_dir, resolve_model(model), cfg)
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(str(exc).strip("'\"")) from exc
+    typer.echo(f"warm start {run_dir}/adapters/{version}: {int(metrics['warmstart/examples'])} examples, loss "
+               f"{metrics['warmstart/first_loss']:.3f} -> {metrics['warmstart/last_loss']:.3f} in "
+               f"{metrics['warmstart/seconds']:.0f}s; `maro selfplay --run-dir {run_dir}` continues from it")
+
+
+def exploitability(
+    adapter: Annotated[Path | None, typer.Option(help="An adapter folder (omit for the base model).")] = None,
+    bot: Annotated[str | None, typer.Option(help="Measure a scripted bot instead of the model.")] = None,
+    game: Annotated[str, typer.Option(help="Only kuhn_poker-v1 (OpenSpiel's kuhn_poker) for now.")] = "kuhn_poker-v1",
+    temperature: Annotated[float, typer.Option(help="The sampling temperature the policy plays at.")] = 0.7,
+    model: Annotated[str, typer.Option(help="Base model: `smollm2` or a folder.")] = "smollm2",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write NashConv and the table here.")] = None,
+) -> None:
+    """NashConv of the model's (or a bot's) Kuhn poker policy, by OpenSpiel: 0 is an equilibrium."""
+    from maro.learner import exploitability as ex
+
+    _quiet()
+    if game != ex.GAME:
+        raise typer.BadParameter(f"--game {game}: exploitability is computed for {ex.GAME} only")
+    if bot and adapter:
+        raise typer.BadParameter("give --adapter or --bot, not both")
+    if adapter is not None and not (adapter / "adapter_config.json").exists():
+        raise typer.BadParameter(f"--adapter {adapter}: no adapter_config.json there")
+    if bot:
+        policy, label = ex.bot_policy(bot), f"bot {bot}"
+    else:
+        from maro.learner.localmodel import resolve_model
+
+        policy = ex.model_policy(resolve_model(model), adapter, temperature)
+        label = f"{model} + {adapter}" if adapter else f"{model} (base)"
+    try:
+        value, table = ex.nash_conv(policy)
+    except KeyError as exc:
+        raise typer.BadParameter(f"--bot {bot}: {exc}") from exc
+    typer.echo(f"{label}: NashConv {value:.4f} (exploitability {value / 2:.4f}); P(bet or call) by state:")
+    for key in sorted(table, key=lambda k: (len(k), k)):
+        card = ("J", "Q", "K")[int(key[0])]
+        typer.echo(f"  {card} {key[1:] or '-':3s} {table[key]['bet']:.3f}")
+    if json_out:
+        json_out.write_text(json.dumps({"policy": label, "nash_conv": value, "table": table}, indent=2))

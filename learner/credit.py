@@ -46,6 +46,9 @@ class MaroConfig(BaseModel):
     include_rejected: bool = True
     """Train on attempts the arena refused, with `invalid_reward`, so the format is learnt."""
     invalid_reward: float = Field(-1.0, ge=-1, le=1)
+    drop_zero_advantage: bool = False
+    """Leave behaviors whose advantage is 0 out of the update (SPIRAL does): they add no policy
+    gradient, only the KL term's pull and the compute."""
     estimator: Literal["game", "rollout", "judge", "mix"] = "game"
     """Utility estimator V_i(s): `game` (each game's heuristic), `rollout` (continuations against an
     opponent pool), `judge` (an LLM through LiteLLM) or `mix` (weighted mix of those)."""

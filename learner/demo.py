@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
@@ -18,6 +19,8 @@ from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.model_servers import ModelServerConfig
 from maro.learner.selfplay import ModelServerProcess, batch_stats, mixed_plans, play_batch
+from maro.learner.evaluate import bootstrap_ci
+from maro.learner.loop import default_learner
 from maro.learner.update import LearnerConfig, run_update
 
 
@@ -37,7 +40,11 @@ class DemoConfig(BaseModel):
     """First seed; both batches use the same seeds so before and after compare like with like."""
     temperature: float = 0.7
     max_tokens: int = 16
-    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    learner: LearnerConfig = Field(default_factory=default_learner)
+    """`maro selfplay`'s learner defaults."""
+    dtype: Literal["float32", "bfloat16", "auto"] = "auto"
+    """The local model server's weights, as in `maro selfplay`."""
+    bootstrap: int = Field(2000, ge=100)
     model_server: ModelServerConfig | None = None
     """None starts the local model server (`maro model serve`) for the run; a config uses that
     server instead, e.g. vLLM (`kind: vllm`), which must see the adapters folder at the same path."""
@@ -59,8 +66,30 @@ async def _play(address: str, config: DemoConfig, settings: ModelSettings, label
                                 concurrency=16)
 
 
-def _table(before: dict, after: dict, version: str) -> Table:
-    table = Table(title=f"bargaining-v1, base model vs adapter {version}")
+def compare(before: dict, after: dict, reps: int) -> dict:
+    """Mean outcome of the model's seats per batch with 95% intervals (seeds resampled), and the
+    paired difference after - before over the seeds both batches played."""
+    out = {}
+    for name, stats in (("before", before), ("after", after)):
+        mean, lo, hi = bootstrap_ci(list(stats["per_seed"].values()), reps)
+        out[name] = {"mean": mean, "ci": [lo, hi]}
+    seeds = sorted(set(before["per_seed"]) & set(after["per_seed"]))
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    diffs = [[mean(after["per_seed"][k]) - mean(before["per_seed"][k])] for k in seeds]
+    mean, lo, hi = bootstrap_ci(diffs, reps)
+    out["after_minus_before"] = {"mean": mean, "ci": [lo, hi], "seeds": len(seeds),
+                                 "supported": bool(lo > 0 or hi < 0)}
+    return out
+
+
+def _ci(x: dict) -> str:
+    return f"{x['mean']:+.3f} [{x['ci'][0]:+.3f}, {x['ci'][1]:+.3f}]"
+
+
+def _table(game: str, before: dict, after: dict, version: str, diff: dict) -> Table:
+    table = Table(title=f"{game}, base model vs adapter {version}")
     table.add_column("")
     table.add_column("before (base)", justify="right")
     table.add_column(f"after ({version})", justify="right")
@@ -71,7 +100,19 @@ def _table(before: dict, after: dict, version: str) -> Table:
     for role in sorted(set(before["mean_outcome"]) | set(after["mean_outcome"])):
         b, a = before["mean_outcome"].get(role), after["mean_outcome"].get(role)
         table.add_row(f"mean outcome, {role}", "-" if b is None else f"{b:+.3f}", "-" if a is None else f"{a:+.3f}")
+    table.add_row("mean outcome, model seats [95% CI]", _ci(diff["before"]), _ci(diff["after"]))
+    d = diff["after_minus_before"]
+    table.add_row(f"after - before, paired over {d['seeds']} seeds", "", _ci(d))
     return table
+
+
+def verdict(diff: dict) -> str:
+    d = diff["after_minus_before"]
+    if not d["supported"]:
+        return (f"the change after one update, {d['mean']:+.3f}, is within noise: its 95% interval "
+                f"[{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] contains 0")
+    word = "gain" if d["mean"] > 0 else "loss"
+    return f"a {word} of {d['mean']:+.3f} that the interval supports ([{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}])"
 
 
 async def run_demo(config: DemoConfig, console: Console | None = None) -> dict:
@@ -90,7 +131,7 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict:
     arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite")), store=store)
     process = None
     if config.model_server is None:
-        process = ModelServerProcess(model_dir, adapters.root, run_dir / "model_server.log")
+        process = ModelServerProcess(model_dir, adapters.root, run_dir / "model_server.log", dtype=config.dtype)
         with console.status("starting the model server"):
             process.start()
     model_server = config.model_server or process.config
@@ -114,9 +155,12 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict:
         await arena.stop()
         if process is not None:
             process.stop()
-    console.print(_table(before, after, result.version))
+    diff = compare(before, after, config.bootstrap)
+    console.print(_table(config.game, before, after, result.version, diff))
+    console.print(f"after one MARO update: {verdict(diff)}")
     summary = {
-        "before": before, "after": after, "adapter": str(adapters.path(result.version)), "served": served,
+        "before": before, "after": after, "comparison": diff, "adapter": str(adapters.path(result.version)),
+        "served": served,
         "store": str(run_dir / "matches.sqlite"), "update": result.metrics, "seconds": time.time() - started,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

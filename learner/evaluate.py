@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +47,8 @@ class EvalConfig(BaseModel):
     """Side A: a PEFT adapter folder (an adapters/vNNNN of a run); None is the base model."""
     vs: Path | None = None
     """Side B: another adapter folder; None is the frozen base model."""
+    vs_bot: bool = False
+    """Side B is the game's scripted bot instead (then `vs` stays empty)."""
     games: list[str] = Field(default_factory=lambda: ["bargaining-v1"], min_length=1)
     players: dict[str, int] = Field(default_factory=dict)
     matches: int = Field(40, ge=2)
@@ -59,17 +61,23 @@ class EvalConfig(BaseModel):
     stop_after_action: bool = False
     """End each model reply at its action's closing bracket (as a run with --stop-after-action played)."""
     bootstrap: int = Field(2000, ge=100)
+    dtype: Literal["float32", "bfloat16", "auto"] = "auto"
+    """The local model server's weights, as in `maro selfplay` (bfloat16 where native)."""
     model_server: ModelServerConfig | None = None
     turn_timeout_s: float = Field(600.0, gt=0)
     """The arena's per-attempt deadline: generous, since every seat here is our own model or a bot
     and a busy CPU server can queue a reply for minutes."""
 
 
-def eval_plans(game_id: str, players: int, seeds: int, first_seed: int, a: str, b: str) -> list[MatchPlan]:
-    """Two matches per seed: A in the even seats then in the odd ones."""
+def eval_plans(game_id: str, players: int, seeds: int, first_seed: int, a: str, b: str | None) -> list[MatchPlan]:
+    """Two matches per seed: A in the even seats then in the odd ones; B (None: the game's bot) in the rest."""
     plans = []
     for k in range(seeds):
         for swap in (0, 1):
+            if b is None:
+                mine = tuple(s for s in range(players) if (s + swap) % 2 == 0)
+                plans.append(MatchPlan(game_id, first_seed + k, mine, players, tuple(a for _ in mine)))
+                continue
             models = tuple(a if (s + swap) % 2 == 0 else b for s in range(players))
             plans.append(MatchPlan(game_id, first_seed + k, tuple(range(players)), players, models))
     return plans
@@ -155,7 +163,7 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
     model_dir = resolve_model(config.model)
     process = None
     if config.model_server is None:
-        process = ModelServerProcess(model_dir, run_dir / "adapters", run_dir / "model_server.log")
+        process = ModelServerProcess(model_dir, run_dir / "adapters", run_dir / "model_server.log", dtype=config.dtype)
         with console.status("starting the model server"):
             process.start()
     server = config.model_server or process.config
@@ -167,7 +175,11 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
             if versions[side] and config.model_server is not None:
                 server.publish_adapter(versions[side], Path(path))
         models = {side: server.litellm_model(v or "base") for side, v in versions.items()}
-        if models["A"] == models["B"]:
+        if config.vs_bot:
+            if config.vs is not None:
+                raise ValueError("give --vs or --vs-bot, not both")
+            models["B"] = None
+        elif models["A"] == models["B"]:
             raise ValueError("A and B are the same model; name an --adapter or a --vs")
         await arena.start()
         settings = ModelSettings(model=models["A"], api_base=server.api_base(), api_key=server.api_key,
@@ -187,9 +199,13 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
         if process is not None:
             process.stop()
     matches = [store.get_match(i, with_events=False) for i in match_ids]
-    names = {f"model:{models['A']}": "A", f"model:{models['B']}": "B"}
+    names = {f"model:{models['A']}": "A"}
+    if config.vs_bot:
+        names |= {s.name: "B" for m in matches for s in m.seats if s.kind == "bot"}
+    else:
+        names[f"model:{models['B']}"] = "B"
     result = {
-        "a": str(config.adapter or "base"), "b": str(config.vs or "base"),
+        "a": str(config.adapter or "base"), "b": "bot" if config.vs_bot else str(config.vs or "base"),
         "games": summarise(matches, names, config.bootstrap),
         "valid_rate": _valid_rates(store, match_ids, names),
         "seconds": time.time() - started,

@@ -40,7 +40,10 @@ from maro.learner.trainer import UpdateConfig
 from maro.learner.update import LearnerConfig, run_update
 
 STATE = "state.json"
-_RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s", "prefix_cache_tokens", "dtype"}
+PROBE_SEED = 3_000_000
+"""Probe seeds start here: the same deals every iteration, apart from training and `maro eval` seeds."""
+_RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s", "prefix_cache_tokens", "dtype",
+              "probe_matches"}
 """Config fields a resumed run may change."""
 METRICS = "metrics.jsonl"
 
@@ -109,6 +112,10 @@ class SelfPlayConfig(BaseModel):
     """The local model server's weights (`maro model serve --dtype`): `auto` is bfloat16 where the
     hardware runs it natively. Its log-probs are then bf16's: the update recomputes the old ones
     (`update.old_logprobs = recompute`, the default where bf16 is native)."""
+    probe_matches: int = Field(0, ge=0, le=1000)
+    """After each update, the new adapter (and, before the first, the starting policy) plays this
+    many matches against the scripted bot on fixed seeds, its seat alternating; logged as `probe`
+    in metrics.jsonl and plotted. 0: no probe."""
     opponents: OpponentMix = Field(default_factory=OpponentMix)
     pool_size: int = Field(3, ge=1)
     """Past versions the `past` opponents are drawn from: the newest few before the current one."""
@@ -170,6 +177,7 @@ def iteration_stats(store: MatchStore, match_ids: Sequence[str], current: str) -
     attempts = [b for b in store.behaviors([m.match_id for m in matches]) if b.messages and (b.match_id, b.seat) in mine]
     outcomes: dict[str, list[float]] = defaultdict(list)
     wins: dict[str, list[float]] = defaultdict(list)
+    seats: list[float] = []
     for m in matches:
         if m.status != "finished" or m.outcome is None:
             continue
@@ -178,6 +186,7 @@ def iteration_stats(store: MatchStore, match_ids: Sequence[str], current: str) -
         for s in m.seats:
             if (m.match_id, s.seat) in mine:
                 z = m.outcome[s.seat]
+                seats.append(z)
                 for key in (f"{m.game_id}/{s.role}", f"{kind}/{m.game_id}/{s.role}"):
                     outcomes[key].append(z)
                     wins[key].append(float(z > threshold))
@@ -186,6 +195,7 @@ def iteration_stats(store: MatchStore, match_ids: Sequence[str], current: str) -
         "finished": sum(m.status == "finished" for m in matches),
         "attempts": len(attempts),
         "valid_rate": sum(b.accepted for b in attempts) / len(attempts) if attempts else 0.0,
+        "mean_outcome": sum(seats) / len(seats) if seats else None,
         "outcome": {k: sum(v) / len(v) for k, v in sorted(outcomes.items())},
         "win_rate": {k: sum(v) / len(v) for k, v in sorted(wins.items())},
         "seats": {k: len(v) for k, v in sorted(outcomes.items())},
@@ -237,8 +247,8 @@ class SelfPlayRun:
 
     def _load_state(self) -> RunState:
         path = self.dir / STATE
-        if not path.exists():
-            return RunState()
+        if not path.exists():  # a new run: from the base model, or from a warm start published here
+            return RunState(version=self.adapters.latest())
         try:
             return RunState.model_validate_json(path.read_text())
         except ValueError as exc:
@@ -336,9 +346,14 @@ class SelfPlayRun:
         served = None
         if version is not None:
             served = await asyncio.to_thread(server.publish_adapter, version, self.adapters.path(version))
+        probes = {}
+        if config.probe_matches:
+            if it == 0:
+                probes["probe_start"] = await self._probe(address, server, state.version)
+            probes["probe"] = await self._probe(address, server, version)
         line = {
             "iteration": it + 1, "trained_from": state.version or "base", "version": version, "served": served,
-            "opponents": dict(kinds), **stats, "update": update,
+            "opponents": dict(kinds), **stats, "update": update, **probes,
             "play_seconds": play_seconds, "seconds": time.time() - started, "serving": serving,
         }
         with open(self.dir / METRICS, "a") as f:
@@ -352,6 +367,24 @@ class SelfPlayRun:
 
         plot_run(self.dir)
         return line
+
+    async def _probe(self, address: str, server: ModelServerConfig, version: str | None) -> dict[str, Any]:
+        """`version` against the scripted bot on the probe seeds: its valid rate and mean outcome."""
+        config = self.config
+        current = self.model_string(server, version)
+        plans = []
+        for k in range(config.probe_matches):
+            game_id = config.games[k % len(config.games)]
+            players = config.num_players(game_id)
+            plans.append(MatchPlan(game_id, PROBE_SEED + k, (k % players,), players))
+        settings = ModelSettings(model=current, api_base=server.api_base(), api_key=server.api_key,
+                                 temperature=config.temperature, max_tokens=config.max_tokens)
+        with self.console.status(f"probe: {version or 'base'} against the bot on {len(plans)} fixed seeds"):
+            ids = await play_batch(address, plans, settings, concurrency=config.concurrency,
+                                   stop_after_action=config.stop_after_action)
+        stats = iteration_stats(self.store, ids, current)
+        return {"version": version or "base", "matches": stats["matches"], "valid_rate": stats["valid_rate"],
+                "mean_outcome": stats["mean_outcome"], "outcome": stats["outcome"]}
 
     def _published_from(self, match_ids: Sequence[str]) -> str | None:
         """The version already trained on exactly these matches, if a killed run published it."""

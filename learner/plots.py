@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 
-LOSS_TERMS = ("maro/loss", "maro/kl", "maro/clip_ratio", "maro/grad_norm", "maro/advantage_abs_mean")
+LOSS_TERMS = ("maro/loss", "maro/kl", "entropy", "maro/clip_ratio", "maro/grad_norm", "maro/advantage_abs_mean")
 
 
 def plot_run(run_dir: Path) -> list[Path]:
@@ -33,6 +33,19 @@ def plot_run(run_dir: Path) -> list[Path]:
     _finish(ax, "mean outcome of the current adapter per role (played during the iteration)", "outcome")
     written.append(_save(fig, out / "outcome.png"))
 
+    if any("probe" in line for line in lines):  # the fixed probe seeds against the bot, from the start
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+        start = next((line["probe_start"] for line in lines if "probe_start" in line), None)
+        xs = ([0] if start else []) + [line["iteration"] for line in lines if "probe" in line]
+        probes = ([start] if start else []) + [line["probe"] for line in lines if "probe" in line]
+        for ax, key, title in ((axes[0], "mean_outcome", "outcome against the bot (probe seeds)"),
+                               (axes[1], "valid_rate", "valid-action rate (probe seeds)")):
+            ax.plot(xs, [float("nan") if p.get(key) is None else p[key] for p in probes], marker="o")
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("iteration (0: the starting policy)")
+            ax.grid(alpha=0.3)
+        written.append(_save(fig, out / "probe.png"))
+
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(its, [line.get("valid_rate") for line in lines], marker="o", label="valid-action rate")
     ax.set_ylim(0, 1)
@@ -42,7 +55,7 @@ def plot_run(run_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(LOSS_TERMS), figsize=(3.2 * len(LOSS_TERMS), 3.2))
     for ax, term in zip(axes, LOSS_TERMS):
         ax.plot(its, [(line.get("update") or {}).get(term) for line in lines], marker="o")
-        ax.set_title(term.split("/", 1)[1], fontsize=9)
+        ax.set_title(term.split("/", 1)[-1], fontsize=9)
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -108,12 +108,14 @@ def batch_stats(store: MatchStore, match_ids: Sequence[str]) -> dict:
     matches = [store.get_match(i, with_events=False) for i in match_ids]
     attempts = [b for b in store.behaviors(list(match_ids)) if b.messages]
     outcomes: dict[str, list[float]] = defaultdict(list)
+    per_seed: dict[int, list[float]] = defaultdict(list)
     for m in matches:
         if m.status != "finished" or m.outcome is None:
             continue
         for s in m.seats:
             if s.kind == "remote":
                 outcomes[s.role].append(m.outcome[s.seat])
+                per_seed[m.seed].append(m.outcome[s.seat])
     return {
         "matches": len(matches),
         "finished": sum(m.status == "finished" for m in matches),
@@ -121,6 +123,7 @@ def batch_stats(store: MatchStore, match_ids: Sequence[str]) -> dict:
         "attempts": len(attempts),
         "valid_rate": sum(b.accepted for b in attempts) / len(attempts) if attempts else 0.0,
         "mean_outcome": {role: sum(v) / len(v) for role, v in sorted(outcomes.items())},
+        "per_seed": dict(sorted(per_seed.items())),
     }
 
 

@@ -431,7 +431,7 @@ def _load_policy(base_model_dir: Path, init_adapter_dir: Path | None, config: Up
     return model, tokenizer
 
 
-def _summarise(log_history: list[dict]) -> dict[str, float]:
+def summarise_logs(log_history: list[dict]) -> dict[str, float]:
     """Mean of every numeric per-step log under its TRL name (the final summary passes through)."""
     values: dict[str, list[float]] = defaultdict(list)
     for entry in log_history:
@@ -481,7 +481,7 @@ def train_adapter(
     output_dir.mkdir(parents=True, exist_ok=True)
     trainer.accelerator.unwrap_model(trainer.model).save_pretrained(output_dir)
 
-    metrics = _summarise(trainer.state.log_history)
+    metrics = summarise_logs(trainer.state.log_history)
     metrics.update(
         {
             "maro/steps": float(trainer.state.global_step),

@@ -103,8 +103,13 @@ def run_update(store: MatchStore, adapters: AdapterRegistry, base_model_dir: Pat
         stats: dict[str, float] = {}
         credited = credit(matches, behaviors, config.maro, state, parent, estimator_factory=estimator_factory,
                           stats=stats)
+        if config.maro.drop_zero_advantage:
+            kept = [c for c in credited if abs(c.advantage) > 1e-9]
+            stats["maro/zero_advantage_dropped"] = float(len(credited) - len(kept))
+            credited = kept
         if not credited:
-            raise ValueError(f"no learnable behaviors in {len(matches)} matches (finished, model-driven)")
+            raise ValueError(f"no learnable behaviors in {len(matches)} matches (finished, model-driven, "
+                             "with an advantage when zero ones are dropped)")
         samples, summary = [to_sample(c) for c in credited], credit_summary(credited, stats)
     staged = adapters.staging()
     try:

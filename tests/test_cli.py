@@ -27,7 +27,7 @@ def test_protogen_check_reports_current_code():
 
 def test_every_subcommand_documents_its_options():
     for command in (["demo"], ["arena", "serve"], ["model", "serve"], ["model", "pull"], ["learn"], ["selfplay"],
-                    ["eval"], ["agent", "run"]):
+                    ["eval"], ["warmstart"], ["agent", "run"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "--help" in result.output, command
 

@@ -35,3 +35,8 @@ async def test_demo_loop_with_tiny_model(tiny_model_dir, tmp_path):
     assert models[0] == {"smollm2@base"} and models[-1] == {"smollm2@v0001"}
     text = console.export_text()
     assert "valid-action rate" in text and "mean outcome, seller" in text
+    # Both batches played the same seeds: the change is paired by seed, with its interval and a verdict.
+    diff = summary["comparison"]["after_minus_before"]
+    assert diff["seeds"] == 4 and diff["ci"][0] <= diff["mean"] <= diff["ci"][1]
+    assert "after - before, paired over 4 seeds" in text and "after one MARO update:" in text
+    assert ("within noise" in text) != diff["supported"]

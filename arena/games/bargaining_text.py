@@ -76,11 +76,13 @@ _EXAMPLES = {
 
 def render_prompt(view: Mapping[str, Any], legal_actions: Sequence[str]) -> list[dict]:
     """System rules and goal, one worked example turn, then the current situation."""
+    # The rules every seat shares come first and the seat's role and private value last, so the
+    # model server's prompt-prefix cache serves the shared part to every seat of every match.
     rules = (
-        f"You are negotiating the price of one item. {_goal(view['role'], view['private'])} "
-        f"Seller and buyer take turns; at most {view['max_rounds']} rounds, then there is no deal "
-        "and both get nothing. On your turn reply with exactly one action and nothing else: "
-        f"{ACTION_FORMAT}. [Accept] takes the other side's latest offer."
+        f"You are negotiating the price of one item. Seller and buyer take turns; at most "
+        f"{view['max_rounds']} rounds, then there is no deal and both get nothing. On your turn reply "
+        f"with exactly one action and nothing else: {ACTION_FORMAT}. [Accept] takes the other side's "
+        f"latest offer. {_goal(view['role'], view['private'])}"
     )
     current = (
         f"Offers so far:\n{_history(view)}\n"

@@ -54,7 +54,7 @@ def _config(tmp_path, model_dir, iterations=2, **kw):
 
 
 async def test_selfplay_run_writes_versions_metrics_and_plots(tmp_path, tiny_model_dir):
-    run = SelfPlayRun(_config(tmp_path, tiny_model_dir))
+    run = SelfPlayRun(_config(tmp_path, tiny_model_dir, probe_matches=2))
     lines = await run.run()
     assert [line["iteration"] for line in lines] == [1, 2]
     assert run.adapters.versions() == ["v0001", "v0002"]
@@ -71,8 +71,15 @@ async def test_selfplay_run_writes_versions_metrics_and_plots(tmp_path, tiny_mod
     assert all(s["requests"] >= lines[0]["attempts"] // 2 and s["prefill_tokens"] > 0 and s["decode_rows"] > 0
                for s in serving)
     assert all(s["prefill_s"] > 0 and s["decode_s"] > 0 and s["mean_batch_rows"] >= 1 for s in serving)
-    for name in ("outcome.png", "valid_rate.png", "loss.png"):
+    for name in ("outcome.png", "valid_rate.png", "loss.png", "probe.png"):
         assert (run.dir / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+    # The probe: the starting policy before the first update, each new version after its update,
+    # on the same seeds against the bot; never trained on.
+    assert lines[0]["probe_start"]["version"] == "base" and "probe_start" not in lines[1]
+    assert [line["probe"]["version"] for line in lines] == ["v0001", "v0002"]
+    assert all(line["probe"]["matches"] == 2 and 0 <= line["probe"]["valid_rate"] <= 1 for line in lines)
+    probe_ids = {m.match_id for m in run.store.list_matches(limit=100)} - first - second
+    assert len(probe_ids) == 6
     # The past-version match played v0001's seats under that version's name.
     played = [run.store.get_match(m, with_events=False) for m in second]
     assert any("smollm2@base" in s.name for m in played for s in m.seats)
@@ -167,6 +174,14 @@ async def test_eval_adapter_against_base(tmp_path, tiny_model_dir):
     assert {("A", "buyer"), ("A", "seller"), ("B", "buyer"), ("B", "seller")} <= set(rows)
     assert rows[("A", "buyer")]["n"] == rows[("B", "seller")]["n"] == 2  # seats swapped
     assert json.loads((tmp_path / "eval" / "eval.json").read_text())["b"] == "base"
+    # Against the scripted bot: A in each seat of every seed in turn, the bot in the other.
+    bot = await run_eval(EvalConfig(run_dir=tmp_path / "eval-bot", adapter=run.adapters.path("v0001"), vs_bot=True,
+                                    games=["bargaining-v1"], matches=4, model=str(tiny_model_dir), max_tokens=8,
+                                    bootstrap=200))
+    g = bot["games"]["bargaining-v1"]
+    rows = {(r["side"], r["role"]): r for r in g["rows"]}
+    assert bot["b"] == "bot" and rows[("A", "all")]["n"] == rows[("B", "all")]["n"] == 4
+    assert g["a_minus_b"]["seeds"] == 2 and set(bot["valid_rate"]) == {"A"}
     with pytest.raises(FileNotFoundError):
         await run_eval(EvalConfig(run_dir=tmp_path / "bad", adapter=tmp_path, model=str(tiny_model_dir)))
 
@@ -183,3 +198,16 @@ def test_selfplay_trains_at_the_play_temperature_with_the_base_logprobs_as_refer
     # `maro selfplay` rebuilds its learner from dumped settings: "not chosen" survives the round trip.
     dumped = LearnerConfig.model_validate(LearnerConfig().model_dump())
     assert _tempered(dumped, 0.7).update.base_logprobs_as_reference
+
+
+def test_demo_comparison_pairs_seeds_and_says_when_a_change_is_noise():
+    from maro.learner.demo import compare, verdict
+
+    before = {"per_seed": {k: [0.0, 0.1] for k in range(20)}}
+    gain = compare(before, {"per_seed": {k: [0.5, 0.6] for k in range(20)}}, reps=500)
+    assert gain["after_minus_before"]["mean"] == pytest.approx(0.5) and gain["after_minus_before"]["supported"]
+    assert verdict(gain).startswith("a gain of +0.500")
+    wobble = compare(before, {"per_seed": {k: [0.05 + (0.3 if k % 2 else -0.3)] for k in range(20)}}, reps=500)
+    assert not wobble["after_minus_before"]["supported"] and "within noise" in verdict(wobble)
+    only_some = compare(before, {"per_seed": {k: [0.2] for k in range(5)}}, reps=500)
+    assert only_some["after_minus_before"]["seeds"] == 5
