@@ -36,12 +36,12 @@ SETTINGS = {
     "tuned+prefix": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 16_384, **FP32},
     # 16 in flight with the cache and no stop, in fp32.
     "prefix": {"concurrency": 16, "stop_after_action": False, "prefix_cache_tokens": 16_384, **FP32},
-    # ... bf16 play, and a bf16 update that runs the frozen trunk once per sample (today's defaults).
+    # ... bf16 play, and a bf16 update that runs the frozen trunk once per sample.
     "bf16": {"concurrency": 16, "stop_after_action": False, "prefix_cache_tokens": 16_384},
     # ... with replies that end at the action's bracket.
     "bf16+stop": {"concurrency": 16, "stop_after_action": True, "prefix_cache_tokens": 16_384},
     # bf16, with twice the matches per iteration (and in flight) and half the iterations: the same
-    # matches played and trained on in fewer, larger updates.
+    # matches played and trained on in fewer, larger updates (today's defaults: 32 and 32).
     "bf16x2": {"concurrency": 32, "stop_after_action": False, "prefix_cache_tokens": 16_384, "scale": 2},
 }
 

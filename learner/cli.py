@@ -32,7 +32,7 @@ def _quiet() -> None:
 def selfplay(
     game: Annotated[list[str], typer.Option("--game", help="Game to play; repeat for several (they take turns).")],
     iterations: Annotated[int, typer.Option(help="Updates to run (a resumed run continues up to this).")] = 3,
-    matches_per_iteration: Annotated[int, typer.Option(help="Matches played before each update.")] = 16,
+    matches_per_iteration: Annotated[int, typer.Option(help="Matches played before each update.")] = 32,
     variant: Annotated[Variant, typer.Option(help="MARO variant (shared MARO.md's table).")] = Variant.MARO,
     run_dir: Annotated[Path, typer.Option(help="Run folder: config, state, metrics, plots, store, adapters.")] = Path(
         "runs/selfplay"),
@@ -51,7 +51,7 @@ def selfplay(
         help="Versions a behavior's adapter may lag before the stale rule applies.")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="LoRA learning rate.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over each iteration's behaviors.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Matches played at once (at most 64).")] = 16,
+    concurrency: Annotated[int, typer.Option(help="Matches played at once (at most 64).")] = 32,
     stop_after_action: Annotated[bool | None, typer.Option(
         help="End each model reply at its action's closing bracket (default: the run config's).")] = None,
     probe_matches: Annotated[int, typer.Option(

@@ -95,14 +95,14 @@ class SelfPlayConfig(BaseModel):
     players: dict[str, int] = Field(default_factory=dict)
     """Seats per game; a game not named plays at its smallest size."""
     iterations: int = Field(3, ge=1)
-    matches_per_iteration: int = Field(16, ge=1)
+    matches_per_iteration: int = Field(32, ge=1)
     """Matches per iteration over all games (games take turns)."""
     seed: int = 0
     """Training seeds are seed + iteration * matches_per_iteration + i; `maro eval` holds out its own."""
     model: str = "smollm2"
     temperature: float = Field(0.7, gt=0)
     max_tokens: int = Field(24, gt=0)
-    concurrency: int = Field(16, ge=1, le=64)
+    concurrency: int = Field(32, ge=1, le=64)
     """Matches in flight at once (the arena's cap on one caller's live matches is 64)."""
     stop_after_action: bool = False
     """End each model reply at its action's closing bracket instead of at max_tokens (AgentContext)."""

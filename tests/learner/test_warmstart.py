@@ -78,3 +78,32 @@ def test_warm_start_publishes_the_first_version_and_self_play_starts_from_it(tin
     selfplay = SelfPlayRun(SelfPlayConfig(run_dir=run, games=["kuhn_poker-v1"], learner=LearnerConfig(
         update=UpdateConfig(lora_layers=1))))
     assert selfplay.state.version == "v0001"
+
+
+def test_cli_warm_starts_with_the_self_play_learner_settings(tiny_model_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from maro.arena.cli import app
+    from maro.learner.loop import default_learner
+
+    runner = CliRunner(env={"COLUMNS": "80"})
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["warmstart", "--game", "kuhn_poker-v1", "--run-dir", str(run), "--matches", "4",
+                                 "--epochs", "1", "--model", str(tiny_model_dir)])
+    assert result.exit_code == 0, result.output
+    assert "warm start" in result.output and "v0001" in result.output
+    meta = AdapterRegistry(run / "adapters").metadata("v0001")
+    assert meta["config"]["update"]["lora_layers"] == default_learner().update.lora_layers
+    again = runner.invoke(app, ["warmstart", "--game", "kuhn_poker-v1", "--run-dir", str(run), "--model",
+                                str(tiny_model_dir)])
+    assert again.exit_code == 2 and "first version" in _flat(again.output)
+    bad = runner.invoke(app, ["warmstart", "--game", "kuhn_poker-v1", "--run-dir", str(tmp_path / "b"),
+                              "--bot", "nonsense", "--model", str(tiny_model_dir)])
+    assert bad.exit_code == 2 and "GAME=NAME" in _flat(bad.output)
+
+
+def _flat(output: str) -> str:
+    """Rich's boxes and line wrapping undone."""
+    import re
+
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
