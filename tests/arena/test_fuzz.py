@@ -33,7 +33,10 @@ class Arena:
         self.thread.start()
         config = ArenaConfig(port=0, db=str(tmp_path / "fuzz.sqlite"), stream_join_timeout_s=1.0,
                              max_live_matches_per_principal=1000,
-                             runner=RunnerConfig(turn_timeout_s=0.5, join_timeout_s=2, max_retries=1))
+                             # A deadline far above any stall the fuzzing can cause on the shared event loop
+                             # (a 100,000-deep JSON, 10,000-character fields), so the match played meanwhile
+                             # is never forfeited by a slow machine.
+                             runner=RunnerConfig(turn_timeout_s=30, join_timeout_s=2, max_retries=1))
         self.server = self.run(self._start(config))
         self.channel = grpc.insecure_channel(self.server.address)
         self.stub = pb_grpc.ArenaStub(self.channel)
