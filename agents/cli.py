@@ -1,4 +1,5 @@
-"""`maro agent ...`: run LangGraph agents against an arena; list the model registry."""
+"""`maro agent ...`: run LangGraph agents against an arena; list the model registry. Also `maro
+play` (a person in the terminal), which the root command line mounts at the top level."""
 
 from __future__ import annotations
 
@@ -92,3 +93,44 @@ def agent_models(registry: RegistryOption = None) -> None:
         entry = reg.entry(name)
         where = entry.api_base or (f"key from ${entry.api_key_env}" if entry.api_key_env else "hosted")
         typer.echo(f"{name:20} {entry.model:40} {where}" + (f"  # {entry.description}" if entry.description else ""))
+
+
+def play(
+    game: Annotated[str, typer.Option(help="The game to play.")] = "bargaining-v1",
+    vs: Annotated[str | None, typer.Option(help="Opponents: a bot name; a model name of the registry "
+                                               "(`maro agent models`), played by the LangGraph agent in this "
+                                               "process; or model:NAME, a model seat the arena runs (a name "
+                                               "of its registry). Default: the game's bot.")] = None,
+    arena: Annotated[str | None, typer.Option(help="Arena host:port; default: an arena in this process.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of a new match.")] = 0,
+    params: Annotated[str | None, typer.Option(help="Game parameters as a JSON object.")] = None,
+    seat: Annotated[int | None, typer.Option(help="Your seat in a new match (default 0).")] = None,
+    players: Annotated[int | None, typer.Option(help="Seats of a new match (default: what the game's "
+                                                     "parameters give).")] = None,
+    match_id: Annotated[str | None, typer.Option(help="Join this existing match (with --token).")] = None,
+    token: Annotated[str | None, typer.Option(help="Seat token for --match-id.")] = None,
+    name: Annotated[str, typer.Option(help="Your display name (an arena with keys rates your key's principal).")] = "human",
+    key: Annotated[str | None, typer.Option(envvar="MARO_ARENA_KEY", show_default=False,
+                                            help="The arena key, for an --arena started with a key file.")] = None,
+    registry: Annotated[str | None, typer.Option(help="Model registry file for --vs NAME (default: $MARO_MODELS, "
+                                                      "./maro-models.toml, else the built-in names).")] = None,
+) -> None:
+    """Play a game yourself in the terminal against bots or a model."""
+    import json
+
+    from maro.agents.human import PlayError, play_human
+
+    try:
+        table = json.loads(params) if params else None
+    except json.JSONDecodeError as exc:
+        typer.echo(f"error: --params is not JSON: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        asyncio.run(play_human(arena, game, vs, seed=seed, params=table,
+                               seat=seat, match_id=match_id, token=token, name=name, registry=registry,
+                               players=players, key=key))
+    except PlayError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (KeyboardInterrupt, EOFError):
+        typer.echo("\nbye")

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from maro.agents.bots import bot_names, default_bot
 from maro.agents.client import KEY_ENV, SeatResult, create_match, open_channel, play_seat
 from maro.agents.llm import ModelSettings, endpoint_problem
+from maro.agents.seats import ServerSeats
 from maro.arena.engine import GameError, InvalidAction, game_class, seating
 from maro.arena.messages import Submission, TurnPrompt
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -224,7 +225,7 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
             if db is None:
                 tmp = tempfile.TemporaryDirectory(prefix="maro-play-")
                 db = str(Path(tmp.name) / "play.sqlite")
-            server = ArenaServer(ArenaConfig(port=0, db=db), models=_arena_models(other, registry))
+            server = ArenaServer(ArenaConfig(port=0, db=db), seats=ServerSeats(_arena_models(other, registry)))
             await server.start()
             address = server.address
         channel = open_channel(address, key=key)

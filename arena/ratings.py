@@ -9,35 +9,16 @@ from datetime import UTC, datetime
 from statistics import fmean
 
 from openskill.models import PlackettLuce
-from sqlalchemy import DateTime, Engine, Float, Integer, String, delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from maro.arena.engine import game_class
 from maro.arena.records import MatchRecord, SeatRecord
-from maro.arena.store import Base
+from maro.arena.schema import Base, RatedMatchRow, RatingRow, now
 
 OVERALL = "*"
 """The role key of a player's rating over all roles of a game."""
-
-
-class RatingRow(Base):
-    __tablename__ = "ratings"
-    game_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    role: Mapped[str] = mapped_column(String(64), primary_key=True)
-    player: Mapped[str] = mapped_column(String(256), primary_key=True)
-    mu: Mapped[float] = mapped_column(Float)
-    sigma: Mapped[float] = mapped_column(Float)
-    matches: Mapped[int] = mapped_column(Integer, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class RatedMatchRow(Base):
-    """A match whose result is in `ratings`: the guard that rates each match once."""
-
-    __tablename__ = "rated_matches"
-    match_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    rated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True)
@@ -145,7 +126,7 @@ class RatingBook:
     # --- one match -------------------------------------------------------------------------
     def _rate(self, db: Session, record: MatchRecord) -> None:
         assert record.outcome is not None
-        db.add(RatedMatchRow(match_id=record.match_id, rated_at=_now()))
+        db.add(RatedMatchRow(match_id=record.match_id, rated_at=now()))
         db.flush()  # the primary key turns a second rating of this match into an IntegrityError
         groups, ranks = rating_groups(record.outcome, self.team_game(record.game_id))
         seats = sorted(record.seats, key=lambda s: s.seat)
@@ -163,19 +144,19 @@ class RatingBook:
             for group, team in zip(groups, rated):
                 for seat, rating in zip(group, team):
                     new[keys[seat]].append((rating.mu, rating.sigma))
-        now = _now()
+        stamp = now()
         for key, row in rows.items():
             if new[key]:
                 row.mu, row.sigma = fmean(m for m, _ in new[key]), fmean(s for _, s in new[key])
             row.matches += 1
-            row.updated_at = now
+            row.updated_at = stamp
 
     def _row(self, db: Session, key: tuple[str, str, str]) -> RatingRow:
         row = db.get(RatingRow, key)
         if row is None:
             prior = self.model.rating()
             row = RatingRow(game_id=key[0], role=key[1], player=key[2], mu=prior.mu, sigma=prior.sigma,
-                            matches=0, updated_at=_now())
+                            matches=0, updated_at=now())
             db.add(row)
         return row
 
@@ -183,10 +164,6 @@ class RatingBook:
 def _entry(row: RatingRow) -> RatingEntry:
     return RatingEntry(game_id=row.game_id, role=row.role, player=row.player, mu=row.mu, sigma=row.sigma,
                        ordinal=row.mu - 3 * row.sigma, matches=row.matches)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def format_table(entries: Sequence[RatingEntry]) -> str:

@@ -24,7 +24,7 @@ from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
 if TYPE_CHECKING:
-    from maro.agents.registry import ModelRegistry
+    from maro.arena.seats import SeatFactory
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,6 @@ class ArenaConfig(BaseModel):
     """This server's name in a shared store: on start it aborts only its own interrupted matches.
     Replicas sharing one database need distinct, stable ids."""
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
-    registry: Path | None = None
-    """Model registry (TOML/YAML) naming the models of `model` seats; their endpoints and keys
-    are the operator's (keys from this server's environment). Without one, model seats are refused."""
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ArenaConfig:
@@ -86,17 +83,14 @@ class ArenaConfig(BaseModel):
 class ArenaServer:
     """The arena server in this process: start, serve, stop (used by `maro arena serve`, the demo, tests)."""
 
-    def __init__(self, config: ArenaConfig, store: MatchStore | None = None, models: ModelRegistry | None = None):
-        """`models`: the registry of MODEL seats, when given as an object rather than `config.registry`."""
+    def __init__(self, config: ArenaConfig, store: MatchStore | None = None, seats: SeatFactory | None = None):
+        """`seats` plays the `bot` and `model` seats (`maro.agents.seats.ServerSeats`); without
+        one the server refuses them and every seat is a remote client's."""
         self.config = config
         self.store = store or MatchStore(config.db)
         self.metrics = ArenaMetrics()
-        if models is None and config.registry is not None:
-            from maro.agents.registry import ModelRegistry
-
-            models = ModelRegistry.load(config.registry)
         self.keys = KeyRing(config.keys) if config.keys is not None else None
-        self.service = MatchService(self.store, config.runner, self.metrics, config.replica_id, models,
+        self.service = MatchService(self.store, config.runner, self.metrics, config.replica_id, seats,
                                     config.max_live_matches_per_principal)
         limit = config.max_message_bytes
         self.guard = GuardInterceptor(config.max_streams_per_client, self.metrics.streams.inc, self.keys,
@@ -141,13 +135,13 @@ class ArenaServer:
         self.store.close()
 
 
-async def serve_forever(config: ArenaConfig) -> None:
+async def serve_forever(config: ArenaConfig, seats: SeatFactory | None = None) -> None:
     """Run until SIGINT/SIGTERM; live matches are marked aborted on the way out."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before listening, so no signal finds them missing
         loop.add_signal_handler(sig, stop.set)
-    server = ArenaServer(config)
+    server = ArenaServer(config, seats=seats)
     await server.start()
     scheme = "tls" if config.tls_cert else "insecure"
     who = f"{len(server.keys)} principals from {config.keys}" if server.keys is not None else "local: no keys, loopback only"

@@ -1,5 +1,5 @@
-"""The match service: creates matches, seats players, bots and model agents, runs the lobby,
-and owns the live runners."""
+"""The match service: creates matches, seats remote players and the server-side players its
+`SeatFactory` makes (bots, model agents), runs the lobby, and owns the live runners."""
 
 from __future__ import annotations
 
@@ -12,27 +12,25 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
 from maro.arena.auth import LOCAL, Principal
 from maro.arena.engine import GameError, GameSpec, game_class, game_ids, make_game
 from maro.arena.inputs import display_name, shown
-from maro.arena.messages import MatchEnd, Rejection, SeatChannel, Submission, TurnPrompt
+from maro.arena.messages import MatchEnd, Rejection, SeatChannel, TurnPrompt
 from maro.arena.metrics import ArenaMetrics
 from maro.arena.ratings import RatingBook
 from maro.arena.records import EventRecord, MatchRecord, SeatRecord
 from maro.arena.runner import MatchRunner, RunnerConfig
+from maro.arena.seats import SEAT_KINDS, SERVER_KINDS, SeatFactory, SeatPlan, ServerPlayer
 from maro.arena.store import MatchStore, hash_token, store_name
-
-if TYPE_CHECKING:
-    from maro.agents.llm import ModelSettings
-    from maro.agents.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
-SEAT_KINDS = ("remote", "open", "bot", "model")
+__all__ = ["SEAT_KINDS", "ArenaError", "BadRequest", "Conflict", "Exhausted", "MatchService", "NotFound",
+           "PermissionDenied", "SeatPlan", "ServerPlayer", "Unavailable"]
 
 
 class ArenaError(Exception):
@@ -61,33 +59,6 @@ class Unavailable(ArenaError):
 
 class Exhausted(ArenaError):
     """A caller over one of its limits (live matches it created)."""
-
-
-@dataclass(frozen=True)
-class SeatPlan:
-    """remote: token to the creator; open: token via the lobby; bot: a scripted bot;
-    model: a server-side LangGraph agent playing `model`, a name of the server's model registry
-    (its endpoint and key are the operator's). `api_base` is refused: callers never choose
-    where the server sends anything."""
-
-    kind: str
-    bot: str = ""
-    name: str = ""
-    model: str = ""
-    api_base: str = ""
-
-    def player_name(self, seat: int) -> str:
-        if self.name.strip():
-            return self.name
-        if self.kind == "bot":
-            return self.bot
-        if self.kind == "model":
-            return f"model:{self.model}"
-        return f"seat-{seat}"
-
-
-class ServerPlayer(Protocol):
-    async def act(self, prompt: TurnPrompt, rejection: str | None) -> Submission: ...
 
 
 @dataclass
@@ -128,11 +99,12 @@ class MatchService:
     """Everything the transport needs, with domain types only."""
 
     def __init__(self, store: MatchStore, config: RunnerConfig | None = None, metrics: ArenaMetrics | None = None,
-                 replica: str = "", models: ModelRegistry | None = None, max_live_matches_per_principal: int = 64):
+                 replica: str = "", seats: SeatFactory | None = None, max_live_matches_per_principal: int = 64):
+        """`seats` plays `bot` and `model` seats; without one they are refused."""
         self.store = store
         self.max_live_matches = max_live_matches_per_principal
         self.replica = replica
-        self.models = models
+        self.seats = seats
         self.config = config or RunnerConfig()
         self.metrics = metrics or ArenaMetrics()
         self.ratings = RatingBook(store.engine)
@@ -154,8 +126,7 @@ class MatchService:
     async def create_match(self, game_id: str, seed: int, params: dict[str, Any] | None,
                            seats: Sequence[SeatPlan], principal: Principal = LOCAL) -> tuple[str, dict[int, str]]:
         """Start a match for `principal`; returns its id and the tokens of its `remote` seats."""
-        game = self._game(game_id, params, seats)
-        settings = {i: self._model_settings(i, p, principal) for i, p in enumerate(seats) if p.kind == "model"}
+        game = self._game(game_id, params, seats, principal)
         mine = sum(live.created_by == principal.name for live in self.live.values())
         if mine >= self.max_live_matches:
             raise Exhausted(f"{principal.name} has {mine} live matches, the most one caller may have; "
@@ -177,7 +148,7 @@ class MatchService:
         for i, plan in enumerate(seats):
             if plan.kind in ("bot", "model"):
                 channels[i].attach()
-                player = _server_player(plan, game_id, random.Random(f"{seed}:{i}"), settings.get(i))
+                player = self.seats.player(i, plan, game_id, random.Random(f"{seed}:{i}"))
                 live.players.append(asyncio.create_task(_drive(channels[i], player)))
         self.live[match_id] = live
         live.task.add_done_callback(lambda _t, m=match_id: self._ended(m))
@@ -185,30 +156,7 @@ class MatchService:
         log.info("match created", extra={"match_id": match_id, "game_id": game_id, "reason": [p.kind for p in seats]})
         return match_id, {i: t for i, t in tokens.items() if seats[i].kind == "remote"}
 
-    def _model_settings(self, seat: int, plan: SeatPlan, principal: Principal) -> ModelSettings:
-        """A model seat's settings: the registry entry it names. Refused, before the match exists,
-        for callers that are not admins, on a server without a registry, for names the registry
-        lacks or whose key this server lacks, and whenever the caller names an endpoint."""
-        from maro.agents.registry import RegistryError
-
-        if plan.api_base:
-            raise BadRequest(f"seat {seat}: a model seat takes no api_base; it names a model of this server's "
-                             "registry, which says where that model runs")
-        if not principal.admin:
-            raise PermissionDenied(f"seat {seat}: only admin principals may create model seats "
-                                   f"({principal.name} is a {principal.role})")
-        if self.models is None:
-            raise BadRequest(f"seat {seat}: this arena runs no model seats (it was started without --registry); "
-                             "play the model from your side in a remote seat")
-        if not self.models.knows(plan.model):
-            raise BadRequest(f"seat {seat}: model {shown(plan.model)} is not in this server's registry; it runs "
-                             f"{', '.join(self.models.names()) or 'none'}")
-        try:
-            return self.models.settings(plan.model)
-        except RegistryError as exc:
-            raise BadRequest(f"seat {seat}: {exc}") from exc
-
-    def _game(self, game_id: str, params: dict[str, Any] | None, seats: Sequence[SeatPlan]):
+    def _game(self, game_id: str, params: dict[str, Any] | None, seats: Sequence[SeatPlan], principal: Principal):
         try:
             game = make_game(game_id, params)
         except GameError as exc:
@@ -222,13 +170,16 @@ class MatchService:
         for i, plan in enumerate(seats):
             if plan.kind not in SEAT_KINDS:
                 raise BadRequest(f"seat {i}: unknown kind {plan.kind!r}; use one of {', '.join(SEAT_KINDS)}")
-            if plan.kind == "bot":
-                try:
-                    _bot_for(plan.bot, game_id)
-                except KeyError as exc:
-                    raise BadRequest(f"seat {i}: {exc.args[0]}") from exc
+            if plan.api_base:
+                raise BadRequest(f"seat {i}: a {plan.kind} seat takes no api_base; a model seat names a model of "
+                                 "this server's registry, which says where that model runs")
             if plan.kind == "model" and not plan.model:
                 raise BadRequest(f"seat {i}: a model seat needs a model (a name of the server's registry)")
+            if plan.kind in SERVER_KINDS:
+                if self.seats is None:
+                    raise BadRequest(f"seat {i}: this arena plays no {plan.kind} seats; play that seat from your "
+                                     "side in a remote seat")
+                self.seats.check(i, plan, game_id, principal)
         return game
 
     def _ended(self, match_id: str) -> None:
@@ -364,26 +315,6 @@ def validation_summary(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "params"
         parts.append(f"{shown(where, 64).strip(chr(39))}: {error['msg'][:160]}")
     return "; ".join(parts)
-
-
-def _bot_for(name: str, game_id: str):
-    from maro.agents.bots import get_bot
-
-    bot = get_bot(name)
-    if bot.game_id != game_id:
-        raise KeyError(f"bot {name!r} plays {bot.game_id}, not {game_id}")
-    return bot
-
-
-def _server_player(plan: SeatPlan, game_id: str, rng: random.Random,
-                   settings: ModelSettings | None = None) -> ServerPlayer:
-    if plan.kind == "bot":
-        from maro.agents.bots import ScriptedPlayer
-
-        return ScriptedPlayer(plan.bot, rng=rng)
-    from maro.agents.graph import AgentContext, AgentPlayer
-
-    return AgentPlayer(game_id, AgentContext(settings=settings))
 
 
 async def _drive(channel: SeatChannel, player: ServerPlayer) -> None:

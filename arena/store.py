@@ -5,100 +5,17 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Connection,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    bindparam,
-    create_engine,
-    event,
-    insert,
-    inspect,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Connection, bindparam, create_engine, event, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from maro.arena.inputs import display_name
 from maro.arena.records import BehaviorRecord, EventRecord, MatchRecord, SeatRecord, TokenLogprob
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class MatchRow(Base):
-    __tablename__ = "matches"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    game_id: Mapped[str] = mapped_column(String(64), index=True)
-    seed: Mapped[int] = mapped_column(BigInteger)
-    replica: Mapped[str] = mapped_column(Text, default="", index=True)
-    params: Mapped[dict] = mapped_column(JSON)
-    config: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    outcome: Mapped[list | None] = mapped_column(JSON, nullable=True)
-    end_reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_by: Mapped[str] = mapped_column(Text, default="")
-
-
-class SeatRow(Base):
-    __tablename__ = "seats"
-    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), primary_key=True)
-    seat: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(Text, default="")
-    bot: Mapped[str] = mapped_column(Text, default="")
-    role: Mapped[str] = mapped_column(Text, default="")
-    token_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
-    principal: Mapped[str] = mapped_column(Text, default="")
-
-
-class EventRow(Base):
-    __tablename__ = "events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(32))
-    seat: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    text: Mapped[str] = mapped_column(Text)
-    private_to: Mapped[list] = mapped_column(JSON)
-    data: Mapped[dict] = mapped_column(JSON)
-
-
-class BehaviorRow(Base):
-    __tablename__ = "behaviors"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), index=True)
-    seat: Mapped[int] = mapped_column(Integer)
-    role: Mapped[str] = mapped_column(Text)
-    turn: Mapped[int] = mapped_column(Integer)
-    index: Mapped[int] = mapped_column(Integer)
-    attempt: Mapped[int] = mapped_column(Integer)
-    accepted: Mapped[bool] = mapped_column(Boolean)
-    fallback: Mapped[bool] = mapped_column(Boolean, default=False)
-    action_text: Mapped[str] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    messages: Mapped[list] = mapped_column(JSON)
-    completion: Mapped[str] = mapped_column(Text, default="")
-    logprobs: Mapped[list] = mapped_column(JSON)
-    model: Mapped[str] = mapped_column(Text, default="")
-    snapshot_before: Mapped[str] = mapped_column(Text, default="")
-    snapshot_after: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+from maro.arena.schema import Base, BehaviorRow, EventRow, MatchRow, SeatRow, now
 
 
 def hash_token(token: str) -> str:
@@ -113,10 +30,6 @@ def database_url(target: str | Path) -> str:
     path = Path(text).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class MatchStore:
@@ -154,7 +67,7 @@ class MatchStore:
         with self._lock, self.engine.begin() as db:
             db.execute(_INSERT_MATCH, dict(
                 id=match.match_id, game_id=match.game_id, seed=match.seed, params=match.params,
-                config=match.config, status=match.status, outcome=None, end_reason="", created_at=_now(),
+                config=match.config, status=match.status, outcome=None, end_reason="", created_at=now(),
                 finished_at=None, replica=replica, created_by=created_by,
             ))
             if seats:
@@ -177,7 +90,7 @@ class MatchStore:
         with self._lock, self.engine.begin() as db:
             result = db.execute(update(_MATCHES).where(
                 _MATCHES.c.status.in_(("created", "running")), _MATCHES.c.replica == replica,
-            ).values(status="aborted", end_reason=reason, finished_at=_now()))
+            ).values(status="aborted", end_reason=reason, finished_at=now()))
             return result.rowcount
 
     def set_status(self, match_id: str, status: str) -> None:
@@ -277,7 +190,7 @@ def _insert_events(db: Connection, match_id: str, events: Iterable[EventRecord])
 
 def _finish(db: Connection, match_id: str, outcome: Sequence[float], reason: str, status: str) -> None:
     _check_found(db.execute(_SET_STATUS, dict(m=match_id, status=status, outcome=list(outcome), end_reason=reason,
-                                              finished_at=_now())), match_id)
+                                              finished_at=now())), match_id)
 
 
 def _check_found(result, match_id: str) -> None:
@@ -327,7 +240,7 @@ def _behavior_row(b: BehaviorRecord) -> dict:
         accepted=b.accepted, fallback=b.fallback, action_text=_text(b.action_text), reason=_text(b.reason),
         messages=list(b.messages), completion=_text(b.completion),
         logprobs=[[t.token, t.token_id, t.logprob] for t in b.logprobs], model=_text(b.model),
-        snapshot_before=b.snapshot_before, snapshot_after=b.snapshot_after, created_at=_now(),
+        snapshot_before=b.snapshot_before, snapshot_after=b.snapshot_after, created_at=now(),
     )
 
 
@@ -341,5 +254,3 @@ def _behavior_record(r: BehaviorRow) -> BehaviorRecord:
     )
 
 
-
-import maro.arena.ratings  # noqa: E402,F401  (declares the ratings tables on Base before create_all)

@@ -93,11 +93,12 @@ def _serve(system: str, db_dir: str, conn, profile_path: str | None) -> None:
 
 async def _serve_async(system: str, db_dir: str, conn) -> None:
     if system == "arena":
+        from maro.agents.seats import ServerSeats
         from maro.arena.runner import RunnerConfig
         from maro.arena.server import ArenaConfig, ArenaServer
 
         runner = RunnerConfig(turn_timeout_s=600, join_timeout_s=600)
-        server = ArenaServer(ArenaConfig(port=0, db=str(Path(db_dir) / "bench.sqlite"), runner=runner))
+        server = ArenaServer(ArenaConfig(port=0, db=str(Path(db_dir) / "bench.sqlite"), runner=runner), seats=ServerSeats())
         port = await server.start()
         stop = server.stop
     else:

@@ -90,7 +90,8 @@ def seed_run(run_dir: Path, start: Path | None) -> None:
 def train(out: Path, game: str, variant: str, seed: int, start: Path | None, args) -> Path:
     from rich.console import Console
 
-    from maro.learner.loop import SelfPlayConfig, SelfPlayRun, read_metrics
+    from maro.learner.loop import SelfPlayConfig, SelfPlayRun
+    from maro.learner.runs import read_metrics
 
     folder = out / f"{game}-{variant}-s{seed}"
     seed_run(folder, start)
@@ -164,7 +165,7 @@ def _ci(row: dict) -> str:
 
 
 def summary(args) -> str:
-    from maro.learner.loop import read_metrics
+    from maro.learner.runs import read_metrics
 
     out = args.out.expanduser()
     lines = ["| game | variant | seed | iterations | training min | A - start (paired) [95% CI] | "
@@ -203,7 +204,7 @@ def plot(args, folder: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from maro.learner.loop import read_metrics
+    from maro.learner.runs import read_metrics
 
     out = args.out.expanduser()
     folder.mkdir(parents=True, exist_ok=True)

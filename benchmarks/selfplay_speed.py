@@ -60,7 +60,8 @@ def _config(name: str, **fields):
 def run_one(out: Path, game: str, name: str, args) -> dict:
     from rich.console import Console
 
-    from maro.learner.loop import SelfPlayRun, read_metrics
+    from maro.learner.loop import SelfPlayRun
+    from maro.learner.runs import read_metrics
 
     folder = out / f"{game}-{name}"
     scale = SETTINGS[name].get("scale", 1)

@@ -48,7 +48,8 @@ def learner_for(name: str) -> dict:
 def run_one(out: Path, name: str, args) -> dict:
     from rich.console import Console
 
-    from maro.learner.loop import SelfPlayConfig, SelfPlayRun, read_metrics
+    from maro.learner.loop import SelfPlayConfig, SelfPlayRun
+    from maro.learner.runs import read_metrics
 
     folder = out / name
     config = SelfPlayConfig(run_dir=folder, games=[args.game], iterations=args.iterations,

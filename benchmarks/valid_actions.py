@@ -36,6 +36,7 @@ from rich.table import Table
 from maro.agents.client import create_match, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer
 from maro.agents.llm import ModelSettings
+from maro.agents.seats import ServerSeats
 from maro.arena.engine import game_ids, make_game
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -126,7 +127,7 @@ async def measure(args, settings: ModelSettings, console: Console) -> dict:
             # A generous deadline: a busy CPU server can queue a reply for minutes, and a missed
             # deadline would count as the model's fallback.
             runner = RunnerConfig(max_retries=arena_retries, turn_timeout_s=600)
-            arena = ArenaServer(ArenaConfig(port=0, db=str(db), runner=runner))
+            arena = ArenaServer(ArenaConfig(port=0, db=str(db), runner=runner), seats=ServerSeats())
             await arena.start()
             try:
                 context = AgentContext(settings=settings, retry_budget=budget)

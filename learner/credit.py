@@ -7,65 +7,16 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
 
 from maro.arena.engine import make_game
 from maro.arena.records import BehaviorRecord, MatchRecord
 from maro.learner import maro
-from maro.learner.estimators import (
-    Estimator,
-    EstimatorFactory,
-    GameEstimator,
-    JudgeConfig,
-    MixConfig,
-    RolloutConfig,
-    estimator_stats,
-    make_estimator,
-)
+from maro.learner.config import MaroConfig
+from maro.learner.estimators import Estimator, EstimatorFactory, GameEstimator, estimator_stats, make_estimator
 from maro.learner.maro import Variant
 
 __all__ = ["CreditState", "Credited", "GameEstimator", "MaroConfig", "adapter_version", "credit", "learnable"]
-
-
-class MaroConfig(BaseModel):
-    """How behaviors are credited (shared MARO.md); every switch can be ablated."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    variant: Variant = Variant.MARO
-    alpha: float = Field(0.3, ge=0, le=1)
-    """Share of the direct utility u_k in the per-behavior reward."""
-    lambda_: float = Field(0.9, ge=0, le=1)
-    """GAE blend of the TD decomposition: 0 = one-step TD credit, 1 = z - V(s_k)."""
-    beta: float = Field(1.0, ge=0)
-    """Role-weight exponent: 1 = every role the same total weight, 0 = off."""
-    rae_decay: float = Field(0.95, ge=0, lt=1)
-    """EMA decay of the role baselines in the `rae` variant."""
-    include_rejected: bool = True
-    """Train on attempts the arena refused, with `invalid_reward`, so the format is learnt."""
-    invalid_reward: float = Field(-1.0, ge=-1, le=1)
-    drop_zero_advantage: bool = False
-    """Leave behaviors whose advantage is 0 out of the update (SPIRAL does): they add no policy
-    gradient, only the KL term's pull and the compute."""
-    estimator: Literal["game", "rollout", "judge", "mix"] = "game"
-    """Utility estimator V_i(s): `game` (each game's heuristic), `rollout` (continuations against an
-    opponent pool), `judge` (an LLM through LiteLLM) or `mix` (weighted mix of those)."""
-    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
-    """Settings of the `rollout` estimator (also when mixed)."""
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    """Settings of the `judge` estimator (also when mixed)."""
-    mix: MixConfig = Field(default_factory=MixConfig)
-    """Weights of the `mix` estimator."""
-    max_staleness: int | None = Field(None, ge=0)
-    """Off-policy limit: versions a behavior's adapter may lag behind the adapter being trained
-    from (`smollm2@v0002` under v0005 lags 3; `@base` is version 0). None: no limit."""
-    stale_rule: Literal["drop", "reweight"] = "drop"
-    """Beyond `max_staleness`: `drop` the behavior, or `reweight` its weight by
-    `stale_decay ** (lag - max_staleness)`. Behaviors whose model names no version are kept as is."""
-    stale_decay: float = Field(0.5, gt=0, le=1)
-    """Per-version weight factor past the limit under `stale_rule = reweight`."""
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from maro.agents.llm import ModelSettings
+from maro.agents.seats import ServerSeats
 from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
-from maro.learner.model_servers import ModelServerConfig
-from maro.learner.selfplay import ModelServerProcess, batch_stats, mixed_plans, play_batch
 from maro.learner.evaluate import bootstrap_ci
 from maro.learner.loop import default_learner
+from maro.learner.model_servers import ModelServerConfig
+from maro.learner.selfplay import ModelServerProcess, batch_stats, mixed_plans, play_batch
 from maro.learner.update import LearnerConfig, run_update
 
 
@@ -128,7 +129,8 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict:
     model_dir = _resolve_model(config.model, console)
     adapters = AdapterRegistry(run_dir / "adapters")
     store = MatchStore(run_dir / "matches.sqlite")
-    arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite")), store=store)
+    arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite")), store=store,
+                        seats=ServerSeats())
     process = None
     if config.model_server is None:
         process = ModelServerProcess(model_dir, adapters.root, run_dir / "model_server.log", dtype=config.dtype)

@@ -14,25 +14,19 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from maro.agents.llm import CompleteFn, ModelSettings
+from maro.agents.llm import CompleteFn
 from maro.arena.engine import Game, GameError, State
 from maro.learner import maro
 
-if TYPE_CHECKING:
-    from maro.learner.credit import MaroConfig
+from maro.learner.config import JudgeConfig, MaroConfig, RolloutConfig
 
 log = logging.getLogger(__name__)
 
 Policy = Callable[[Game, State, int, random.Random], str]
 """A rollout policy: (game, state, acting seat, rng) -> action text. Built-ins read only the seat's
 observation; the rng is the rollout's own, so seeded policies make rollouts reproducible."""
-
-EstimatorName = Literal["game", "rollout", "judge"]
-
 
 def _clip(v: float) -> float:
     return max(-1.0, min(1.0, float(v)))
@@ -74,21 +68,6 @@ class GameEstimator(Estimator):
 
 
 # --- rollout ---------------------------------------------------------------------------------------
-
-class RolloutConfig(BaseModel):
-    """Monte-Carlo continuation from the snapshot against an opponent pool."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    samples: int = Field(8, ge=1)
-    """K continuations per (snapshot, seat); the estimate is the mean of the seat's final outcomes."""
-    pool: list[str] = Field(default_factory=lambda: ["bot", "random"], min_length=1)
-    """Policies drawn per seat and continuation: `bot` (the game's default scripted bot), `bot:<name>`,
-    `random` (uniform legal action) or `model` (the model policy handed to `make_estimator`)."""
-    max_steps: int = Field(200, ge=1)
-    """Cap on steps per continuation; a capped continuation scores the game's heuristic there."""
-    seed: int = 0
-
 
 def random_policy(game: Game, state: State, seat: int, rng: random.Random) -> str:
     return game.random_action(state, seat, rng)
@@ -184,31 +163,6 @@ class RolloutEstimator(Estimator):
 
 
 # --- judge -----------------------------------------------------------------------------------------
-
-def _default_judge_model() -> ModelSettings:
-    return ModelSettings(temperature=0.0, max_tokens=32, logprobs=False)
-
-
-class JudgeConfig(BaseModel):
-    """An LLM judge of the seat's chances, from the seat's own view only."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: ModelSettings = Field(default_factory=_default_judge_model)
-    """Which model judges (any LiteLLM model string); temperature 0 keeps answers cacheable."""
-    cache_path: Path | None = None
-    """SQLite file of valid answers by content hash, so reruns do not call again; None: memory only."""
-    fallback: Literal["neutral", "game"] = "neutral"
-    """Value for an unusable answer or a failed call: 0, or the game's heuristic. Counted either way."""
-    concurrency: int = Field(4, ge=1)
-    """Judge calls in flight at once when many states are evaluated together."""
-
-    @field_serializer("model")
-    def _without_key(self, model: ModelSettings) -> dict:
-        # The resolved config is stored with every adapter: never write a key there (hosted
-        # providers read theirs from the environment).
-        return model.model_dump(mode="json") | {"api_key": None}
-
 
 JUDGE_SYSTEM = (
     "You judge social games. You are shown what one player knows: the rules, its goal and the "
@@ -372,21 +326,6 @@ class JudgeEstimator(Estimator):
 
 
 # --- mix and construction --------------------------------------------------------------------------
-
-class MixConfig(BaseModel):
-    """Weights of the estimators mixed; normalised to sum 1, zero weights leave one out."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    weights: dict[EstimatorName, float] = Field(default_factory=lambda: {"game": 0.5, "rollout": 0.5})
-
-    @field_validator("weights")
-    @classmethod
-    def _check(cls, weights: dict[str, float]) -> dict[str, float]:
-        if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-            raise ValueError("mix weights must be >= 0 with a positive sum")
-        return weights
-
 
 class MixEstimator(Estimator):
     """V = sum_j w_j V_j / sum_j w_j over the component estimators (maro.mix_values)."""

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from maro.agents.llm import ModelSettings
+from maro.agents.seats import ServerSeats
 from maro.arena.engine import game_class, seating
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -169,7 +170,8 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
     server = config.model_server or process.config
     store = MatchStore(run_dir / "matches.sqlite")
     runner = RunnerConfig(turn_timeout_s=config.turn_timeout_s)
-    arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite"), runner=runner), store=store)
+    arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite"), runner=runner), store=store,
+                        seats=ServerSeats())
     try:
         for side, path in (("A", config.adapter), ("B", config.vs)):
             if versions[side] and config.model_server is not None:

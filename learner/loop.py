@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import time
 from collections import defaultdict
@@ -26,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from maro.agents.llm import ModelSettings
+from maro.agents.seats import ServerSeats
 from maro.arena.engine import game_class, seating
 from maro.arena.records import MatchRecord
 from maro.arena.runner import RunnerConfig
@@ -37,15 +37,14 @@ from maro.learner.localmodel import resolve_dtype
 from maro.learner.model_servers import PREFIX_CACHE_TOKENS, ModelServerConfig
 from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
 from maro.learner.trainer import UpdateConfig
+from maro.learner.runs import METRICS, STATE, atomic_write
 from maro.learner.update import LearnerConfig, run_update
 
-STATE = "state.json"
 PROBE_SEED = 3_000_000
 """Probe seeds start here: the same deals every iteration, apart from training and `maro eval` seeds."""
 _RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s", "prefix_cache_tokens", "dtype",
               "probe_matches"}
 """Config fields a resumed run may change."""
-METRICS = "metrics.jsonl"
 
 
 class OpponentMix(BaseModel):
@@ -243,7 +242,7 @@ class SelfPlayRun:
             if same != self.config.model_dump(exclude=_RESUMABLE):
                 raise ValueError(f"{path} holds a different run's config; resume with the same settings "
                                  "(only --iterations may grow) or use another run folder")
-        _atomic_write(path, self.config.model_dump_json(indent=2))
+        atomic_write(path, self.config.model_dump_json(indent=2))
 
     def _load_state(self) -> RunState:
         path = self.dir / STATE
@@ -256,7 +255,7 @@ class SelfPlayRun:
                              "so a damaged one means the folder was edited by hand") from exc
 
     def _save(self) -> None:
-        _atomic_write(self.dir / STATE, self.state.model_dump_json(indent=2))
+        atomic_write(self.dir / STATE, self.state.model_dump_json(indent=2))
 
     def model_string(self, server: ModelServerConfig, version: str | None) -> str:
         return server.litellm_model(version or "base")
@@ -283,7 +282,8 @@ class SelfPlayRun:
                 process.start()
         server = config.model_server or process.config
         runner = RunnerConfig(turn_timeout_s=config.turn_timeout_s)
-        arena = ArenaServer(ArenaConfig(port=0, db=str(self.dir / "matches.sqlite"), runner=runner), store=self.store)
+        arena = ArenaServer(ArenaConfig(port=0, db=str(self.dir / "matches.sqlite"), runner=runner),
+                            store=self.store, seats=ServerSeats())
         written = []
         try:
             await arena.start()
@@ -423,22 +423,3 @@ def _tempered(learner: LearnerConfig, temperature: float) -> LearnerConfig:
     if learner.update.base_logprobs_as_reference is None:
         update["base_logprobs_as_reference"] = True
     return learner.model_copy(update={"update": learner.update.model_copy(update=update)})
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """metrics.jsonl, one line per update; a repeated iteration (a resumed run) keeps its last line."""
-    path = Path(run_dir) / METRICS
-    if not path.exists():
-        return []
-    lines: dict[int, dict] = {}
-    for raw in path.read_text().splitlines():
-        if raw.strip():
-            line = json.loads(raw)
-            lines[line["iteration"]] = line
-    return [lines[k] for k in sorted(lines)]

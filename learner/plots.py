@@ -14,7 +14,7 @@ LOSS_TERMS = ("maro/loss", "maro/kl", "entropy", "maro/clip_ratio", "maro/grad_n
 
 def plot_run(run_dir: Path) -> list[Path]:
     """Write plots/outcome.png, plots/valid_rate.png and plots/loss.png; returns the files written."""
-    from maro.learner.loop import read_metrics
+    from maro.learner.runs import read_metrics
 
     lines = read_metrics(run_dir)
     if not lines:

@@ -142,7 +142,7 @@ class ModelServerProcess:
         self.port = port or free_port()
         self.served_name = served_name
         self.log_path = log_path
-        self.args = [sys.executable, "-m", "maro.arena.cli", "model", "serve", "--model-dir", str(model_dir),
+        self.args = [sys.executable, "-m", "maro.learner.cli", "model", "serve", "--model-dir", str(model_dir),
                      "--adapters", str(adapters_dir), "--port", str(self.port), "--served-name", served_name,
                      "--prefix-cache-tokens", str(prefix_cache_tokens), "--dtype", dtype]
         self.proc: subprocess.Popen | None = None

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from maro.learner.serving_engine import GenerationEngine, RowOutput, RowRequest
+from maro.learner.serving_engine import GenerationEngine, RowOutput, RowRequest, row_generator
 from maro.learner.serving_prefix import PrefixCache
 
 
@@ -236,3 +236,14 @@ class DecodeBatch:
             layer.keys = layer.keys[index, :, start:].contiguous()
             layer.values = layer.values[index, :, start:].contiguous()
         self.rows, self.mask = keep, mask[:, start:].contiguous()
+
+
+def generate(engine: GenerationEngine, rows: list[RowRequest], adapter: str | None = None,
+             seed: int | None = None) -> list[RowOutput]:
+    """Generate all rows together, synchronously (tests and scripts; the server uses the scheduler)."""
+    batch = DecodeBatch(engine)
+    live = [Row(r, adapter, row_generator(seed, i)) for i, r in enumerate(rows)]
+    batch.admit(live)
+    while batch.rows:
+        batch.step()
+    return [row.output for row in live]

@@ -112,17 +112,6 @@ class GenerationEngine:
         )
         return out.logits[:, -1]
 
-    def generate(self, rows: list[RowRequest], adapter: str | None = None, seed: int | None = None) -> list[RowOutput]:
-        """Generate all rows together, synchronously (tests and scripts; the server uses the scheduler)."""
-        from maro.learner.serving_batch import DecodeBatch, Row
-
-        batch = DecodeBatch(self)
-        live = [Row(r, adapter, row_generator(seed, i)) for i, r in enumerate(rows)]
-        batch.admit(live)
-        while batch.rows:
-            batch.step()
-        return [row.output for row in live]
-
 
 class AdapterStore:
     """Adapter versions on disk (`vNNNN/` + `LATEST`) and the few of them loaded into the model.

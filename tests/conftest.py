@@ -35,9 +35,10 @@ def tiny_model_dir(tmp_path_factory, tokenizer_dir):
 async def arena(tmp_path):
     """A real arena server on a loopback port with a SQLite store (modules with other needs
     define their own `arena`)."""
+    from maro.agents.seats import ServerSeats
     from maro.arena.server import ArenaConfig, ArenaServer
 
-    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")))
+    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")), seats=ServerSeats())
     await server.start()
     yield server
     await server.stop()

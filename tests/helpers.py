@@ -36,15 +36,17 @@ def model_server(**config):
         yield url
 
 
-async def start_arena(tmp_path, runner=None, **overrides):
+async def start_arena(tmp_path, runner=None, registry=None, **overrides):
     """An arena server on a loopback port with a SQLite store in `tmp_path` and short deadlines
-    (3 s a turn, 10 s to join) unless `runner` says otherwise; `overrides` are ArenaConfig fields."""
+    (3 s a turn, 10 s to join) unless `runner` says otherwise; bots for bot seats, and model
+    seats from the `registry` file when given; `overrides` are ArenaConfig fields."""
+    from maro.agents.seats import ServerSeats
     from maro.arena.runner import RunnerConfig
     from maro.arena.server import ArenaConfig, ArenaServer
 
     config = ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"),
                          runner=runner or RunnerConfig(turn_timeout_s=3, join_timeout_s=10), **overrides)
-    server = ArenaServer(config)
+    server = ArenaServer(config, seats=ServerSeats.from_registry(registry))
     await server.start()
     return server
 

@@ -4,7 +4,7 @@ import re
 
 from typer.testing import CliRunner
 
-from maro.arena.cli import app
+from maro.learner.cli import app
 
 # A fixed width: Rich wraps messages to the terminal's, which differs from machine to machine.
 runner = CliRunner(env={"COLUMNS": "80", "LINES": "25"})
@@ -48,12 +48,13 @@ def test_replay_prints_a_seat_view_and_the_omniscient_view(tmp_path):
 
     from maro.agents.bots import ScriptedPlayer
     from maro.agents.client import create_match, play_seat
+    from maro.agents.seats import ServerSeats
     from maro.arena.server import ArenaConfig, ArenaServer
 
     db = str(tmp_path / "m.sqlite")
 
     async def play():
-        server = ArenaServer(ArenaConfig(port=0, db=db))
+        server = ArenaServer(ArenaConfig(port=0, db=db), seats=ServerSeats())
         await server.start()
         async with grpc.aio.insecure_channel(server.address) as channel:
             match_id, tokens = await create_match(channel, "bargaining-v1", 4,

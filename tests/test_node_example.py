@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from maro.agents.seats import ServerSeats
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
 
@@ -38,7 +39,7 @@ def node_example() -> Path:
 @pytest.fixture
 async def arena(tmp_path):
     server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"),
-                                     runner=RunnerConfig(turn_timeout_s=10.0, join_timeout_s=10.0)))
+                                     runner=RunnerConfig(turn_timeout_s=10.0, join_timeout_s=10.0)), seats=ServerSeats())
     await server.start()
     yield server
     await server.stop()
@@ -81,7 +82,7 @@ async def test_node_client_sends_its_key_to_an_arena_with_keys(node_example, tmp
     keys = tmp_path / "keys.toml"
     key = add_principal(keys, "nodejs", "player")
     server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "k.sqlite"), keys=keys,
-                                     runner=RunnerConfig(turn_timeout_s=10.0, join_timeout_s=10.0)))
+                                     runner=RunnerConfig(turn_timeout_s=10.0, join_timeout_s=10.0)), seats=ServerSeats())
     await server.start()
     try:
         code, out, err = await _play(node_example, server.address, 5)

@@ -6,6 +6,7 @@ import grpc
 
 from maro.agents.bots import default_bot
 from maro.agents.client import create_match, play_seat
+from maro.agents.seats import ServerSeats
 from maro.arena.messages import Submission
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -23,7 +24,7 @@ class Slow:
 
 
 async def test_a_reply_after_the_deadline_ends_cleanly(tmp_path):
-    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"), runner=RunnerConfig(turn_timeout_s=0.3)))
+    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"), runner=RunnerConfig(turn_timeout_s=0.3)), seats=ServerSeats())
     await server.start()
     try:
         async with grpc.aio.insecure_channel(server.address) as channel:

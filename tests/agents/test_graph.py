@@ -6,6 +6,7 @@ import pytest
 from maro.agents.client import create_match, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer, build_agent
 from maro.agents.llm import Completion, ModelSettings, complete
+from maro.agents.seats import ServerSeats
 from maro.arena.engine import make_game
 from maro.arena.messages import TurnPrompt
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -74,7 +75,7 @@ async def test_litellm_mock_response_path():
 
 
 async def test_agent_player_reports_behaviors_through_the_arena(tmp_path):
-    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")))
+    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")), seats=ServerSeats())
     await server.start()
     try:
         async with grpc.aio.insecure_channel(server.address) as channel:
@@ -224,7 +225,7 @@ async def test_after_the_budget_the_arena_judges_the_raw_text_and_plays_the_fall
     arena rejects it with the reason, re-prompts, and after its retries plays the game's fallback."""
     from maro.arena.runner import RunnerConfig
 
-    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"), runner=RunnerConfig(max_retries=1)))
+    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"), runner=RunnerConfig(max_retries=1)), seats=ServerSeats())
     await server.start()
     try:
         model = scripted_model("I refuse to play")
@@ -268,7 +269,7 @@ async def test_other_seats_never_see_the_thought(tmp_path):
     from maro.agents.bots import ScriptedPlayer
 
     secret = "SECRET-PLAN-7"
-    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")))
+    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")), seats=ServerSeats())
     await server.start()
     try:
         model = scripted_model(f"Thought: {secret}, say nothing of it.\nAction: [Say: hello there]")

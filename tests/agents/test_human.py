@@ -106,7 +106,7 @@ def test_hidden_role_games_from_the_terminal_count_seats_from_the_parameters():
     """werewolf-v1 defaults to 6 players and undercover-v1 to 5: more than their minimum."""
     for game, args, seats in (("werewolf-v1", [], 6), ("undercover-v1", ["--players", "4"], 4),
                               ("werewolf-v1", ["--params", '{"players": 7}'], 7)):
-        child = spawn(["-m", "maro.arena.cli", "play", "--game", game, "--seed", "1", "--name", "tester", *args])
+        child = spawn(["-m", "maro.learner.cli", "play", "--game", game, "--seed", "1", "--name", "tester", *args])
         child.expect(rf"=== {game} \| turn \d+ \| you are seat 0, ", timeout=30)
         for _ in range(200):
             if child.expect(PROMPT_OR_END, timeout=30) == 1:
@@ -127,7 +127,7 @@ def test_hidden_role_games_from_the_terminal_count_seats_from_the_parameters():
 def test_maro_play_refuses_a_player_count_the_game_does_not_have():
     from typer.testing import CliRunner
 
-    from maro.arena.cli import app
+    from maro.learner.cli import app
 
     for args in (["--game", "werewolf-v1", "--players", "4"], ["--game", "kuhn_poker-v1", "--players", "3"],
                  ["--game", "werewolf-v1", "--players", "6", "--params", '{"players": 7}']):
@@ -138,7 +138,7 @@ def test_maro_play_refuses_a_player_count_the_game_does_not_have():
 def test_maro_play_command_reaches_the_terminal_client():
     from typer.testing import CliRunner
 
-    from maro.arena.cli import app
+    from maro.learner.cli import app
 
     result = CliRunner().invoke(app, ["play", "--help"])
     assert result.exit_code == 0 and "--vs" in result.output and "--match-id" in result.output
@@ -187,7 +187,7 @@ def test_vs_that_names_nothing_lists_the_bots_and_models(tmp_path):
 def test_maro_play_refuses_an_unknown_opponent_with_exit_code_2(tmp_path):
     from typer.testing import CliRunner
 
-    from maro.arena.cli import app
+    from maro.learner.cli import app
 
     result = CliRunner().invoke(app, ["play", "--game", "kuhn_poker-v1", "--vs", "nobody",
                                       "--registry", str(tmp_path / "none.toml")])

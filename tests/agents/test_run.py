@@ -123,7 +123,7 @@ def test_config_checks_its_options():
 async def agent_command(arena, registry, *args: str) -> asyncio.subprocess.Process:
     """`maro agent run` as a real process playing the registry's `tiny` model."""
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "maro.arena.cli", "agent", "run", "--arena", arena.address, "--game", "bargaining-v1",
+        sys.executable, "-m", "maro.learner.cli", "agent", "run", "--arena", arena.address, "--game", "bargaining-v1",
         "--model", "tiny", "--registry", str(registry), "--retry-budget", "0", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "COLUMNS": "160"})
 
@@ -146,7 +146,7 @@ async def test_the_command_plays_the_local_model_from_the_registry(arena, tiny_r
 def test_the_command_explains_a_bad_address_and_an_unknown_model(tmp_path):
     from typer.testing import CliRunner
 
-    from maro.arena.cli import app
+    from maro.learner.cli import app
 
     cli = CliRunner()
     result = cli.invoke(app, ["agent", "run", "--arena", "127.0.0.1:1", "--game", "bargaining-v1", "--matches", "1"])

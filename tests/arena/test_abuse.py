@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import grpc
 import pytest
-from maro.arena.messages import Submission
 from fastapi import FastAPI, Request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, open_channel, play_seat
 from maro.arena import auth
+from maro.arena.messages import Submission
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig
 from maro.arena.v1 import arena_pb2 as pb
@@ -335,7 +335,7 @@ async def test_keys_name_principals_whose_ratings_no_display_name_can_move(tmp_p
 def test_a_server_without_keys_listens_on_loopback_only(tmp_path):
     from typer.testing import CliRunner
 
-    from maro.arena.cli import app
+    from maro.learner.cli import app
 
     with pytest.raises(ValueError, match="without a key file"):
         ArenaConfig(host="0.0.0.0", db=str(tmp_path / "m.sqlite"))
@@ -348,7 +348,7 @@ def test_a_server_without_keys_listens_on_loopback_only(tmp_path):
 def test_the_keys_command_prints_a_key_once_and_stores_its_hash(tmp_path):
     from typer.testing import CliRunner
 
-    from maro.arena.cli import app
+    from maro.learner.cli import app
 
     runner = CliRunner(env={"COLUMNS": "200"})
     keys = tmp_path / "keys.toml"

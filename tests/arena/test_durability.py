@@ -22,7 +22,7 @@ BOT = {"kind": "bot", "bot": "bargaining-bot"}
 
 
 def start_server(db, port):
-    proc = subprocess.Popen([sys.executable, "-m", "maro.arena.cli", "arena", "serve", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "maro.learner.cli", "arena", "serve", "--port", str(port),
                              "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     while not seen or "arena listening" not in seen[-1]:  # log lines (e.g. the recovery) may come first

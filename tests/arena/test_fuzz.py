@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, open_channel, play_seat
+from maro.agents.seats import ServerSeats
 from maro.arena.engine import game_ids
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -42,7 +43,7 @@ class Arena:
         self.stub = pb_grpc.ArenaStub(self.channel)
 
     async def _start(self, config):
-        server = ArenaServer(config)
+        server = ArenaServer(config, seats=ServerSeats())
         await server.start()
         return server
 

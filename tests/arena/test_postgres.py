@@ -10,6 +10,7 @@ from test_store import make_record
 
 from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, play_seat
+from maro.agents.seats import ServerSeats
 from maro.arena.records import BehaviorRecord, EventRecord, SeatRecord, TokenLogprob
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
@@ -124,7 +125,7 @@ def test_replicas_writing_concurrently_keep_every_behavior(open_store):
 
 
 async def test_full_match_over_grpc_is_stored_in_postgres(open_store, postgres_url):
-    server = ArenaServer(ArenaConfig(port=0, db=postgres_url, runner=RunnerConfig(turn_timeout_s=5.0, join_timeout_s=5)))
+    server = ArenaServer(ArenaConfig(port=0, db=postgres_url, runner=RunnerConfig(turn_timeout_s=5.0, join_timeout_s=5)), seats=ServerSeats())
     await server.start()
     try:
         async with grpc.aio.insecure_channel(server.address) as channel:

@@ -8,6 +8,7 @@ import pytest
 
 from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, play_seat
+from maro.agents.seats import ServerSeats
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.v1 import arena_pb2 as pb
@@ -20,7 +21,7 @@ REMOTE = {"kind": "remote"}
 @pytest.fixture
 async def arena(tmp_path):
     server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"),
-                                     runner=RunnerConfig(turn_timeout_s=2.0, max_retries=2, join_timeout_s=5)))
+                                     runner=RunnerConfig(turn_timeout_s=2.0, max_retries=2, join_timeout_s=5)), seats=ServerSeats())
     await server.start()
     async with grpc.aio.insecure_channel(server.address) as channel:
         server.channel = channel

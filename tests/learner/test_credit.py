@@ -9,7 +9,8 @@ from maro.arena.engine import make_game
 from maro.arena.records import BehaviorRecord, MatchRecord, SeatRecord
 from maro.learner import maro
 from maro.learner.credit import CreditState, MaroConfig, adapter_version, credit, version_lag
-from maro.learner.estimators import Estimator, MixConfig, RolloutConfig
+from maro.learner.config import MixConfig, RolloutConfig
+from maro.learner.estimators import Estimator
 from maro.learner.maro import Variant
 
 GAME = make_game("bargaining-v1")
@@ -143,7 +144,8 @@ def test_every_variant_uses_the_estimator_as_documented():
 
 def _judge_factory(answer="PROBABILITY: 0.7"):
     from maro.agents import llm
-    from maro.learner.estimators import JudgeConfig, JudgeEstimator
+    from maro.learner.config import JudgeConfig
+    from maro.learner.estimators import JudgeEstimator
 
     async def complete(messages, settings):
         return await llm.complete(messages, settings, mock_response=answer)

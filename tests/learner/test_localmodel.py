@@ -56,6 +56,7 @@ def test_cache_dir_follows_env(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_pull_converts_smollm2_which_follows_a_one_shot_format():
+    from maro.learner.serving_batch import generate
     from maro.learner.serving_engine import GenerationEngine, RowRequest
 
     folder = localmodel.pull()
@@ -70,5 +71,5 @@ def test_pull_converts_smollm2_which_follows_a_one_shot_format():
         {"role": "user", "content": "The item is worth 20. Make your offer."},
     ]
     row = RowRequest(engine.encode_chat(messages), temperature=0.0, top_p=1.0, max_tokens=12)
-    (out,) = engine.generate([row])
+    (out,) = generate(engine, [row])
     assert "[Offer:" in out.text and "]" in out.text

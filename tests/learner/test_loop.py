@@ -11,7 +11,8 @@ from collections import Counter
 import pytest
 
 from maro.learner.evaluate import EvalConfig, bootstrap_ci, eval_plans, run_eval
-from maro.learner.loop import OpponentMix, SelfPlayConfig, SelfPlayRun, iteration_plans, plan_kind, read_metrics
+from maro.learner.loop import OpponentMix, SelfPlayConfig, SelfPlayRun, iteration_plans, plan_kind
+from maro.learner.runs import read_metrics
 from maro.learner.trainer import UpdateConfig
 from maro.learner.update import LearnerConfig
 

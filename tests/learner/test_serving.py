@@ -160,6 +160,7 @@ def test_adapter_hot_reload(tiny_model_dir, tmp_path):
 
 
 def test_adapter_store_evicts_old_versions_and_reloads_them_on_demand(tiny_model_dir, tmp_path):
+    from maro.learner.serving_batch import generate
     from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowRequest
 
     engine = GenerationEngine(tiny_model_dir)
@@ -171,10 +172,10 @@ def test_adapter_store_evicts_old_versions_and_reloads_them_on_demand(tiny_model
         save_tiny_adapter(tiny_model_dir, tmp_path / version, seed)
         (tmp_path / "LATEST").write_text(version)
         assert store.refresh() is True and store.current == version
-        outs[version] = engine.generate([row], version)[0].token_ids
+        outs[version] = generate(engine, [row], version)[0].token_ids
     assert store.loaded() == ["v0002"]
     store.ensure("v0001")  # an evicted version comes back and gives the same answer
-    assert engine.generate([row], "v0001")[0].token_ids == outs["v0001"] != outs["v0002"]
+    assert generate(engine, [row], "v0001")[0].token_ids == outs["v0001"] != outs["v0002"]
     assert store.versions() == ["v0001", "v0002"]
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from maro.learner.serving_api import StreamText
-from maro.learner.serving_batch import DecodeBatch, Row
+from maro.learner.serving_batch import DecodeBatch, Row, generate
 from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowRequest, row_generator
 
 PROMPTS = ["Say hi", "What is two plus two? Explain at length, please.", "x", "Tell me a story about a dragon"]
@@ -111,15 +111,15 @@ def test_logprobs_match_the_tempered_distribution_of_one_forward(engine):
 
 def test_seeded_rows_repeat_whatever_shares_their_batch(engine):
     prompt = _rows(engine)[0].request.prompt_ids
-    alone = engine.generate([RowRequest(prompt, 1.0, 1.0, 6)], seed=3)[0].token_ids
+    alone = generate(engine, [RowRequest(prompt, 1.0, 1.0, 6)], seed=3)[0].token_ids
     others = [RowRequest(r.request.prompt_ids, 1.0, 1.0, 6) for r in _rows(engine)]
-    crowd = engine.generate([RowRequest(prompt, 1.0, 1.0, 6), *others], seed=3)
+    crowd = generate(engine, [RowRequest(prompt, 1.0, 1.0, 6), *others], seed=3)
     assert crowd[0].token_ids == alone
 
 
 def test_ignore_eos_generates_exactly_max_tokens(engine):
     prompt = _rows(engine)[0].request.prompt_ids
-    out = engine.generate([RowRequest(prompt, 1.0, 1.0, 40, ignore_eos=True)], seed=1)[0]
+    out = generate(engine, [RowRequest(prompt, 1.0, 1.0, 40, ignore_eos=True)], seed=1)[0]
     assert len(out.token_ids) == 40 and out.finish_reason == "length"
 
 
@@ -132,14 +132,14 @@ def test_rows_of_different_adapters_share_a_batch_and_match_running_alone(lively
     store.ensure("v0001")
     prompts = [r.request.prompt_ids for r in _rows(engine)]
     adapters = ["v0001", None, "v0001", None]
-    alone = [engine.generate([RowRequest(p, 0.0, 1.0, 6)], a)[0].token_ids for p, a in zip(prompts, adapters)]
+    alone = [generate(engine, [RowRequest(p, 0.0, 1.0, 6)], a)[0].token_ids for p, a in zip(prompts, adapters)]
     mixed = [Row(RowRequest(p, 0.0, 1.0, 6), a, row_generator(0, i)) for i, (p, a) in enumerate(zip(prompts, adapters))]
     batch = DecodeBatch(engine)
     batch.admit(mixed)
     while batch.rows:
         batch.step()
     assert [r.output.token_ids for r in mixed] == alone
-    assert alone[0] != engine.generate([RowRequest(prompts[0], 0.0, 1.0, 6)], None)[0].token_ids
+    assert alone[0] != generate(engine, [RowRequest(prompts[0], 0.0, 1.0, 6)], None)[0].token_ids
 
 
 def test_stream_text_holds_back_a_possible_stop_string():

@@ -83,7 +83,7 @@ def test_warm_start_publishes_the_first_version_and_self_play_starts_from_it(tin
 def test_cli_warm_starts_with_the_self_play_learner_settings(tiny_model_dir, tmp_path):
     from typer.testing import CliRunner
 
-    from maro.arena.cli import app
+    from maro.learner.cli import app
     from maro.learner.loop import default_learner
 
     runner = CliRunner(env={"COLUMNS": "80"})
