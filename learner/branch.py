@@ -19,7 +19,7 @@ from maro.arena.records import BehaviorRecord, MatchRecord
 from maro.learner import maro
 from maro.learner.credit import MaroConfig, game_key, learnable
 from maro.learner.estimators import Estimator, EstimatorFactory, estimator_stats, make_estimator
-from maro.learner.maro import Variant
+from maro.learner.variants import recipe
 from maro.learner.samples import TrainSample, encode_sample
 from maro.learner.trainer import UpdateConfig
 
@@ -249,10 +249,10 @@ def branch_samples(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorR
 
     kept = [i for i, a in enumerate(advantages) if a is not None]
     roles = [(states[i].game_id, states[i].behavior.role) for i in kept]
-    if maro_config.variant in (Variant.OUTCOME, Variant.RAE, Variant.MARO_NO_ROLES):
-        weights = [1.0] * len(kept)
-    else:
+    if recipe(maro_config.variant).role_weights:
         weights = maro.role_weights(roles, maro_config.beta)
+    else:
+        weights = [1.0] * len(kept)
     samples: list[TrainSample] = []
     for i, w in zip(kept, weights):
         b = states[i].behavior

@@ -14,7 +14,7 @@ from maro.arena.records import BehaviorRecord, MatchRecord
 from maro.learner import maro
 from maro.learner.config import MaroConfig
 from maro.learner.estimators import Estimator, EstimatorFactory, GameEstimator, estimator_stats, make_estimator
-from maro.learner.maro import Variant
+from maro.learner.variants import recipe
 
 __all__ = ["CreditState", "Credited", "GameEstimator", "MaroConfig", "adapter_version", "credit", "learnable"]
 
@@ -95,7 +95,7 @@ def credit(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorRecord], 
         key = game_key(by_id[match_id])
         if key not in estimators:
             estimators[key] = factory(make_game(by_id[match_id].game_id, by_id[match_id].params))
-    if config.variant not in (Variant.OUTCOME, Variant.RAE):
+    if recipe(config.variant).needs_values:
         _prefetch(per_seat, by_id, estimators)
     items: list[tuple[BehaviorRecord, float]] = []
     for (match_id, seat), seq in per_seat.items():
@@ -114,14 +114,23 @@ def credit(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorRecord], 
         return []
     records, rewards = [b for b, _ in kept], [r for _, r in kept]
     roles = [(by_id[b.match_id].game_id, b.role) for b in records]
-    if config.variant in (Variant.OUTCOME, Variant.RAE):
-        advantages, weights = rewards, [1.0] * len(rewards)
-    elif config.variant == Variant.MARO_NO_ROLES:
-        advantages, weights = maro.group_normalise(rewards, [0] * len(rewards)), [1.0] * len(rewards)
-    else:
-        advantages, weights = maro.group_normalise(rewards, roles), maro.role_weights(roles, config.beta)
+    advantages, weights = _advantages_and_weights(rewards, roles, config)
     return [Credited(b, r, a, w * f, lag)
             for b, r, a, w, f, lag in zip(records, rewards, advantages, weights, factors, lags)]
+
+
+def _advantages_and_weights(rewards: list[float], roles: list[tuple[str, str]],
+                            config: MaroConfig) -> tuple[list[float], list[float]]:
+    """The variant's normalisation of the rewards and its role weights (all 1 when off)."""
+    how = recipe(config.variant)
+    if how.normalise == "role":
+        advantages = maro.group_normalise(rewards, roles)
+    elif how.normalise == "batch":
+        advantages = maro.group_normalise(rewards, [0] * len(rewards))
+    else:
+        advantages = list(rewards)
+    weights = maro.role_weights(roles, config.beta) if how.role_weights else [1.0] * len(rewards)
+    return advantages, weights
 
 
 def _prefetch(per_seat, by_id, estimators) -> None:
@@ -164,18 +173,15 @@ def _apply_staleness(items: list[tuple[BehaviorRecord, float]], config: MaroConf
 def _seat_rewards(seq: list[BehaviorRecord], z: float, role_key: str, est: Estimator,
                   config: MaroConfig, state: CreditState) -> list[float]:
     """Per-behavior rewards of one seat's accepted behaviors, in order."""
-    variant = config.variant
-    if variant == Variant.OUTCOME:
+    how = recipe(config.variant)
+    if how.reward == "outcome":
         return [z] * len(seq)
-    if variant == Variant.RAE:
+    if how.reward == "rae":
         (advantage,), state.baselines = maro.ema_baselines(state.baselines, [z], [role_key], config.rae_decay)
         return [advantage] * len(seq)
     before = [est.value(b.snapshot_before, b.seat) for b in seq]
     after = [est.value(b.snapshot_after, b.seat) for b in seq]
     utilities = [maro.direct_utility(v0, v1) for v0, v1 in zip(before, after)]
-    if variant == Variant.MARO_NO_DECOMPOSE:
-        credits = [z] * len(seq)
-    else:
-        credits = maro.td_decompose(before, z, config.lambda_)
-    alpha = 0.0 if variant == Variant.MARO_NO_UTILITY else config.alpha
+    credits = maro.td_decompose(before, z, config.lambda_) if how.decompose else [z] * len(seq)
+    alpha = config.alpha if how.utility else 0.0
     return [maro.mix_reward(c, u, alpha) for c, u in zip(credits, utilities)]

@@ -39,6 +39,7 @@ from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
 from maro.learner.trainer import UpdateConfig
 from maro.learner.runs import METRICS, STATE, atomic_write
 from maro.learner.update import LearnerConfig, run_update
+from maro.learner.variants import recipe
 
 PROBE_SEED = 3_000_000
 """Probe seeds start here: the same deals every iteration, apart from training and `maro eval` seeds."""
@@ -396,7 +397,7 @@ class SelfPlayRun:
 
     def _replay_baselines(self, match_ids: Sequence[str]) -> dict[str, float]:
         """The `rae` baselines after crediting these matches once more (cheap: no estimator)."""
-        if self.config.learner.maro.variant != "rae":
+        if not recipe(self.config.learner.maro.variant).keeps_baselines:
             return dict(self.state.baselines)
         matches = [m for m in (self.store.get_match(i, with_events=False) for i in match_ids) if m is not None]
         replay = CreditState(dict(self.state.baselines))
