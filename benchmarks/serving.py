@@ -88,7 +88,7 @@ def bare_level(model, tokenizer, batch: int, rounds: int, max_tokens: int) -> di
 
 
 def start_server(model_dir, port: int, dtype: str, max_batch: int) -> subprocess.Popen:
-    code = ("from pathlib import Path; from maro.learner.serving import ServeConfig, serve; "
+    code = ("from pathlib import Path; from maro.learner.serving.app import ServeConfig, serve; "
             f"serve(ServeConfig(model_dir=Path({str(model_dir)!r}), port={port}, dtype={dtype!r}, "
             f"max_batch_size={max_batch}))")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -164,7 +164,7 @@ def main() -> None:
         old.unlink()
 
     from maro.learner.localmodel import resolve_model
-    from maro.learner.selfplay import ModelServerProcess
+    from maro.learner.serving.process import ModelServerProcess
 
     console = Console()
     with console.status(f"preparing {args.model}"):

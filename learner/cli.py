@@ -258,7 +258,7 @@ def demo(
 ) -> None:
     """Play bargaining-v1 with the local model, run one MARO update, reload, play again, compare."""
     from maro.learner.demo import DemoConfig, run_demo
-    from maro.learner.model_servers import ModelServerConfig
+    from maro.learner.serving.client import ModelServerConfig
 
     server = ModelServerConfig(kind=model_server_kind, base_url=model_server) if model_server else None
 
@@ -324,7 +324,7 @@ def model_serve(
 ) -> None:
     """Serve the local model as an OpenAI-compatible chat-completions server with LoRA adapters."""
     from maro.learner.localmodel import resolve_model
-    from maro.learner.serving import ServeConfig, serve
+    from maro.learner.serving.app import ServeConfig, serve
 
     serve(ServeConfig(model_dir=resolve_model(model_dir), adapters_dir=adapters, host=host, port=port,
                       served_name=served_name, max_batch_size=max_batch_size, max_queue=max_queue, dtype=dtype,

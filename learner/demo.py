@@ -20,8 +20,9 @@ from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.evaluate import bootstrap_ci
 from maro.learner.loop import default_learner
-from maro.learner.model_servers import ModelServerConfig
-from maro.learner.selfplay import ModelServerProcess, batch_stats, mixed_plans, play_batch
+from maro.learner.rollouts import batch_stats, mixed_plans, play_batch
+from maro.learner.serving.client import ModelServerConfig
+from maro.learner.serving.process import ModelServerProcess
 from maro.learner.update import LearnerConfig, run_update
 
 

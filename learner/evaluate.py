@@ -31,8 +31,9 @@ from maro.arena.engine import game_class, seating
 from maro.arena.runner import RunnerConfig
 from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
-from maro.learner.model_servers import ModelServerConfig
-from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
+from maro.learner.rollouts import MatchPlan, play_batch
+from maro.learner.serving.client import ModelServerConfig
+from maro.learner.serving.process import ModelServerProcess
 
 HELD_OUT_SEED = 1_000_000
 """Evaluation seeds start here; self-play training seeds stay far below it."""

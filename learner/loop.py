@@ -34,10 +34,12 @@ from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.credit import CreditState, credit
 from maro.learner.localmodel import resolve_dtype
-from maro.learner.model_servers import PREFIX_CACHE_TOKENS, ModelServerConfig
-from maro.learner.selfplay import MatchPlan, ModelServerProcess, play_batch
-from maro.learner.trainer import UpdateConfig
+from maro.learner.rollouts import MatchPlan, play_batch
 from maro.learner.runs import METRICS, STATE, atomic_write
+from maro.learner.serving.client import ModelServerConfig
+from maro.learner.serving.config import PREFIX_CACHE_TOKENS
+from maro.learner.serving.process import ModelServerProcess
+from maro.learner.trainer import UpdateConfig
 from maro.learner.update import LearnerConfig, run_update
 from maro.learner.variants import recipe
 

@@ -6,7 +6,7 @@ import time
 
 import uvicorn
 
-from maro.learner.selfplay import free_port  # noqa: F401 - re-exported for the tests: a loopback port nobody holds
+from maro.learner.serving.process import free_port  # noqa: F401 - re-exported for the tests: a loopback port nobody holds
 
 
 @contextlib.contextmanager
@@ -30,7 +30,7 @@ def serve_in_thread(app, timeout_s: float = 30.0):
 @contextlib.contextmanager
 def model_server(**config):
     """`maro model serve`'s app (the given `ServeConfig` fields) in a thread; yields the root URL."""
-    from maro.learner.serving import ServeConfig, create_app
+    from maro.learner.serving.app import ServeConfig, create_app
 
     with serve_in_thread(create_app(ServeConfig(**config))) as url:
         yield url

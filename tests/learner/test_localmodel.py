@@ -56,8 +56,8 @@ def test_cache_dir_follows_env(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_pull_converts_smollm2_which_follows_a_one_shot_format():
-    from maro.learner.serving_batch import generate
-    from maro.learner.serving_engine import GenerationEngine, RowRequest
+    from maro.learner.serving.batch import generate
+    from maro.learner.serving.engine import GenerationEngine, RowRequest
 
     folder = localmodel.pull()
     assert localmodel.pull() == folder  # second call finds the finished conversion

@@ -142,7 +142,7 @@ def test_killed_mid_iteration_resumes_without_losing_or_repeating_matches(tmp_pa
 
 def test_tables_of_any_size_get_their_params():
     from maro.arena.engine import make_game
-    from maro.learner.selfplay import match_params
+    from maro.learner.rollouts import match_params
 
     assert match_params("bargaining-v1", 2) == {}
     for game_id, n in (("undercover-v1", 4), ("werewolf-v1", 7), ("prisoners_dilemma-v1", 3)):

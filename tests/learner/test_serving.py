@@ -160,8 +160,8 @@ def test_adapter_hot_reload(tiny_model_dir, tmp_path):
 
 
 def test_adapter_store_evicts_old_versions_and_reloads_them_on_demand(tiny_model_dir, tmp_path):
-    from maro.learner.serving_batch import generate
-    from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowRequest
+    from maro.learner.serving.batch import generate
+    from maro.learner.serving.engine import AdapterStore, GenerationEngine, RowRequest
 
     engine = GenerationEngine(tiny_model_dir)
     store = AdapterStore(engine, tmp_path, max_loaded=1)

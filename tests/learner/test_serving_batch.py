@@ -5,9 +5,9 @@ import shutil
 import pytest
 import torch
 
-from maro.learner.serving_api import StreamText
-from maro.learner.serving_batch import DecodeBatch, Row, generate
-from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowRequest, row_generator
+from maro.learner.serving.batch import DecodeBatch, Row, generate
+from maro.learner.serving.engine import AdapterStore, GenerationEngine, RowRequest, row_generator
+from maro.learner.serving.protocol import StreamText
 
 PROMPTS = ["Say hi", "What is two plus two? Explain at length, please.", "x", "Tell me a story about a dragon"]
 
@@ -157,9 +157,9 @@ def test_stream_text_holds_back_a_possible_stop_string():
 
 def test_a_cached_prompt_prefix_gives_the_same_tokens_and_log_probs(tiny_model_dir):
     """Prompts that share their start (a game's rules, a repair turn) prefill only the rest."""
-    from maro.learner.serving_batch import DecodeBatch, Row
-    from maro.learner.serving_engine import GenerationEngine, row_generator
-    from maro.learner.serving_prefix import PrefixCache
+    from maro.learner.serving.batch import DecodeBatch, Row
+    from maro.learner.serving.engine import GenerationEngine, row_generator
+    from maro.learner.serving.prefix import PrefixCache
 
     engine = GenerationEngine(tiny_model_dir)
     rules = [{"role": "system", "content": "You play a game of offers. " * 12}]

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from maro.learner.model_servers import ModelServerConfig, ModelServerError
+from maro.learner.serving.client import ModelServerConfig, ModelServerError
 
 
 def _recording(responses=None):

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from maro.learner.serving_engine import RowOutput
+from maro.learner.serving.engine import RowOutput
 
 
 class ChatMessage(BaseModel):

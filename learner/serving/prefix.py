@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from maro.learner.model_servers import PREFIX_CACHE_TOKENS
+from maro.learner.serving.config import PREFIX_CACHE_TOKENS
 
 
 @dataclass(eq=False)

@@ -10,9 +10,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from maro.learner.serving_batch import DecodeBatch, Row
-from maro.learner.serving_prefix import PrefixCache
-from maro.learner.serving_engine import AdapterStore, GenerationEngine, RowOutput, RowRequest, row_generator
+from maro.learner.serving.batch import DecodeBatch, Row
+from maro.learner.serving.engine import AdapterStore, GenerationEngine, RowOutput, RowRequest, row_generator
+from maro.learner.serving.prefix import PrefixCache
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,6 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 
-PREFIX_CACHE_TOKENS = 16_384
-"""The local server's default prompt-prefix cache (`maro model serve --prefix-cache-tokens`):
-about 46 KB of KV per token for SmolLM2-135M in fp32, so some 750 MB when full."""
-
-
 class ModelServerError(RuntimeError):
     """The model server refused an adapter operation."""
 

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from maro.learner.serving_engine import GenerationEngine, RowOutput, RowRequest, row_generator
-from maro.learner.serving_prefix import PrefixCache
+from maro.learner.serving.engine import GenerationEngine, RowOutput, RowRequest, row_generator
+from maro.learner.serving.prefix import PrefixCache
 
 
 @dataclass(eq=False)
