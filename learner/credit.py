@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from maro.arena.engine import make_game
 from maro.arena.records import BehaviorRecord, MatchRecord
 from maro.learner import maro
+from maro.learner.adapters import ModelRef
 from maro.learner.config import MaroConfig
 from maro.learner.estimators import Estimator, EstimatorFactory, GameEstimator, estimator_stats, make_estimator
 from maro.learner.variants import recipe
@@ -37,25 +37,15 @@ class CreditState:
     baselines: dict[str, float] = field(default_factory=dict)
 
 
-_MODEL_VERSION = re.compile(r"@(base|v(\d+))$")
-
-
 def adapter_version(model: str) -> int | None:
     """The adapter version a served model name carries: `smollm2@v0002` -> 2, `smollm2@base` -> 0;
     None for a name without one (`smollm2`, a hosted model, a bot's empty name)."""
-    m = _MODEL_VERSION.search(model or "")
-    if m is None:
-        return None
-    return 0 if m.group(1) == "base" else int(m.group(2))
+    return ModelRef.parse(model).number
 
 
 def version_lag(model: str, current: str | None) -> int | None:
     """Versions `model` lags behind `current` (an adapter name like `v0005`; None = the base model)."""
-    played = adapter_version(model)
-    if played is None:
-        return None
-    now = 0 if current is None else adapter_version("@" + current)
-    return max(0, (now or 0) - played)
+    return ModelRef.parse(model).lag(current)
 
 
 def learnable(b: BehaviorRecord) -> bool:

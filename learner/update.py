@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from maro.arena.store import MatchStore
-from maro.learner.adapters import AdapterRegistry
+from maro.learner.adapters import BASE, AdapterRegistry, ModelRef
 from maro.learner.branch import BranchConfig, Sampler, branch_samples
 from maro.learner.credit import Credited, CreditState, MaroConfig, credit
 from maro.learner.estimators import EstimatorFactory
@@ -62,7 +62,7 @@ def to_sample(c: Credited) -> TrainSample:
         behavior_id=c.behavior.id or 0, messages=list(c.behavior.messages), completion=c.behavior.completion,
         advantage=c.advantage, weight=c.weight,
         old_logprobs=[t.logprob for t in lps] if complete else None, old_token_ids=ids if complete else None,
-        old_from_reference=complete and c.behavior.model.endswith("@base"),
+        old_from_reference=complete and ModelRef.parse(c.behavior.model).version == BASE,
         on_policy=c.lag == 0,
     )
 

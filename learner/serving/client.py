@@ -21,6 +21,8 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from maro.learner.adapters import ModelRef
+
 
 class ModelServerError(RuntimeError):
     """The model server refused an adapter operation."""
@@ -39,7 +41,7 @@ class ModelServerConfig(BaseModel):
 
     def litellm_model(self, version: str | None = None) -> str:
         """The LiteLLM model string: the newest policy, or one pinned version (`v0003`, `base`)."""
-        return f"openai/{self.served_name}" + (f"@{version}" if version else "")
+        return "openai/" + ModelRef(self.served_name, version).format()
 
     def api_base(self) -> str:
         return self.base_url.rstrip("/") + "/v1"

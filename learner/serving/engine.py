@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
@@ -12,9 +11,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from maro.learner.adapters import is_version, read_latest, version_names
 from maro.learner.localmodel import resolve_dtype
 
-_VERSION = re.compile(r"^v\d+$")
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
 
 
@@ -128,22 +127,17 @@ class AdapterStore:
         self._loaded: OrderedDict[str, None] = OrderedDict()
 
     def versions(self) -> list[str]:
-        if self.dir is None or not self.dir.is_dir():
-            return []
-        return sorted(p.name for p in self.dir.iterdir() if _VERSION.match(p.name) and (p / "adapter_config.json").exists())
+        return version_names(self.dir, with_weights=True)
 
     def exists(self, version: str) -> bool:
-        return bool(_VERSION.match(version)) and version in self.versions()
+        return is_version(version) and version in self.versions()
 
     def loaded(self) -> list[str]:
         return list(self._loaded)
 
     def refresh(self) -> bool:
         """Load the version LATEST names if it changed; True when the current version moved."""
-        latest = self.dir / "LATEST" if self.dir else None
-        if latest is None or not latest.exists():
-            return False
-        version = latest.read_text().strip()
+        version = read_latest(self.dir)
         if not version or version == self.current:
             return False
         self.ensure(version)

@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
+from maro.learner.adapters import BASE, ModelRef
 from maro.learner.serving.config import ServeConfig
 from maro.learner.serving.engine import AdapterStore, GenerationEngine, RowOutput, RowRequest
 from maro.learner.serving.protocol import ApiError, ChatRequest, StreamText, choice, chunk, sse
@@ -95,13 +96,14 @@ class ChatHandler:
 
     def resolve(self, model: str) -> str | None:
         """Model name to adapter key: LATEST, None (base) or a version name."""
-        name = self.name
-        if model == name:
-            return LATEST
-        if model == f"{name}@base":
-            return None
-        if model.startswith(f"{name}@") and self.store.exists(model.split("@", 1)[1]):
-            return model.split("@", 1)[1]
+        ref = ModelRef.parse(model)
+        if ref.name == self.name:
+            if ref.version is None:
+                return LATEST
+            if ref.version == BASE:
+                return None
+            if self.store.exists(ref.version):
+                return ref.version
         raise ApiError(404, f"model {model!r} does not exist; see /v1/models", "invalid_request_error", "model_not_found")
 
     def models(self) -> dict:

@@ -30,3 +30,17 @@ def test_trained_match_ids_collect_every_versions_data_range(tmp_path):
     for ids in (["m1", "m2"], ["m3"]):
         registry.publish(registry.staging(), {"data": {"match_ids": ids}})
     assert registry.trained_match_ids() == {"m1", "m2", "m3"}
+
+
+def test_model_names_parse_format_and_lag_in_one_place():
+    from maro.learner.adapters import ModelRef, is_version, read_latest, version_names
+
+    assert ModelRef.parse("smollm2") == ModelRef("smollm2") and ModelRef.parse("smollm2").number is None
+    assert ModelRef.parse("openai/smollm2@v0011") == ModelRef("openai/smollm2", "v0011")
+    assert ModelRef.parse("smollm2@base").number == 0 and ModelRef.parse("smollm2@v0002").lag("v0005") == 3
+    assert ModelRef.parse("smollm2@v0007").lag(None) == 0 and ModelRef.parse("smollm2").lag("v0002") is None
+    assert ModelRef.parse("a@b@v0003") == ModelRef("a@b", "v0003")
+    assert ModelRef.parse("model@latest") == ModelRef("model@latest")  # not a version: part of the name
+    assert ModelRef("smollm2", "v0004").format() == "smollm2@v0004" and ModelRef("x").format() == "x"
+    assert is_version("v12") and not is_version("v") and not is_version("w0001")
+    assert version_names(None) == [] and read_latest(None) is None
