@@ -115,7 +115,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from maro.learner.localmodel import pull
-    from maro.learner.localmodel import resolve_dtype
+    from maro.learner.models import resolve_dtype
 
     model_dir = pull()
     with socket.socket() as s:

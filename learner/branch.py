@@ -22,6 +22,7 @@ from maro.learner.estimators import Estimator, EstimatorFactory, estimator_stats
 from maro.learner.variants import recipe
 from maro.learner.samples import TrainSample, encode_sample
 from maro.learner.trainer import UpdateConfig
+from maro.learner.models import eos_ids, load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +77,9 @@ class PolicySampler:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
 
     def _load(self):
-        from peft import PeftModel
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(self.base_model_dir)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        dtype = torch.bfloat16 if self.update.bf16 else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(self.base_model_dir, dtype=dtype)
-        if self.adapter_dir is not None:
-            model = PeftModel.from_pretrained(model, self.adapter_dir)
+        tokenizer = load_tokenizer(self.base_model_dir, padding_side=None)
+        model = load_causal_lm(self.base_model_dir, dtype="bfloat16" if self.update.bf16 else "float32",
+                               adapter=self.adapter_dir)
         return model.to(self.device).eval(), tokenizer
 
     def _prompt_ids(self, messages: list[dict], tokenizer) -> list[int]:
@@ -98,13 +92,12 @@ class PolicySampler:
         from transformers import GenerationConfig
 
         model, tokenizer = self._load()
-        eos = model.generation_config.eos_token_id
-        eos_ids = sorted({*(eos if isinstance(eos, list) else [eos]), tokenizer.eos_token_id} - {None})
+        ends = eos_ids(model, tokenizer)
         config = GenerationConfig(
             do_sample=True, temperature=self.update.temperature, top_k=0, top_p=1.0, repetition_penalty=1.0,
             max_new_tokens=self.update.max_completion_tokens, num_return_sequences=k,
             return_dict_in_generate=True, output_logits=True,
-            pad_token_id=tokenizer.pad_token_id, eos_token_id=eos_ids,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=ends,
         )
         per_call = max(1, self.branch.batch_rows // k)
         out: list[list[Candidate]] = []
@@ -113,7 +106,7 @@ class PolicySampler:
             torch.manual_seed(self.branch.seed)
             for start in range(0, len(prompts), per_call):
                 encoded = [self._prompt_ids(m, tokenizer) for m in prompts[start:start + per_call]]
-                out += self._generate(model, tokenizer, encoded, k, config, set(eos_ids))
+                out += self._generate(model, tokenizer, encoded, k, config, set(ends))
         del model
         gc.collect()
         return out

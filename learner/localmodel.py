@@ -24,21 +24,6 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
-def resolve_dtype(name: str):
-    """A dtype name as a torch dtype; "auto" is bfloat16 where the hardware runs it natively (CUDA or
-    AVX512-BF16/AMX CPUs: about twice as fast as float32 there), else float32."""
-    import torch
-
-    if name != "auto":
-        return getattr(torch, name)
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    try:
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
-    except (AttributeError, RuntimeError):
-        return torch.float32
-
-
 # Written last into a converted folder: its presence means the conversion finished.
 _DONE_MARKER = ".maro-complete"
 
@@ -145,40 +130,6 @@ def pull(dest: Path | None = None, *, force: bool = False) -> Path:
         tok.save_pretrained(tmp)
 
     return _atomic_write(dest, write)
-
-
-def make_tiny_model(out_dir: Path, *, seed: int = 0) -> Path:
-    """Save a tiny random LlamaForCausalLM with the SmolLM2 tokenizer into `out_dir` (fp32).
-
-    Deterministic from `seed`; used by unit tests in place of the real weights.
-    """
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    out_dir = Path(out_dir)
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir())
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    # A private generator state: seeding the global one would leak into the caller's randomness.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config).to(torch.float32)
-    model.generation_config.pad_token_id = tok.pad_token_id
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    tok.save_pretrained(out_dir)
-    return out_dir
 
 
 def resolve_model(name_or_path: str | Path) -> Path:

@@ -33,7 +33,7 @@ from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.credit import CreditState, credit
-from maro.learner.localmodel import resolve_dtype
+from maro.learner.models import resolve_dtype
 from maro.learner.rollouts import MatchPlan, play_batch
 from maro.learner.runs import METRICS, STATE, atomic_write
 from maro.learner.serving.client import ModelServerConfig

@@ -18,6 +18,7 @@ from trl.trainer.utils import RepeatSampler, selective_log_softmax, selective_lo
 
 from maro.learner.samples import EncodedSample, TrainSample, collate, encode_sample
 from maro.learner.trunk import FixedBatchSampler, TrunkCache, trunk_depth
+from maro.learner.models import load_causal_lm, load_tokenizer
 
 
 class UpdateConfig(BaseModel):
@@ -376,18 +377,12 @@ def grpo_config(config: UpdateConfig, work_dir: Path) -> GRPOConfig:
 
 def _load_policy(base_model_dir: Path, init_adapter_dir: Path | None, config: UpdateConfig):
     """Base model + tokenizer, with the current adapter (trainable) or a fresh LoRA on top."""
-    from peft import LoraConfig, PeftModel, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from peft import LoraConfig, get_peft_model
 
-    tokenizer = AutoTokenizer.from_pretrained(base_model_dir)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"  # TRL's contract; our collate pads prompts left itself
-    dtype = torch.bfloat16 if config.bf16 else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(base_model_dir, dtype=dtype)
-    if init_adapter_dir is not None:
-        model = PeftModel.from_pretrained(model, init_adapter_dir, is_trainable=True)
-    else:
+    tokenizer = load_tokenizer(base_model_dir, padding_side="left")  # TRL's contract; our collate pads left itself
+    model = load_causal_lm(base_model_dir, dtype="bfloat16" if config.bf16 else "float32", adapter=init_adapter_dir,
+                           trainable=True)
+    if init_adapter_dir is None:
         layers = None
         if config.lora_layers is not None:
             total = model.config.num_hidden_layers

@@ -26,7 +26,7 @@ def tokenizer_dir():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tokenizer_dir):
     """A tiny random Llama with the SmolLM2 tokenizer, saved once per test session."""
-    from maro.learner.localmodel import make_tiny_model
+    from tests.helpers import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny-model"), seed=0)
 

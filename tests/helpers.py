@@ -3,6 +3,7 @@
 import contextlib
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
@@ -80,3 +81,39 @@ def save_tiny_adapter(tiny_model_dir, folder, seed: int) -> None:
             if "lora_B" in name:
                 param.add_(torch.randn(param.shape, generator=gen) * 2.0)
     model.save_pretrained(folder)
+
+
+def make_tiny_model(out_dir: Path, *, seed: int = 0) -> Path:
+    """Save a tiny random LlamaForCausalLM with the SmolLM2 tokenizer into `out_dir` (fp32).
+
+    Deterministic from `seed`; used by unit tests in place of the real weights.
+    """
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from maro.learner.localmodel import tokenizer_dir
+
+    out_dir = Path(out_dir)
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir())
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    # A private generator state: seeding the global one would leak into the caller's randomness.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config).to(torch.float32)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    return out_dir

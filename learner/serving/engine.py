@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from maro.learner.adapters import is_version, read_latest, version_names
-from maro.learner.localmodel import resolve_dtype
+from maro.learner.models import eos_ids, load_causal_lm, load_tokenizer, resolve_dtype
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
 
@@ -58,16 +57,11 @@ class GenerationEngine:
     """The model and tokenizer; `forward` runs one step for rows that may use different adapters."""
 
     def __init__(self, model_dir: Path, *, dtype: str = "float32"):
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer = load_tokenizer(model_dir, padding_side="left")
         self.dtype = resolve_dtype(dtype)
-        self.base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=self.dtype).eval()
+        self.base = load_causal_lm(model_dir, dtype=self.dtype).eval()
         self.model = self.base  # becomes a PeftModel once an adapter loads
-        eos = self.base.generation_config.eos_token_id
-        eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
-        self.eos_ids = sorted({*eos, self.tokenizer.eos_token_id} - {None})
+        self.eos_ids = eos_ids(self.base, self.tokenizer)
         self.max_positions = int(getattr(self.base.config, "max_position_embeddings", 2048))
         self._pieces: dict[int, str] = {}
 

@@ -7,6 +7,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from maro.learner import localmodel
+from tests.helpers import make_tiny_model
 
 
 def test_tokenizer_has_chatml_template_and_pad(tokenizer_dir):
@@ -35,9 +36,9 @@ def test_tiny_model_loads_and_generates(tiny_model_dir):
 
 
 def test_tiny_model_is_deterministic_from_seed(tmp_path):
-    a = localmodel.make_tiny_model(tmp_path / "a", seed=3)
-    b = localmodel.make_tiny_model(tmp_path / "b", seed=3)
-    c = localmodel.make_tiny_model(tmp_path / "c", seed=4)
+    a = make_tiny_model(tmp_path / "a", seed=3)
+    b = make_tiny_model(tmp_path / "b", seed=3)
+    c = make_tiny_model(tmp_path / "c", seed=4)
     weights = [AutoModelForCausalLM.from_pretrained(p).model.embed_tokens.weight for p in (a, b, c)]
     assert torch.equal(weights[0], weights[1])
     assert not torch.equal(weights[0], weights[2])
