@@ -10,19 +10,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from maro.agents.llm import ModelSettings
-from maro.agents.seats import ServerSeats
-from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.evaluate import bootstrap_ci
 from maro.learner.loop import default_learner
 from maro.learner.rollouts import batch_stats, mixed_plans, play_batch
 from maro.learner.serving.client import ModelServerConfig
-from maro.learner.serving.process import ModelServerProcess
+from maro.learner.session import play_session, progress
 from maro.learner.update import LearnerConfig, run_update
 
 
@@ -61,11 +58,9 @@ def _resolve_model(name: str, console: Console) -> Path:
 
 async def _play(address: str, config: DemoConfig, settings: ModelSettings, label: str, console: Console) -> list[str]:
     plans = mixed_plans(config.game, config.matches, config.seed)
-    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(label, total=len(plans))
-        return await play_batch(address, plans, settings, on_done=lambda _m: progress.advance(task),
-                                concurrency=16)
+    with progress(label, console) as bar:
+        task = bar.add_task(label, total=len(plans))
+        return await play_batch(address, plans, settings, on_done=lambda _m: bar.advance(task), concurrency=16)
 
 
 def compare(before: dict, after: dict, reps: int) -> dict:
@@ -130,21 +125,12 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict:
     model_dir = _resolve_model(config.model, console)
     adapters = AdapterRegistry(run_dir / "adapters")
     store = MatchStore(run_dir / "matches.sqlite")
-    arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite")), store=store,
-                        seats=ServerSeats())
-    process = None
-    if config.model_server is None:
-        process = ModelServerProcess(model_dir, adapters.root, run_dir / "model_server.log", dtype=config.dtype)
-        with console.status("starting the model server"):
-            process.start()
-    model_server = config.model_server or process.config
-    try:
-        await arena.start()
-        console.print(f"arena on {arena.address}, model server on {model_server.base_url}, store {store.url}")
-        settings = ModelSettings(model=model_server.litellm_model(), api_base=model_server.api_base(),
-                                 api_key=model_server.api_key, temperature=config.temperature,
-                                 max_tokens=config.max_tokens)
-        first = await _play(arena.address, config, settings, "batch 1 (base)", console)
+    async with play_session(run_dir, model_dir, store, adapters.root, model_server=config.model_server,
+                            dtype=config.dtype, console=console) as session:
+        model_server = session.server
+        console.print(f"arena on {session.address}, model server on {model_server.base_url}, store {store.url}")
+        settings = session.settings(config.temperature, config.max_tokens)
+        first = await _play(session.address, config, settings, "batch 1 (base)", console)
         before = batch_stats(store, first)
         with console.status(f"MARO update ({config.learner.maro.variant}) on {len(first)} matches"):
             result = await asyncio.to_thread(run_update, store, adapters, model_dir, first, learner)
@@ -152,12 +138,8 @@ async def run_demo(config: DemoConfig, console: Console | None = None) -> dict:
                       f"(loss {result.metrics.get('loss', float('nan')):.4f})")
         served = await asyncio.to_thread(model_server.publish_adapter, result.version, adapters.path(result.version))
         console.print(f"model server now serves {served}")
-        second = await _play(arena.address, config, settings, f"batch 2 ({result.version})", console)
+        second = await _play(session.address, config, settings, f"batch 2 ({result.version})", console)
         after = batch_stats(store, second)
-    finally:
-        await arena.stop()
-        if process is not None:
-            process.stop()
     diff = compare(before, after, config.bootstrap)
     console.print(_table(config.game, before, after, result.version, diff))
     console.print(f"after one MARO update: {verdict(diff)}")

@@ -22,18 +22,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from maro.agents.llm import ModelSettings
-from maro.agents.seats import ServerSeats
 from maro.arena.engine import game_class, seating
 from maro.arena.runner import RunnerConfig
-from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.rollouts import MatchPlan, play_batch
 from maro.learner.serving.client import ModelServerConfig
-from maro.learner.serving.process import ModelServerProcess
+from maro.learner.session import play_session, progress
 
 HELD_OUT_SEED = 1_000_000
 """Evaluation seeds start here; self-play training seeds stay far below it."""
@@ -152,6 +148,22 @@ def _adapter_dir(config: EvalConfig, root: Path) -> dict[str, str | None]:
     return versions
 
 
+def _sides(config: EvalConfig, versions: dict[str, str | None], server: ModelServerConfig) -> dict[str, str | None]:
+    """The LiteLLM model of each side (B is None against the bot), publishing pinned adapters to a
+    running server first."""
+    for side, path in (("A", config.adapter), ("B", config.vs)):
+        if versions[side] and config.model_server is not None:
+            server.publish_adapter(versions[side], Path(path))
+    models = {side: server.litellm_model(v or "base") for side, v in versions.items()}
+    if config.vs_bot:
+        if config.vs is not None:
+            raise ValueError("give --vs or --vs-bot, not both")
+        models["B"] = None
+    elif models["A"] == models["B"]:
+        raise ValueError("A and B are the same model; name an --adapter or a --vs")
+    return models
+
+
 async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[str, Any]:
     """Play the held-out matches and return (and store in run_dir/eval.json) the summary."""
     from maro.learner.localmodel import resolve_model
@@ -163,44 +175,21 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
     (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
     versions = _adapter_dir(config, run_dir / "adapters")
     model_dir = resolve_model(config.model)
-    process = None
-    if config.model_server is None:
-        process = ModelServerProcess(model_dir, run_dir / "adapters", run_dir / "model_server.log", dtype=config.dtype)
-        with console.status("starting the model server"):
-            process.start()
-    server = config.model_server or process.config
     store = MatchStore(run_dir / "matches.sqlite")
     runner = RunnerConfig(turn_timeout_s=config.turn_timeout_s)
-    arena = ArenaServer(ArenaConfig(port=0, db=str(run_dir / "matches.sqlite"), runner=runner), store=store,
-                        seats=ServerSeats())
-    try:
-        for side, path in (("A", config.adapter), ("B", config.vs)):
-            if versions[side] and config.model_server is not None:
-                server.publish_adapter(versions[side], Path(path))
-        models = {side: server.litellm_model(v or "base") for side, v in versions.items()}
-        if config.vs_bot:
-            if config.vs is not None:
-                raise ValueError("give --vs or --vs-bot, not both")
-            models["B"] = None
-        elif models["A"] == models["B"]:
-            raise ValueError("A and B are the same model; name an --adapter or a --vs")
-        await arena.start()
-        settings = ModelSettings(model=models["A"], api_base=server.api_base(), api_key=server.api_key,
-                                 temperature=config.temperature, max_tokens=config.max_tokens)
+    async with play_session(run_dir, model_dir, store, run_dir / "adapters", model_server=config.model_server,
+                            runner=runner, dtype=config.dtype, console=console) as session:
+        models = _sides(config, versions, session.server)
+        settings = session.settings(config.temperature, config.max_tokens, model=models["A"])
         match_ids: list[str] = []
         for game_id in config.games:
             players = seating(game_id, None, config.players.get(game_id, game_class(game_id).spec.min_players))[1]
             plans = eval_plans(game_id, players, config.matches // 2, config.seed, models["A"], models["B"])
-            columns = (TextColumn(f"[bold]{game_id}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=console) as progress:
-                task = progress.add_task(game_id, total=len(plans))
-                match_ids += await play_batch(arena.address, plans, settings, concurrency=config.concurrency,
+            with progress(game_id, console) as bar:
+                task = bar.add_task(game_id, total=len(plans))
+                match_ids += await play_batch(session.address, plans, settings, concurrency=config.concurrency,
                                               stop_after_action=config.stop_after_action,
-                                              on_done=lambda _m: progress.advance(task))
-    finally:
-        await arena.stop()
-        if process is not None:
-            process.stop()
+                                              on_done=lambda _m: bar.advance(task))
     matches = [store.get_match(i, with_events=False) for i in match_ids]
     names = {f"model:{models['A']}": "A"}
     if config.vs_bot:

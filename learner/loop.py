@@ -22,14 +22,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from maro.agents.llm import ModelSettings
-from maro.agents.seats import ServerSeats
 from maro.arena.engine import game_class, seating
 from maro.arena.records import MatchRecord
 from maro.arena.runner import RunnerConfig
-from maro.arena.server import ArenaConfig, ArenaServer
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.credit import CreditState, credit
@@ -38,7 +34,7 @@ from maro.learner.rollouts import MatchPlan, play_batch
 from maro.learner.runs import METRICS, STATE, atomic_write
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.serving.config import PREFIX_CACHE_TOKENS
-from maro.learner.serving.process import ModelServerProcess
+from maro.learner.session import PlaySession, play_session, progress
 from maro.learner.trainer import UpdateConfig
 from maro.learner.update import LearnerConfig, run_update
 from maro.learner.variants import recipe
@@ -277,32 +273,20 @@ class SelfPlayRun:
         config = self.config
         with self.console.status(f"preparing model {config.model}"):
             model_dir = resolve_model(config.model)
-        process = None
-        if config.model_server is None:
-            process = ModelServerProcess(model_dir, self.adapters.root, self.dir / "model_server.log",
-                                         prefix_cache_tokens=config.prefix_cache_tokens, dtype=config.dtype)
-            with self.console.status("starting the model server"):
-                process.start()
-        server = config.model_server or process.config
         runner = RunnerConfig(turn_timeout_s=config.turn_timeout_s)
-        arena = ArenaServer(ArenaConfig(port=0, db=str(self.dir / "matches.sqlite"), runner=runner),
-                            store=self.store, seats=ServerSeats())
         written = []
-        try:
-            await arena.start()
+        async with play_session(self.dir, model_dir, self.store, self.adapters.root, model_server=config.model_server,
+                                runner=runner, prefix_cache_tokens=config.prefix_cache_tokens, dtype=config.dtype,
+                                console=self.console) as session:
             while self.state.iteration < config.iterations:
-                written.append(await self._iteration(arena.address, server, model_dir))
-        finally:
-            await arena.stop()
-            if process is not None:
-                process.stop()
+                written.append(await self._iteration(session, model_dir))
         from maro.learner.plots import plot_run
 
         plot_run(self.dir)
         return written
 
-    async def _iteration(self, address: str, server: ModelServerConfig, model_dir: Path) -> dict[str, Any]:
-        config, state = self.config, self.state
+    async def _iteration(self, session: PlaySession, model_dir: Path) -> dict[str, Any]:
+        config, state, server, address = self.config, self.state, session.server, session.address
         it, started = state.iteration, time.time()
         current = self.model_string(server, state.version)
         plans = iteration_plans(config, it, current, self.past_pool(server))
@@ -315,13 +299,11 @@ class SelfPlayRun:
 
         serving_before = await asyncio.to_thread(server.stats)
         if todo:
-            settings = ModelSettings(model=current, api_base=server.api_base(), api_key=server.api_key,
-                                     temperature=config.temperature, max_tokens=config.max_tokens)
-            columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=self.console) as progress:
-                task = progress.add_task(label, total=len(plans), completed=len(plans) - len(todo))
+            settings = session.settings(config.temperature, config.max_tokens, model=current)
+            with progress(label, self.console) as bar:
+                task = bar.add_task(label, total=len(plans), completed=len(plans) - len(todo))
                 await play_batch(address, [p for _, p in todo], settings, concurrency=config.concurrency,
-                                 on_done=lambda _m: progress.advance(task), on_result=done,
+                                 on_done=lambda _m: bar.advance(task), on_result=done,
                                  stop_after_action=config.stop_after_action)
         play_seconds = time.time() - started
         serving = _serving_delta(serving_before, await asyncio.to_thread(server.stats))
@@ -352,8 +334,8 @@ class SelfPlayRun:
         probes = {}
         if config.probe_matches:
             if it == 0:
-                probes["probe_start"] = await self._probe(address, server, state.version)
-            probes["probe"] = await self._probe(address, server, version)
+                probes["probe_start"] = await self._probe(session, state.version)
+            probes["probe"] = await self._probe(session, version)
         line = {
             "iteration": it + 1, "trained_from": state.version or "base", "version": version, "served": served,
             "opponents": dict(kinds), **stats, "update": update, **probes,
@@ -371,19 +353,18 @@ class SelfPlayRun:
         plot_run(self.dir)
         return line
 
-    async def _probe(self, address: str, server: ModelServerConfig, version: str | None) -> dict[str, Any]:
+    async def _probe(self, session: PlaySession, version: str | None) -> dict[str, Any]:
         """`version` against the scripted bot on the probe seeds: its valid rate and mean outcome."""
         config = self.config
-        current = self.model_string(server, version)
+        current = self.model_string(session.server, version)
         plans = []
         for k in range(config.probe_matches):
             game_id = config.games[k % len(config.games)]
             players = config.num_players(game_id)
             plans.append(MatchPlan(game_id, PROBE_SEED + k, (k % players,), players))
-        settings = ModelSettings(model=current, api_base=server.api_base(), api_key=server.api_key,
-                                 temperature=config.temperature, max_tokens=config.max_tokens)
+        settings = session.settings(config.temperature, config.max_tokens, model=current)
         with self.console.status(f"probe: {version or 'base'} against the bot on {len(plans)} fixed seeds"):
-            ids = await play_batch(address, plans, settings, concurrency=config.concurrency,
+            ids = await play_batch(session.address, plans, settings, concurrency=config.concurrency,
                                    stop_after_action=config.stop_after_action)
         stats = iteration_stats(self.store, ids, current)
         return {"version": version or "base", "matches": stats["matches"], "valid_rate": stats["valid_rate"],
