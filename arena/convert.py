@@ -124,7 +124,7 @@ def match_record_to_pb(record: MatchRecord) -> pb.MatchRecord:
                                          for s in record.seats]
     return pb.MatchRecord(
         match_id=record.match_id, game_id=record.game_id, seed=record.seed, status=record.status,
-        seats=seats, events=[event_to_pb(e) for e in record.events if over or not e.private_to],
+        seats=seats, events=[event_to_pb(e) for e in record.events if over or e.visible_to(None)],
         outcomes=list(record.outcome or ()), end_reason=record.end_reason, params_json=json.dumps(record.params),
     )
 

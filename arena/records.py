@@ -29,6 +29,11 @@ class EventRecord:
     private_to: tuple[int, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
 
+    def visible_to(self, seat: int | None) -> bool:
+        """Whether `seat` sees this event; seat None is a spectator, who sees public events only.
+        The one rule every reader of events (runner, service, replay, transport) applies."""
+        return not self.private_to or (seat is not None and seat in self.private_to)
+
 
 @dataclass(frozen=True)
 class TokenLogprob:

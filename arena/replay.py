@@ -18,7 +18,7 @@ def transcript(record: MatchRecord, seat: int | None = None) -> str:
         shown = seat is None or s.seat == seat or (record.status == "finished" and spec.reveal_roles_at_end)
         lines.append(f"  seat {s.seat}: {s.name} ({s.kind}){'  ' + s.role if shown else ''}")
     for e in record.events:
-        if seat is not None and e.private_to and seat not in e.private_to:
+        if seat is not None and not e.visible_to(seat):  # omniscient (None) sees everything
             continue
         scope = "" if not e.private_to else f" [to {', '.join(map(str, e.private_to))}]"
         lines.append(f"{e.seq:4d}{scope} {e.text}")

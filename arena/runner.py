@@ -261,12 +261,12 @@ class MatchRunner:
         self._events.extend(records)
         for queue in self.spectators:
             for record in records:
-                if not record.private_to:
+                if record.visible_to(None):
                     queue.put_nowait(record)
 
     def _observation(self, seat: int, obs: Observation | None = None) -> ObservationMsg:
         obs = obs if obs is not None else self.game.observe(self.state, seat)
-        new = [e.text for e in self._events[self._sent[seat]:] if not e.private_to or seat in e.private_to]
+        new = [e.text for e in self._events[self._sent[seat]:] if e.visible_to(seat)]
         self._sent[seat] = len(self._events)
         return ObservationMsg(turn=self.turn, role=obs.role, view=dict(obs.view), events=tuple(new))
 
@@ -292,12 +292,12 @@ class MatchRunner:
         """The public events so far and a queue that receives the next ones, then the MatchEnd."""
         queue: asyncio.Queue = asyncio.Queue()
         self.spectators.append(queue)
-        return [e for e in self._events if not e.private_to], queue
+        return [e for e in self._events if e.visible_to(None)], queue
 
     def current_view(self, seat: int) -> ObservationMsg | None:
         """What a rejoining seat gets: its view now, with the full visible event history."""
         if self.state is None:
             return None
         obs = self.game.observe(self.state, seat)
-        texts = tuple(e.text for e in self._events if not e.private_to or seat in e.private_to)
+        texts = tuple(e.text for e in self._events if e.visible_to(seat))
         return ObservationMsg(turn=self.turn, role=obs.role, view=dict(obs.view), events=texts)

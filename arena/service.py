@@ -275,7 +275,7 @@ class MatchService:
         record = self.get_match(match_id)
         live = self.live.get(match_id)
         if live is None:
-            return [e for e in record.events if not e.private_to], None, record
+            return [e for e in record.events if e.visible_to(None)], None, record
         history, queue = live.runner.spectate()
         return history, queue, record
 
