@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
-from maro.arena.games.prompting import with_worked_example
+from maro.arena.games.prompting import commands, last_command, with_worked_example
 
 ACTION_FORMAT = "[Offer: N] | [Accept] | [Walk]"
-_COMMAND = re.compile(r"\[\s*(offer|accept|walk)\s*(?::\s*\$?\s*([^\]]*))?\]", re.IGNORECASE)
+_COMMAND = commands(("offer", "accept", "walk"), lead=r"\s*\$?\s*")
 
 
 def parse_action(text: str, price_max: int) -> tuple[str, int | None]:
@@ -18,11 +18,7 @@ def parse_action(text: str, price_max: int) -> tuple[str, int | None]:
 
     The last command wins so that a model may reason before answering.
     """
-    matches = list(_COMMAND.finditer(text or ""))
-    if not matches:
-        snippet = (text or "").strip()[:80]
-        raise InvalidAction(f"no action found in {snippet!r}; reply with exactly one of {ACTION_FORMAT}")
-    kind, arg = matches[-1].group(1).lower(), (matches[-1].group(2) or "").strip()
+    kind, arg = last_command(text, _COMMAND, f"reply with exactly one of {ACTION_FORMAT}")
     if kind != "offer":
         if arg:
             raise InvalidAction(f"[{kind.title()}] takes no argument, got {arg!r}")

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
-from maro.arena.games.prompting import with_worked_example
+from maro.arena.games.prompting import no_action, with_worked_example
 
 ITEMS = ("books", "hats", "balls")
 SINGULAR = {"books": "book", "hats": "hat", "balls": "ball"}
@@ -28,8 +28,7 @@ def parse_action(text: str, pool: Sequence[int]) -> tuple[str, tuple[int, ...] |
         if brackets:
             word = brackets[-1].group(1)
             raise InvalidAction(f"[{word}] is not an action here; reply with one of {ACTION_FORMAT}")
-        snippet = (text or "").strip()[:80]
-        raise InvalidAction(f"no action found in {snippet!r}; reply with exactly one of {ACTION_FORMAT}")
+        raise no_action(text, f"reply with exactly one of {ACTION_FORMAT}")
     kind, arg = known[-1].group(1).lower(), (known[-1].group(2) or "").strip()
     if kind == "reject":
         raise InvalidAction("there is no separate [Reject]: a counter-proposal [Propose: ...] rejects the standing one, "

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
-from maro.arena.games.prompting import with_worked_example
+from maro.arena.games.prompting import no_action, with_worked_example
 
 CARDS = ("Jack", "Queen", "King")
 ACTIONS = ("check", "bet", "call", "fold")
@@ -29,8 +29,7 @@ def parse_action(text: str) -> str:
         if brackets:
             word = brackets[-1].group(1)
             raise InvalidAction(f"[{word}] is not an action in Kuhn poker; reply with one of {ACTION_FORMAT}")
-        snippet = (text or "").strip()[:80]
-        raise InvalidAction(f"no action found in {snippet!r}; reply with exactly one of {ACTION_FORMAT}")
+        raise no_action(text, f"reply with exactly one of {ACTION_FORMAT}")
     last = known[-1]
     kind = last.group(1).lower()
     if last.group(2) is not None and last.group(2).strip():

@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
-from maro.arena.games.prompting import with_worked_example
+from maro.arena.games.prompting import commands, last_command, with_worked_example
 
 ACTION_FORMAT = "[Say: text] | [Pass] during the chat; [Cooperate] | [Defect] during the move phase"
 SAY_MAX = 200
-_COMMAND = re.compile(r"\[\s*(say|pass|cooperate|defect)\s*(?::([^\]]*))?\]", re.IGNORECASE)
+_COMMAND = commands(("say", "pass", "cooperate", "defect"))
 PHASE_KINDS = {"chat": ("say", "pass"), "move": ("cooperate", "defect")}
 PAYOFF = {("cooperate", "cooperate"): 3.0, ("cooperate", "defect"): 0.0,
           ("defect", "cooperate"): 5.0, ("defect", "defect"): 1.0}
@@ -28,13 +28,9 @@ def parse_action(text: str, phase: str) -> tuple[str, str | None]:
 
     The last command wins so that a model may reason before answering.
     """
-    matches = list(_COMMAND.finditer(text or ""))
     allowed = PHASE_KINDS[phase]
     wanted = "[Say: text] or [Pass]" if phase == "chat" else "[Cooperate] or [Defect]"
-    if not matches:
-        snippet = (text or "").strip()[:80]
-        raise InvalidAction(f"no action found in {snippet!r}; it is the {phase} phase: reply with {wanted}")
-    kind, arg = matches[-1].group(1).lower(), (matches[-1].group(2) or "").strip()
+    kind, arg = last_command(text, _COMMAND, f"it is the {phase} phase: reply with {wanted}")
     if kind not in allowed:
         later = "moves come after the chat" if phase == "chat" else "the chat is over for this round"
         raise InvalidAction(f"[{kind.title()}] is not allowed now: it is the {phase} phase ({later}); reply with {wanted}")

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
-from maro.arena.games.prompting import with_worked_example
+from maro.arena.games.prompting import commands, last_command, with_worked_example
 
 ACTION_FORMAT = "[Describe: text] on your description turn | [Vote: N] during the vote"
 DESCRIBE_MIN, DESCRIBE_MAX = 3, 150
@@ -20,7 +20,7 @@ DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
 # Missed description turns and random play use these; none names a word of the default pairs.
 NEUTRAL = ("It is something most people have come across.", "You can find it in many places.",
            "People have different feelings about it.", "It is quite common in everyday life.")
-_COMMAND = re.compile(r"\[\s*(describe|vote)\s*(?::([^\]]*))?\]", re.IGNORECASE)
+_COMMAND = commands(("describe", "vote"))
 
 
 def clean_text(text: str) -> str:
@@ -48,12 +48,8 @@ def parse_action(text: str, phase: str) -> tuple[str, str | int]:
 
     The last command wins so that a model may reason before answering.
     """
-    matches = list(_COMMAND.finditer(text or ""))
     wanted = "[Describe: text]" if phase == "describe" else "[Vote: N] with N a seat number"
-    if not matches:
-        snippet = (text or "").strip()[:80]
-        raise InvalidAction(f"no action found in {snippet!r}; it is the {phase} phase: reply with {wanted}")
-    kind, arg = matches[-1].group(1).lower(), (matches[-1].group(2) or "").strip()
+    kind, arg = last_command(text, _COMMAND, f"it is the {phase} phase: reply with {wanted}")
     if kind != phase:
         raise InvalidAction(f"[{kind.title()}] is not allowed now: it is the {phase} phase; reply with {wanted}")
     if kind == "vote":

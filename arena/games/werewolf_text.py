@@ -8,10 +8,10 @@ from typing import Any
 
 from maro.arena.engine import InvalidAction
 from maro.arena.games.werewolf_rules import SAY_LIMIT
-from maro.arena.games.prompting import with_worked_example
+from maro.arena.games.prompting import commands, last_command, with_worked_example
 
 ACTION_FORMAT = "[Say: text] | [Pass] | [Kill: N] | [Inspect: N] | [Protect: N] | [Vote: N] | [Vote: none]"
-_COMMAND = re.compile(r"\[\s*(say|pass|kill|inspect|protect|vote)\s*(?::([^\]]*))?\]", re.IGNORECASE)
+_COMMAND = commands(("say", "pass", "kill", "inspect", "protect", "vote"))
 # Speech may not contain the characters that the engine's own role tags and view keys use,
 # so no speech can ever look like an announced role or a leaked private record.
 _UNSAFE = re.compile(r'[\[\]{}()"\\\x00-\x1f\x7f]')
@@ -36,11 +36,7 @@ def clean_speech(text: str) -> str:
 def parse_action(text: str) -> tuple[str, int | str | None]:
     """(kind, argument) of the LAST bracketed command, so that a model may reason first:
     a seat number for kill/inspect/protect/vote (None for `[Vote: none]`), the speech for say."""
-    matches = list(_COMMAND.finditer(text or ""))
-    if not matches:
-        snippet = (text or "").strip()[:80]
-        raise InvalidAction(f"no action found in {snippet!r}; end your reply with one command such as {ACTION_FORMAT}")
-    kind, arg = matches[-1].group(1).lower(), (matches[-1].group(2) or "").strip()
+    kind, arg = last_command(text, _COMMAND, f"end your reply with one command such as {ACTION_FORMAT}")
     if kind == "pass":
         if arg:
             raise InvalidAction(f"[Pass] takes no argument, got {arg!r}; to speak use [Say: text]")
