@@ -54,7 +54,8 @@ import torch  # noqa: E402
 from maro.arena.records import BehaviorRecord  # noqa: E402
 from maro.learner.credit import MaroConfig, credit  # noqa: E402
 from maro.learner.samples import TrainSample, collate, encode_sample  # noqa: E402
-from maro.learner.trainer import MaroGRPOTrainer, UpdateConfig, _load_policy, grpo_config  # noqa: E402
+from maro.learner.config import UpdateConfig  # noqa: E402
+from maro.learner.trainer import MaroGRPOTrainer, _load_policy, grpo_config  # noqa: E402
 from maro.learner.update import to_sample  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the data module beside this script

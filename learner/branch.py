@@ -21,7 +21,7 @@ from maro.learner.credit import MaroConfig, game_key, learnable
 from maro.learner.estimators import Estimator, EstimatorFactory, estimator_stats, make_estimator
 from maro.learner.variants import recipe
 from maro.learner.samples import TrainSample, encode_sample
-from maro.learner.trainer import UpdateConfig
+from maro.learner.config import UpdateConfig
 from maro.learner.models import eos_ids, load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)

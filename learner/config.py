@@ -1,5 +1,6 @@
-"""The learner's credit settings: MARO's switches and the utility estimators' settings, in one
-module that the credit assignment and the estimators both read (and neither owns)."""
+"""The learner's settings: MARO's credit switches, the utility estimators' settings and one
+update's hyper-parameters, in one module that the credit assignment, the estimators, the trainer
+and the loop all read (and none owns)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,85 @@ class MaroConfig(BaseModel):
     `stale_decay ** (lag - max_staleness)`. Behaviors whose model names no version are kept as is."""
     stale_decay: float = Field(0.5, gt=0, le=1)
     """Per-version weight factor past the limit under `stale_rule = reweight`."""
+
+
+class UpdateConfig(BaseModel):
+    """Hyper-parameters of one MARO update (one call of `train_adapter`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    learning_rate: float = Field(
+        5e-5, gt=0, description="AdamW learning rate, constant over the update; LoRA wants ~10x a full fine-tune's."
+    )
+    epochs: int = Field(1, ge=1, description="Passes over the samples; each sample is used once per pass.")
+    batch_size: int = Field(
+        8, ge=2, description="Samples per micro-batch (per device). TRL's GRPOConfig needs >= 2 rows per batch."
+    )
+    grad_accum: int = Field(1, ge=1, description="Micro-batches accumulated into one optimizer step.")
+    max_steps: int | None = Field(None, ge=1, description="Optional cap on optimizer steps (overrides epochs).")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout; 0 keeps ratio == 1 exact on-policy.")
+    lora_layers: int | None = Field(
+        None, ge=1, description=(
+            "Put LoRA on the top N decoder layers only (None = every layer). Backward then stops at the lowest"
+            " adapted layer: on a CPU the step costs about (L + 2N) / 3L of the full one for an L-layer model."
+        ),
+    )
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        min_length=1,
+        description="Module names that receive a LoRA adapter (a fresh adapter only; a loaded one keeps its own).",
+    )
+    epsilon: float = Field(0.2, gt=0, lt=1, description="PPO clip range: ratio clipped to [1-eps, 1+eps].")
+    beta: float = Field(
+        0.04, ge=0, description="KL penalty (k3 estimator) to the base model with the adapter disabled; 0 turns it off."
+    )
+    loss_type: Literal["grpo", "dapo"] = Field(
+        "grpo",
+        description=(
+            "Aggregation of the clipped per-token PG loss. 'grpo': mean over each completion's tokens, then over"
+            " behaviors, so every behavior counts once whatever its length (MARO credits behaviors, not tokens)."
+            " 'dapo': sum over all tokens / token count, so longer completions weigh more."
+        ),
+    )
+    max_prompt_tokens: int = Field(768, ge=1, description="Prompt tokens kept, truncated from the left.")
+    max_completion_tokens: int = Field(64, ge=1, description="Completion tokens kept, truncated from the right.")
+    temperature: float = Field(
+        1.0, gt=0, description=(
+            "Temperature of the policy whose log-probs are compared: set it to the sampling temperature of"
+            " play, since the model server records log_softmax(logits / T) of the sampled tokens."
+        ),
+    )
+    seed: int = Field(0, description="Seed for model init, sample order and LoRA init.")
+    bf16: bool = Field(False, description="Load and train in bfloat16 (about 1.5x faster on CPU); fp32 otherwise.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long prompts.")
+    trunk_cache: bool = Field(
+        True, description=(
+            "Run the decoder layers below the lowest LoRA layer once per sample and reuse their hidden"
+            " states for every forward of the update (policy, old policy, reference): exact, since they"
+            " hold no trainable parameter; with LoRA on the top 8 of 30 layers a reference forward costs"
+            " about a quarter of a full one. Off: every forward runs the whole model (TRL's path)."
+        ),
+    )
+    old_logprobs: Literal["recorded", "recompute"] = Field(
+        "recorded", description=(
+            "The old policy of the clipped ratio for behaviors the trained-from policy played. 'recorded':"
+            " their play-time log-probs where they line up (exact only if play ran in the training"
+            " precision). 'recompute': the policy's own log-probs at the start of the update, in the"
+            " training precision (a bf16 update of bf16 play); behaviors of older versions keep their"
+            " recorded ones either way. Without the trunk cache, recomputed means the current policy's."
+        ),
+    )
+    base_logprobs_as_reference: bool | None = Field(
+        None, description=(
+            "Use the play-time log-probs of behaviors played by the base model (`NAME@base`) as the KL"
+            " reference instead of a reference forward, for micro-batches made only of such behaviors."
+            " Exact only when the server that played them ran this base model, in fp32, sampling at"
+            " `temperature`: `maro selfplay` turns it on (it plays and trains at one temperature on its"
+            " own model server); leave it off for logs of other servers or temperatures. None (the default):"
+            " off, unless the self-play loop turns it on. With the trunk cache the reference is computed"
+            " once per sample (cheap) and this setting is not used."
+        ),
+    )

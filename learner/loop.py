@@ -35,7 +35,7 @@ from maro.learner.runs import METRICS, STATE, atomic_write
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.serving.config import PREFIX_CACHE_TOKENS
 from maro.learner.session import PlaySession, play_session, progress
-from maro.learner.trainer import UpdateConfig
+from maro.learner.config import UpdateConfig
 from maro.learner.update import LearnerConfig, run_update
 from maro.learner.variants import recipe
 

@@ -18,7 +18,8 @@ from maro.learner.branch import BranchConfig, Sampler, branch_samples
 from maro.learner.credit import Credited, CreditState, MaroConfig, credit
 from maro.learner.estimators import EstimatorFactory
 from maro.learner.samples import TrainSample
-from maro.learner.trainer import UpdateConfig, train_adapter
+from maro.learner.config import UpdateConfig
+from maro.learner.trainer import train_adapter
 
 log = logging.getLogger(__name__)
 

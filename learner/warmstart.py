@@ -26,7 +26,7 @@ from maro.agents.bots import default_bot, get_bot
 from maro.agents.graph import first_prompt
 from maro.arena.engine import make_game, seating
 from maro.learner.adapters import AdapterRegistry
-from maro.learner.trainer import UpdateConfig
+from maro.learner.config import UpdateConfig
 
 WARMSTART_SEED = 2_000_000
 """Warm-start deals start here: self-play trains on seeds near 0, `maro eval` holds out 1,000,000 on."""

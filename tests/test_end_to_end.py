@@ -6,7 +6,7 @@ from rich.console import Console
 
 from maro.arena.store import MatchStore
 from maro.learner.demo import DemoConfig, run_demo
-from maro.learner.trainer import UpdateConfig
+from maro.learner.config import UpdateConfig
 from maro.learner.update import LearnerConfig
 
 

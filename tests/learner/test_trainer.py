@@ -10,7 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from maro.learner.samples import TrainSample, encode_sample
-from maro.learner.trainer import UpdateConfig, train_adapter
+from maro.learner.config import UpdateConfig
+from maro.learner.trainer import train_adapter
 
 PROMPT = [{"role": "user", "content": "Make an offer for the hat."}]
 GOOD = "[Offer: 7]"
