@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 
 from maro.arena import messages as m
 from maro.arena.engine import GameSpec
+from maro.arena.errors import BadRequest
 from maro.arena.inputs import MAX_ACTION_CHARS
 from maro.arena.records import EventRecord, MatchRecord, TokenLogprob
 from maro.arena.v1 import arena_pb2 as pb
 
 
-class MalformedMessage(ValueError):
+class MalformedMessage(BadRequest, ValueError):
     """A protobuf message that does not carry what its kind requires."""
 
 

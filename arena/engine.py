@@ -12,31 +12,11 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+# The rules' errors, importable from the engine with everything else a game needs.
+from maro.arena.errors import GameError, InvalidAction, MatchOver, NotYourTurn, UnknownGame  # noqa: F401
+
 Fallback = Literal["forfeit", "default"]
 
-
-class GameError(Exception):
-    """Base of the engine's domain errors."""
-
-
-class InvalidAction(GameError):
-    """An action that the rules refuse; `reason` is written for the player."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class NotYourTurn(GameError):
-    """A seat acted while it was not among the acting seats."""
-
-
-class MatchOver(GameError):
-    """An action arrived after the match ended."""
-
-
-class UnknownGame(GameError):
-    """No game is registered under that id."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from maro.arena.auth import LOCAL, AuthError, KeyRing, Principal, bearer_key, set_principal
+from maro.arena.errors import Exhausted
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def client_host(peer: str) -> str:
     return peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer
 
 
-class TooManyStreams(Exception):
+class TooManyStreams(Exhausted):
     """A client is over its limit of joined streams (RESOURCE_EXHAUSTED)."""
 
 

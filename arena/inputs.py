@@ -12,6 +12,8 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
+from maro.arena.errors import BadRequest
+
 ECHO_CHARS = 48
 """At most this much of a caller's value is quoted back in an error message."""
 MAX_PARAMS_BYTES = 16 * 1024
@@ -36,7 +38,7 @@ _STATUSES = ("created", "running", "finished", "aborted")
 _BIDI = {"\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
 
 
-class BadInput(ValueError):
+class BadInput(BadRequest, ValueError):
     """A request field that is malformed, too large or out of range; the message is for the caller."""
 
 

@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from maro.arena.auth import LOCAL, Principal
-from maro.arena.engine import GameError, GameSpec, game_class, game_ids, make_game
+from maro.arena.engine import GameSpec, game_class, game_ids, make_game
+from maro.arena.errors import (ArenaError, BadRequest, Conflict, Exhausted, GameError, NotFound, PermissionDenied,
+                               Unavailable)
 from maro.arena.inputs import display_name, shown
 from maro.arena.messages import MatchEnd, Rejection, SeatChannel, TurnPrompt
 from maro.arena.metrics import ArenaMetrics
@@ -31,34 +33,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SEAT_KINDS", "ArenaError", "BadRequest", "Conflict", "Exhausted", "MatchService", "NotFound",
            "PermissionDenied", "SeatPlan", "ServerPlayer", "Unavailable"]
-
-
-class ArenaError(Exception):
-    """Base of the service's domain errors; the transport maps each kind to a status code."""
-
-
-class BadRequest(ArenaError):
-    pass
-
-
-class NotFound(ArenaError):
-    pass
-
-
-class PermissionDenied(ArenaError):
-    pass
-
-
-class Conflict(ArenaError):
-    pass
-
-
-class Unavailable(ArenaError):
-    pass
-
-
-class Exhausted(ArenaError):
-    """A caller over one of its limits (live matches it created)."""
 
 
 @dataclass

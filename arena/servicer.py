@@ -9,7 +9,7 @@ import grpc
 
 from maro.arena import convert, inputs
 from maro.arena.auth import current_principal
-from maro.arena.guard import Malformed, RateLimit, TooManyStreams, stream_joined
+from maro.arena.guard import Malformed, RateLimit, stream_joined
 from maro.arena.messages import Joined, MatchEnd, Rejection
 from maro.arena.service import (
     BadRequest,
@@ -24,16 +24,13 @@ from maro.arena.service import (
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
-_STATUS = {
+_STATUS = {  # every kind of errors.py a caller can cause (BadInput, MalformedMessage, TooManyStreams included)
     BadRequest: grpc.StatusCode.INVALID_ARGUMENT,
-    inputs.BadInput: grpc.StatusCode.INVALID_ARGUMENT,
-    convert.MalformedMessage: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     Exhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    TooManyStreams: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 _SEAT_KINDS = {pb.SeatPlan.REMOTE: "remote", pb.SeatPlan.BOT: "bot", pb.SeatPlan.OPEN: "open", pb.SeatPlan.MODEL: "model"}
 _REFUSED = tuple(_STATUS)
