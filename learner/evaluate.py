@@ -30,6 +30,7 @@ from maro.arena.store import MatchStore
 from maro.learner.rollouts import MatchPlan, play_batch
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.session import play_session, progress
+from maro.learner.stats import seat_stats
 
 HELD_OUT_SEED = 1_000_000
 """Evaluation seeds start here; self-play training seeds stay far below it."""
@@ -208,19 +209,8 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
 
 
 def _valid_rates(store: MatchStore, match_ids: Sequence[str], names: dict[str, str]) -> dict[str, float]:
-    seat_side = {}
-    for i in match_ids:
-        m = store.get_match(i, with_events=False)
-        for s in m.seats:
-            if s.name in names:
-                seat_side[(m.match_id, s.seat)] = names[s.name]
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for b in store.behaviors(list(match_ids)):
-        side = seat_side.get((b.match_id, b.seat))
-        if side and b.messages:
-            counts[side][0] += int(b.accepted)
-            counts[side][1] += 1
-    return {side: ok / n for side, (ok, n) in sorted(counts.items()) if n}
+    _matches, sides = seat_stats(store, match_ids, lambda _m, s: names.get(s.name))
+    return {side: stats.valid_rate for side, stats in sorted(sides.items()) if stats.attempts}
 
 
 def _ci(value: float, ci: Sequence[float], pct: bool = False) -> str:

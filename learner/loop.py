@@ -28,6 +28,7 @@ from maro.arena.records import MatchRecord
 from maro.arena.runner import RunnerConfig
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
+from maro.learner.config import UpdateConfig
 from maro.learner.credit import CreditState, credit
 from maro.learner.models import resolve_dtype
 from maro.learner.rollouts import MatchPlan, play_batch
@@ -35,7 +36,7 @@ from maro.learner.runs import METRICS, STATE, atomic_write
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.serving.config import PREFIX_CACHE_TOKENS
 from maro.learner.session import PlaySession, play_session, progress
-from maro.learner.config import UpdateConfig
+from maro.learner.stats import SideStats, means, seat_stats
 from maro.learner.update import LearnerConfig, run_update
 from maro.learner.variants import recipe
 
@@ -169,33 +170,25 @@ def iteration_stats(store: MatchStore, match_ids: Sequence[str], current: str) -
 
     `outcome/<game>/<role>` over all its seats; `vs_bot/...` and `vs_past/...` per opponent kind.
     """
-    matches = [m for m in (store.get_match(i, with_events=False) for i in match_ids) if m is not None]
     name = f"model:{current}"
-    mine = {(m.match_id, s.seat) for m in matches for s in m.seats if s.name == name}
-    attempts = [b for b in store.behaviors([m.match_id for m in matches]) if b.messages and (b.match_id, b.seat) in mine]
+    matches, sides = seat_stats(store, match_ids, lambda _m, s: "me" if s.name == name else None)
+    mine = sides.get("me", SideStats())
     outcomes: dict[str, list[float]] = defaultdict(list)
     wins: dict[str, list[float]] = defaultdict(list)
-    seats: list[float] = []
-    for m in matches:
-        if m.status != "finished" or m.outcome is None:
-            continue
+    for m, s, z in mine.outcomes:
         threshold = game_class(m.game_id).spec.win_threshold
-        kind = _opponents(m, name)
-        for s in m.seats:
-            if (m.match_id, s.seat) in mine:
-                z = m.outcome[s.seat]
-                seats.append(z)
-                for key in (f"{m.game_id}/{s.role}", f"{kind}/{m.game_id}/{s.role}"):
-                    outcomes[key].append(z)
-                    wins[key].append(float(z > threshold))
+        for key in (f"{m.game_id}/{s.role}", f"{_opponents(m, name)}/{m.game_id}/{s.role}"):
+            outcomes[key].append(z)
+            wins[key].append(float(z > threshold))
+    seats = [z for _m, _s, z in mine.outcomes]
     return {
         "matches": len(matches),
         "finished": sum(m.status == "finished" for m in matches),
-        "attempts": len(attempts),
-        "valid_rate": sum(b.accepted for b in attempts) / len(attempts) if attempts else 0.0,
+        "attempts": mine.attempts,
+        "valid_rate": mine.valid_rate,
         "mean_outcome": sum(seats) / len(seats) if seats else None,
-        "outcome": {k: sum(v) / len(v) for k, v in sorted(outcomes.items())},
-        "win_rate": {k: sum(v) / len(v) for k, v in sorted(wins.items())},
+        "outcome": means(outcomes),
+        "win_rate": means(wins),
         "seats": {k: len(v) for k, v in sorted(outcomes.items())},
     }
 

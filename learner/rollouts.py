@@ -15,6 +15,7 @@ from maro.agents.client import create_match, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer
 from maro.agents.llm import ModelSettings
 from maro.arena.store import MatchStore
+from maro.learner.stats import SideStats, means, seat_stats
 
 log = logging.getLogger(__name__)
 
@@ -97,23 +98,19 @@ async def play_batch(address: str, plans: Sequence[MatchPlan], settings: ModelSe
 
 def batch_stats(store: MatchStore, match_ids: Sequence[str]) -> dict:
     """Matches, valid-action rate of the model's attempts, and the model's mean outcome per role."""
-    matches = [store.get_match(i, with_events=False) for i in match_ids]
-    attempts = [b for b in store.behaviors(list(match_ids)) if b.messages]
+    matches, sides = seat_stats(store, match_ids, lambda _m, s: "model" if s.kind == "remote" else None)
+    model = sides.get("model", SideStats())
     outcomes: dict[str, list[float]] = defaultdict(list)
     per_seed: dict[int, list[float]] = defaultdict(list)
-    for m in matches:
-        if m.status != "finished" or m.outcome is None:
-            continue
-        for s in m.seats:
-            if s.kind == "remote":
-                outcomes[s.role].append(m.outcome[s.seat])
-                per_seed[m.seed].append(m.outcome[s.seat])
+    for m, s, z in model.outcomes:
+        outcomes[s.role].append(z)
+        per_seed[m.seed].append(z)
     return {
         "matches": len(matches),
         "finished": sum(m.status == "finished" for m in matches),
         "deals": sum(m.end_reason.startswith("deal") for m in matches),
-        "attempts": len(attempts),
-        "valid_rate": sum(b.accepted for b in attempts) / len(attempts) if attempts else 0.0,
-        "mean_outcome": {role: sum(v) / len(v) for role, v in sorted(outcomes.items())},
+        "attempts": model.attempts,
+        "valid_rate": model.valid_rate,
+        "mean_outcome": means(outcomes),
         "per_seed": dict(sorted(per_seed.items())),
     }
