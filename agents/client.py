@@ -1,4 +1,5 @@
-"""The seat client: plays one seat of a match over gRPC with any player object."""
+"""The arena's gRPC client side: list games, create matches, find lobby seats and play one seat
+of a match with any player object. The only user of the generated code outside the arena."""
 
 from __future__ import annotations
 
@@ -92,6 +93,12 @@ async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player
                     observe(message)
     finally:
         call.cancel()
+
+
+async def list_games(channel: grpc.aio.Channel, timeout: float | None = None) -> list[str]:
+    """The ids of the games the arena hosts."""
+    response = await pb_grpc.ArenaStub(channel).ListGames(pb.ListGamesRequest(), timeout=timeout)
+    return [g.id for g in response.games]
 
 
 async def create_match(channel: grpc.aio.Channel, game_id: str, seed: int, seats: list[dict[str, Any]],

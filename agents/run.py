@@ -15,11 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from maro.agents.client import Player, SeatResult, find_seat, open_channel, play_seat
+from maro.agents.client import Player, SeatResult, find_seat, list_games, open_channel, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer, TurnStats
 from maro.agents.llm import CompleteFn, ModelCallError, ModelSettings, Usage, complete, endpoint_problem
-from maro.arena.v1 import arena_pb2 as pb
-from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +178,12 @@ class AgentRunner:
 
     async def _check_arena(self, channel: grpc.aio.Channel) -> None:
         try:
-            games = await pb_grpc.ArenaStub(channel).ListGames(pb.ListGamesRequest(),
-                                                               timeout=self.config.connect_timeout_s)
+            hosted = sorted(await list_games(channel, timeout=self.config.connect_timeout_s))
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise AgentRunError(f"cannot reach the arena at {self.config.arena} ({exc.code().name}): is "
                                     "`maro arena serve` running there, and is the address HOST:PORT?") from None
             raise AgentRunError(f"the arena at {self.config.arena} refused: {exc.details()}") from None
-        hosted = sorted(g.id for g in games.games)
         if self.config.game not in hosted:
             raise AgentRunError(f"the arena at {self.config.arena} has no game {self.config.game!r}; "
                                 f"it hosts: {', '.join(hosted)}")

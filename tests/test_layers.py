@@ -149,3 +149,15 @@ def test_the_base_install_is_the_arena():
                        "uvicorn", "matplotlib", "open-spiel"}
     extras = project["optional-dependencies"]
     assert "maro-arena[agents]" in extras["learner"] and extras["all"] == ["maro-arena[learner]"]
+
+
+def test_generated_code_outside_the_arena_only_in_the_grpc_client():
+    users = []
+    for folder in ("agents", "learner"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if any(n.startswith("maro.arena.v1") for n in names):
+                    users.append(str(path.relative_to(ROOT)))
+    assert sorted(set(users)) == ["agents/client.py"]
