@@ -40,6 +40,21 @@ class GameSpec:
     reveal_roles_at_end: bool = True
     """Whether every seat learns every role when the match ends."""
 
+    def __post_init__(self):
+        problems = []
+        if not self.id or any(c.isspace() for c in self.id):
+            problems.append("an id without spaces")
+        if not self.roles or any(not r for r in self.roles):
+            problems.append("at least one role, none empty")
+        if not 1 <= self.min_players <= self.max_players:
+            problems.append(f"1 <= min_players <= max_players (got {self.min_players}, {self.max_players})")
+        if not self.outcome_bounds[0] < self.outcome_bounds[1]:
+            problems.append(f"outcome bounds low < high (got {self.outcome_bounds})")
+        if not self.outcome_bounds[0] <= self.win_threshold <= self.outcome_bounds[1]:
+            problems.append("a win threshold within the outcome bounds")
+        if problems:
+            raise ValueError(f"game spec {self.id!r} needs " + "; ".join(problems))
+
 
 class Params(BaseModel):
     """Base of each game's validated parameters."""
@@ -231,35 +246,74 @@ class Game(ABC, Generic[S, P]):
         return value, rng.getrandbits(63)
 
 
-_REGISTRY: dict[str, type[Game]] = {}
+class GameRegistry:
+    """Game classes by id. `GAMES` is the process's registry (the built-in games register on
+    first use); tests and embedders build their own and add throwaway games to it."""
+
+    def __init__(self, loader: Callable[[], None] | None = None):
+        self._classes: dict[str, type[Game]] = {}
+        self._loader = loader
+
+    def _load(self) -> None:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None  # games register while it runs
+            try:
+                loader()
+            except BaseException:
+                self._loader = loader  # a broken game module: retried, and failing, on the next use
+                raise
+
+    def add(self, cls: type[Game]) -> type[Game]:
+        """Register `cls` under its spec id; a `default` fallback needs a `default_action`."""
+        spec = cls.spec
+        if spec.id in self._classes:
+            raise ValueError(f"game {spec.id!r} registered twice")
+        if spec.fallback == "default" and cls.default_action is Game.default_action:
+            raise ValueError(f"game {spec.id!r} declares the default fallback but no default_action")
+        self._classes[spec.id] = cls
+        return cls
+
+    def ids(self) -> list[str]:
+        self._load()
+        return sorted(self._classes)
+
+    def get(self, game_id: str) -> type[Game]:
+        self._load()
+        try:
+            return self._classes[game_id]
+        except KeyError:
+            raise UnknownGame(f"unknown game {game_id!r}; known: {', '.join(sorted(self._classes))}") from None
+
+    def make(self, game_id: str, params: Mapping[str, Any] | None = None) -> Game:
+        return self.get(game_id)(params)
+
+
+def _load_builtin() -> None:
+    """Import every module of maro.arena.games; games register themselves on import."""
+    import maro.arena.games as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+GAMES = GameRegistry(_load_builtin)
 
 
 def register(cls: type[Game]) -> type[Game]:
-    if cls.spec.id in _REGISTRY:
-        raise ValueError(f"game {cls.spec.id!r} registered twice")
-    _REGISTRY[cls.spec.id] = cls
-    return cls
+    """Class decorator: add a game to the process's registry."""
+    return GAMES.add(cls)
 
 
 def game_ids() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return GAMES.ids()
 
 
 def make_game(game_id: str, params: Mapping[str, Any] | None = None) -> Game:
-    _load_builtin()
-    try:
-        cls = _REGISTRY[game_id]
-    except KeyError:
-        raise UnknownGame(f"unknown game {game_id!r}; known: {', '.join(sorted(_REGISTRY))}") from None
-    return cls(params)
+    return GAMES.make(game_id, params)
 
 
 def game_class(game_id: str) -> type[Game]:
-    _load_builtin()
-    if game_id not in _REGISTRY:
-        raise UnknownGame(f"unknown game {game_id!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[game_id]
+    return GAMES.get(game_id)
 
 
 def seating(game_id: str, params: Mapping[str, Any] | None = None,
@@ -281,17 +335,3 @@ def seating(game_id: str, params: Mapping[str, Any] | None = None,
         raise ValueError(f"{game_id} with these parameters has {count} seats, not {players}")
     return params, count
 
-
-_loaded = False
-
-
-def _load_builtin() -> None:
-    """Import every module of maro.arena.games once; games register themselves on import."""
-    global _loaded
-    if _loaded:
-        return
-    import maro.arena.games as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
-    _loaded = True

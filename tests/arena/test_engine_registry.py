@@ -1,0 +1,44 @@
+"""The game registry as an instance, and a spec that checks itself."""
+
+import pytest
+
+from maro.arena.engine import GAMES, Game, GameRegistry, GameSpec, UnknownGame, game_ids
+
+
+def test_a_registry_of_its_own_holds_only_what_was_added():
+    registry = GameRegistry()
+    kuhn = GAMES.get("kuhn_poker-v1")
+    assert registry.ids() == [] and registry.add(kuhn) is kuhn and registry.ids() == ["kuhn_poker-v1"]
+    assert registry.make("kuhn_poker-v1").num_players() == 2
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.add(kuhn)
+    with pytest.raises(UnknownGame, match="known: kuhn_poker-v1"):
+        registry.get("bargaining-v1")
+    assert "bargaining-v1" in game_ids() and "kuhn_poker-v1" in GAMES.ids()
+
+
+def test_a_default_fallback_needs_a_default_action():
+    prisoners = GAMES.get("prisoners_dilemma-v1")  # declares the default fallback and writes default_action
+    assert prisoners.spec.fallback == "default"
+
+    class Careless(prisoners):
+        spec = GameSpec(id="careless-v1", description="", roles=("player",), min_players=2, max_players=2,
+                        action_format="[x]", fallback="default")
+        default_action = Game.default_action  # the base class's, which returns None
+
+    with pytest.raises(ValueError, match="no default_action"):
+        GameRegistry().add(Careless)
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"roles": ()}, "at least one role"),
+    ({"min_players": 3, "max_players": 2}, "min_players <= max_players"),
+    ({"min_players": 0}, "min_players <= max_players"),
+    ({"outcome_bounds": (1.0, -1.0)}, "low < high"),
+    ({"win_threshold": 5.0}, "win threshold"),
+    ({"id": "has space"}, "id without spaces"),
+])
+def test_a_spec_refuses_what_no_game_could_be(fields, problem):
+    base = dict(id="g-v1", description="", roles=("a",), min_players=2, max_players=2, action_format="[x]")
+    with pytest.raises(ValueError, match=problem):
+        GameSpec(**{**base, **fields})
