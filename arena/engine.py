@@ -109,6 +109,8 @@ class Game(ABC, Generic[S, P]):
     spec: ClassVar[GameSpec]
     params_model: ClassVar[type[Params]]
     state_model: ClassVar[type[State]]
+    players_param: ClassVar[str | None] = None
+    """The parameter that sets the seat count, for games whose spec allows several (`players`)."""
 
     def __init__(self, params: P | Mapping[str, Any] | None = None):
         if isinstance(params, Params):
@@ -122,14 +124,11 @@ class Game(ABC, Generic[S, P]):
         """Initial state (chance resolved from `seed`) and the opening events."""
 
     @abstractmethod
-    def num_players(self) -> int: ...
-
-    @abstractmethod
     def role(self, state: S, seat: int) -> str: ...
 
     @abstractmethod
-    def acting(self, state: S) -> frozenset[int]:
-        """Seats that act now; more than one means a simultaneous phase."""
+    def _acting(self, state: S) -> frozenset[int]:
+        """Seats that act now in an unfinished state; more than one means a simultaneous phase."""
 
     @abstractmethod
     def parse(self, state: S, seat: int, text: str) -> Any:
@@ -148,8 +147,9 @@ class Game(ABC, Generic[S, P]):
         """Hints of the legal actions in the game's text format."""
 
     @abstractmethod
-    def value(self, state: S, seat: int) -> float:
-        """A cheap heuristic of the seat's expected outcome in [-1, 1] (MARO's `game` estimator)."""
+    def _value(self, state: S, seat: int) -> float:
+        """A cheap heuristic of the seat's expected outcome in [-1, 1] in an unfinished state
+        (MARO's `game` estimator)."""
 
     @classmethod
     @abstractmethod
@@ -181,6 +181,23 @@ class Game(ABC, Generic[S, P]):
         return None
 
     # --- the shared flow -------------------------------------------------------------------
+    def num_players(self) -> int:
+        """The seats of this table: `players_param`'s value, or the spec's one fixed count."""
+        if self.players_param is not None:
+            return int(getattr(self.params, self.players_param))
+        if self.spec.min_players != self.spec.max_players:
+            raise TypeError(f"{self.spec.id} allows {self.spec.min_players}-{self.spec.max_players} seats but "
+                            "names no players_param")
+        return self.spec.min_players
+
+    def acting(self, state: S) -> frozenset[int]:
+        """Seats that act now: none once the match is over."""
+        return frozenset() if state.finished else self._acting(state)
+
+    def value(self, state: S, seat: int) -> float:
+        """The seat's outcome once the match is over, the game's heuristic before."""
+        return state.outcome[seat] if state.finished else self._value(state, seat)
+
     def validate(self, state: S, seat: int, text: str) -> Any:
         """Check turn order and legality of `text` for `seat`; returns the parsed action."""
         if state.finished:
@@ -319,7 +336,7 @@ def game_class(game_id: str) -> type[Game]:
 def seating(game_id: str, params: Mapping[str, Any] | None = None,
             players: int | None = None) -> tuple[dict[str, Any], int]:
     """The parameters of a table of `players` seats and the seat count they give: games with a
-    variable size take it as their `players` parameter, others must have that count; without
+    variable size take it as their `players_param`, others must have that count; without
     `players`, the count the parameters (or the defaults) give. ValueError says what is wrong."""
     cls = game_class(game_id)
     params = dict(params or {})
@@ -327,9 +344,10 @@ def seating(game_id: str, params: Mapping[str, Any] | None = None,
     if players is not None:
         if not spec.min_players <= players <= spec.max_players:
             raise ValueError(f"{game_id} plays with {spec.min_players}-{spec.max_players} seats, not {players}")
-        if "players" in cls.params_model.model_fields:
-            if params.setdefault("players", players) != players:
-                raise ValueError(f"{players} players, but the parameters say {params['players']!r}")
+        if cls.players_param is not None:
+            key = cls.players_param
+            if params.setdefault(key, players) != players:
+                raise ValueError(f"{players} players, but the parameters say {key}={params[key]!r}")
     count = make_game(game_id, params).num_players()
     if players is not None and count != players:
         raise ValueError(f"{game_id} with these parameters has {count} seats, not {players}")

@@ -84,8 +84,6 @@ class Bargaining(Game[BargainingState, BargainingParams]):
     params_model = BargainingParams
     state_model = BargainingState
 
-    def num_players(self) -> int:
-        return 2
 
     def init(self, seed: int) -> tuple[BargainingState, list[Event]]:
         rng = random.Random(seed)
@@ -112,9 +110,7 @@ class Bargaining(Game[BargainingState, BargainingParams]):
     def role(self, state: BargainingState, seat: int) -> str:
         return ROLES[seat]
 
-    def acting(self, state: BargainingState) -> frozenset[int]:
-        if state.finished:
-            return frozenset()
+    def _acting(self, state: BargainingState) -> frozenset[int]:
         return frozenset({state.turns % 2})
 
     def parse(self, state: BargainingState, seat: int, action_text: str) -> Move:
@@ -173,12 +169,10 @@ class Bargaining(Game[BargainingState, BargainingParams]):
         hints.append("[Walk] (end without a deal)")
         return tuple(hints)
 
-    def value(self, state: BargainingState, seat: int) -> float:
+    def _value(self, state: BargainingState, seat: int) -> float:
         """Predicted deal price = midpoint of the latest ask and bid (reservation values when
         missing), discounted by the chance of no deal, which grows as the deadline nears with
         the gap between ask and bid still open."""
-        if state.finished:
-            return state.outcome[seat]
         asks = [m.price for m in state.moves if m.kind == "offer" and m.seat == SELLER]
         bids = [m.price for m in state.moves if m.kind == "offer" and m.seat == BUYER]
         ask = asks[-1] if asks else state.value

@@ -111,8 +111,6 @@ class DealOrNoDeal(Game[DealState, DealParams]):
     params_model = DealParams
     state_model = DealState
 
-    def num_players(self) -> int:
-        return 2
 
     def init(self, seed: int) -> tuple[DealState, list[Event]]:
         rng = random.Random(seed)
@@ -129,8 +127,8 @@ class DealOrNoDeal(Game[DealState, DealParams]):
     def role(self, state: DealState, seat: int) -> str:
         return ROLES[seat]
 
-    def acting(self, state: DealState) -> frozenset[int]:
-        return frozenset() if state.finished else frozenset({len(state.moves) % 2})
+    def _acting(self, state: DealState) -> frozenset[int]:
+        return frozenset({len(state.moves) % 2})
 
     def parse(self, state: DealState, seat: int, action_text: str) -> Move:
         canonical = self.check_text(self.view(state, seat), action_text)
@@ -220,13 +218,11 @@ class DealOrNoDeal(Game[DealState, DealParams]):
         take = tuple(rng.randint(0, c) for c in state.counts) if kind == "propose" else None
         return text.format_action(kind, take)
 
-    def value(self, state: DealState, seat: int) -> float:
+    def _value(self, state: DealState, seat: int) -> float:
         """Predicted share = midpoint of the seat's own latest ask and what the other side's latest
         proposal leaves it (1 and 0 when missing; the offer itself when it exceeds the ask),
         weighted against the no-deal payoff by a deal chance that falls as the deadline nears
         with the gap still open. Equals the outcome at the end."""
-        if state.finished:
-            return state.outcome[seat]
         mine = [m.take for m in state.moves if m.kind == "propose" and m.seat == seat]
         theirs = [m.take for m in state.moves if m.kind == "propose" and m.seat != seat]
         ask = self.share(state, seat, mine[-1]) if mine else 1.0

@@ -80,8 +80,6 @@ class KuhnPoker(Game[KuhnState, KuhnParams]):
     params_model = KuhnParams
     state_model = KuhnState
 
-    def num_players(self) -> int:
-        return 2
 
     def init(self, seed: int) -> tuple[KuhnState, list[Event]]:
         rng = random.Random(seed)
@@ -102,8 +100,8 @@ class KuhnPoker(Game[KuhnState, KuhnParams]):
     def role(self, state: KuhnState, seat: int) -> str:
         return ROLES[seat]
 
-    def acting(self, state: KuhnState) -> frozenset[int]:
-        return frozenset() if state.finished else frozenset({state.hand.actor()})
+    def _acting(self, state: KuhnState) -> frozenset[int]:
+        return frozenset({state.hand.actor()})
 
     def parse(self, state: KuhnState, seat: int, action_text: str) -> str:
         return text.parse_action(self.check_text(self.view(state, seat), action_text))
@@ -187,13 +185,11 @@ class KuhnPoker(Game[KuhnState, KuhnParams]):
     def random_action(self, state: KuhnState, seat: int, rng: random.Random) -> str:
         return rng.choice(("[Call]", "[Fold]") if state.hand.to_call() else ("[Check]", "[Bet]"))
 
-    def value(self, state: KuhnState, seat: int) -> float:
+    def _value(self, state: KuhnState, seat: int) -> float:
         """Chips won so far plus the current hand's expectation from the seat's own card alone:
         win the opponent's stake with the card's chance of being higher (Jack 0, Queen 1/2,
         King 1), lose the own stake otherwise; an open bet counts as called (stakes of 2), except
         that the seat facing it can fold for -1. Scaled like the outcome; equals it at the end."""
-        if state.finished:
-            return state.outcome[seat]
         hand = state.hand
         p = WIN_CHANCE[hand.cards[seat]]
         if hand.to_call():

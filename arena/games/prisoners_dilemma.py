@@ -76,9 +76,8 @@ class PrisonersDilemma(Game[PrisonersDilemmaState, PrisonersDilemmaParams]):
     )
     params_model = PrisonersDilemmaParams
     state_model = PrisonersDilemmaState
+    players_param = "players"
 
-    def num_players(self) -> int:
-        return self.params.players
 
     def init(self, seed: int) -> tuple[PrisonersDilemmaState, list[Event]]:
         # No chance in the rules; the seed only seeds the stored generator for uniformity.
@@ -93,9 +92,7 @@ class PrisonersDilemma(Game[PrisonersDilemmaState, PrisonersDilemmaParams]):
     def role(self, state: PrisonersDilemmaState, seat: int) -> str:
         return "player"
 
-    def acting(self, state: PrisonersDilemmaState) -> frozenset[int]:
-        if state.finished:
-            return frozenset()
+    def _acting(self, state: PrisonersDilemmaState) -> frozenset[int]:
         if self.phase(state) == "chat":
             return frozenset({state.chat_pos % self.params.players})
         return frozenset(range(self.params.players))
@@ -171,12 +168,10 @@ class PrisonersDilemma(Game[PrisonersDilemmaState, PrisonersDilemmaParams]):
         # them in one transition, so a sealed move is never part of any state a view is built from.
         return []
 
-    def value(self, state: PrisonersDilemmaState, seat: int) -> float:
+    def _value(self, state: PrisonersDilemmaState, seat: int) -> float:
         """Payoffs earned so far plus the remaining rounds projected at the seat's payoff of the
         last round (everyone repeats; before any round, the random-play mean 2.25), mapped like
         the outcome; equals the outcome at the end."""
-        if state.finished:
-            return state.outcome[seat]
         earned = self.totals(state)[seat]
         per_round = round_payoffs(state.moves[-1])[seat] if state.moves else RANDOM_ROUND
         left = self.params.rounds - len(state.moves)

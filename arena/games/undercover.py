@@ -97,9 +97,8 @@ class Undercover(Game[UndercoverState, UndercoverParams]):
     )
     params_model = UndercoverParams
     state_model = UndercoverState
+    players_param = "players"
 
-    def num_players(self) -> int:
-        return self.params.players
 
     def init(self, seed: int) -> tuple[UndercoverState, list[Event]]:
         rng = random.Random(seed)
@@ -126,9 +125,7 @@ class Undercover(Game[UndercoverState, UndercoverParams]):
     def phase(self, state: UndercoverState) -> str:
         return "describe" if state.speaker_pos < len(state.alive) else "vote"
 
-    def acting(self, state: UndercoverState) -> frozenset[int]:
-        if state.finished:
-            return frozenset()
+    def _acting(self, state: UndercoverState) -> frozenset[int]:
         if self.phase(state) == "describe":
             return frozenset({state.alive[state.speaker_pos]})
         return frozenset(state.alive)
@@ -242,12 +239,10 @@ class Undercover(Game[UndercoverState, UndercoverParams]):
             hidden.append(f'"role": "{self.role(state, observer)}"')
         return hidden
 
-    def value(self, state: UndercoverState, seat: int) -> float:
+    def _value(self, state: UndercoverState, seat: int) -> float:
         """Civilians' progress (share of undercovers out) minus the undercovers' (the larger of
         the share of needed civilian eliminations done and the share of rounds played), with
         the sign of the seat's team; equals the outcome at the end."""
-        if state.finished:
-            return state.outcome[seat]
         u, n = self.params.num_undercovers, self.params.players
         under = sum(s in state.undercover_seats for s in state.alive)
         civilians_out = (n - u) - (len(state.alive) - under)

@@ -48,9 +48,8 @@ class Werewolf(Game[WerewolfState, WerewolfParams]):
     )
     params_model = WerewolfParams
     state_model = WerewolfState
+    players_param = "players"
 
-    def num_players(self) -> int:
-        return self.params.players
 
     def role(self, state: WerewolfState, seat: int) -> str:
         return state.roles[seat]
@@ -71,9 +70,7 @@ class Werewolf(Game[WerewolfState, WerewolfParams]):
         return state, events
 
     # --- who acts and what they may do ----------------------------------------------------------
-    def acting(self, state: WerewolfState) -> frozenset[int]:
-        if state.finished:
-            return frozenset()
+    def _acting(self, state: WerewolfState) -> frozenset[int]:
         living = state.living()
         if state.phase == "night_chat":
             pack = state.wolves()
@@ -264,13 +261,11 @@ class Werewolf(Game[WerewolfState, WerewolfParams]):
         hidden += [] if role == DOCTOR else ['"doctor_protections"', DOCTOR_NOTE]
         return hidden
 
-    def value(self, state: WerewolfState, seat: int) -> float:
+    def _value(self, state: WerewolfState, seat: int) -> float:
         """Village estimate p = (share of the wolves already dead + head-count margin (v-w)/(v+w)) / 2,
         plus 0.1 x the share of the latest day's ballots that fell on still-living wolves (suspicion),
         as 2p-1 shrunk toward the draw as the days run out; the werewolves get its negative.
         Equals the outcome once the match is over."""
-        if state.finished:
-            return state.outcome[seat]
         w, v = len(state.wolves()), len(state.living()) - len(state.wolves())
         p = 0.5 * (1 - w / self.params.wolf_count) + 0.5 * (v - w) / (v + w)
         if state.votes:

@@ -17,9 +17,9 @@ def variants():
     for gid in game_ids():
         cls = game_class(gid)
         counts = sorted({cls.spec.min_players, cls.spec.max_players})
-        if "players" in cls.params_model.model_fields:
+        if cls.players_param is not None:
             for n in counts:
-                yield pytest.param(gid, {"players": n}, id=f"{gid}-{n}p")
+                yield pytest.param(gid, {cls.players_param: n}, id=f"{gid}-{n}p")
         else:
             yield pytest.param(gid, {}, id=gid)
 

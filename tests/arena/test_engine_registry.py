@@ -42,3 +42,12 @@ def test_a_spec_refuses_what_no_game_could_be(fields, problem):
     base = dict(id="g-v1", description="", roles=("a",), min_players=2, max_players=2, action_format="[x]")
     with pytest.raises(ValueError, match=problem):
         GameSpec(**{**base, **fields})
+
+
+def test_the_base_class_owns_the_terminal_checks_and_the_seat_count():
+    kuhn = GAMES.make("kuhn_poker-v1")
+    state, _ = kuhn.init(5)
+    assert kuhn.num_players() == 2 and kuhn.acting(state) == {0}
+    over = kuhn.finish(state, (1.0, -1.0), "test")
+    assert kuhn.acting(over) == frozenset() and kuhn.value(over, 0) == 1.0 and kuhn.value(over, 1) == -1.0
+    assert GAMES.make("undercover-v1", {"players": 6}).num_players() == 6
