@@ -208,10 +208,17 @@ class Game(ABC, Generic[S, P]):
 
     def step(self, state: S, texts: Mapping[int, str]) -> tuple[S, list[Event]]:
         """Validate and apply one action text per acting seat (all of them, for simultaneous phases)."""
-        if set(texts) != set(self.acting(state)):
-            raise NotYourTurn(f"expected actions from seats {sorted(self.acting(state))}, got {sorted(texts)}")
-        actions = {seat: self.validate(state, seat, text) for seat, text in texts.items()}
+        self._all_acting(state, texts)
+        return self.transition(state, {seat: self.validate(state, seat, text) for seat, text in texts.items()})
+
+    def apply(self, state: S, actions: Mapping[int, Any]) -> tuple[S, list[Event]]:
+        """Apply actions `validate` already returned, one per acting seat, without parsing again."""
+        self._all_acting(state, actions)
         return self.transition(state, actions)
+
+    def _all_acting(self, state: S, by_seat: Mapping[int, Any]) -> None:
+        if set(by_seat) != set(self.acting(state)):
+            raise NotYourTurn(f"expected actions from seats {sorted(self.acting(state))}, got {sorted(by_seat)}")
 
     def forfeit(self, state: S, seat: int, reason: str) -> tuple[S, list[Event]]:
         """End the match: the forfeiting seat (its whole team, where teams exist) gets the lowest

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,6 +55,9 @@ class _Result:
     submission: Submission | None
     forfeit_reason: str = ""
     fallback: bool = False
+    action: Any = None
+    """The game's parsed action, when the submission was validated (the fallback is not yet)."""
+    parsed: bool = False
 
 
 class MatchTooLarge(Exception):
@@ -174,8 +178,10 @@ class MatchRunner:
             new_state, events = self.game.forfeit(state, seat, reason)
             accepted = []
         else:
-            texts = {seat: r.submission.text for seat, r in zip(acting, results)}
-            new_state, events = self.game.step(state, texts)
+            # Each accepted text was parsed once, in _collect; only a fallback's default is parsed here.
+            actions = {seat: r.action if r.parsed else self.game.validate(state, seat, r.submission.text)
+                       for seat, r in zip(acting, results)}
+            new_state, events = self.game.apply(state, actions)
             accepted = [self._behavior(state, new_state, seat, r.submission, fallback=r.fallback)
                         for seat, r in zip(acting, results)]
         records = self._records(events)
@@ -219,10 +225,10 @@ class MatchRunner:
                 log.info("deadline expired", extra={**self._log, "seat": seat, "turn": self.turn})
                 return await self._fallback(state, seat, f"no action within {self.config.turn_timeout_s:g}s")
             try:
-                self.game.validate(state, seat, submission.text)
+                action = self.game.validate(state, seat, submission.text)
                 self.metrics.actions.labels(game_id).inc()
                 self.metrics.turn_latency.labels(game_id).observe(time.monotonic() - started)
-                return _Result(submission)
+                return _Result(submission, action=action, parsed=True)
             except GameError as exc:
                 reason = getattr(exc, "reason", str(exc))
                 refused = self._behavior(state, None, seat, submission, attempt, reason)

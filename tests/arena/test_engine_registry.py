@@ -51,3 +51,19 @@ def test_the_base_class_owns_the_terminal_checks_and_the_seat_count():
     over = kuhn.finish(state, (1.0, -1.0), "test")
     assert kuhn.acting(over) == frozenset() and kuhn.value(over, 0) == 1.0 and kuhn.value(over, 1) == -1.0
     assert GAMES.make("undercover-v1", {"players": 6}).num_players() == 6
+
+
+async def test_the_runner_parses_each_accepted_action_once(arena, monkeypatch):
+    from maro.agents.client import create_match, open_channel
+    from maro.arena.games.kuhn_poker import KuhnPoker
+
+    calls = []
+    parse = KuhnPoker.parse
+    monkeypatch.setattr(KuhnPoker, "parse", lambda self, state, seat, text: calls.append(text) or parse(self, state, seat, text))
+    async with open_channel(arena.address) as channel:
+        match_id, _ = await create_match(channel, "kuhn_poker-v1", 4, [{"kind": "bot", "bot": "kuhn-bot"}] * 2,
+                                         {"rounds": 3})
+    await arena.service.wait(match_id)
+    record = arena.store.get_match(match_id)
+    accepted = [b for b in arena.store.behaviors([match_id]) if b.accepted]
+    assert record.status == "finished" and len(accepted) >= 6 and len(calls) == len(accepted)
