@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
 
 from maro.arena.engine import game_class, seating
-from maro.arena.records import MatchRecord
 from maro.arena.runner import RunnerConfig
 from maro.arena.store import MatchStore
 from maro.learner.adapters import AdapterRegistry
@@ -36,7 +35,7 @@ from maro.learner.runs import METRICS, STATE, atomic_write
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.serving.config import PREFIX_CACHE_TOKENS
 from maro.learner.session import PlaySession, play_session, progress
-from maro.learner.stats import SideStats, means, seat_stats
+from maro.learner.stats import iteration_stats
 from maro.learner.update import LearnerConfig, run_update
 from maro.learner.variants import recipe
 
@@ -165,41 +164,6 @@ def plan_kind(plan: MatchPlan, current: str) -> str:
     return "self" if all(m == current for m in plan.seat_models) else "past"
 
 
-def iteration_stats(store: MatchStore, match_ids: Sequence[str], current: str) -> dict[str, Any]:
-    """What the current adapter did: attempts, valid rate, outcome and win rate per role.
-
-    `outcome/<game>/<role>` over all its seats; `vs_bot/...` and `vs_past/...` per opponent kind.
-    """
-    name = f"model:{current}"
-    matches, sides = seat_stats(store, match_ids, lambda _m, s: "me" if s.name == name else None)
-    mine = sides.get("me", SideStats())
-    outcomes: dict[str, list[float]] = defaultdict(list)
-    wins: dict[str, list[float]] = defaultdict(list)
-    for m, s, z in mine.outcomes:
-        threshold = game_class(m.game_id).spec.win_threshold
-        for key in (f"{m.game_id}/{s.role}", f"{_opponents(m, name)}/{m.game_id}/{s.role}"):
-            outcomes[key].append(z)
-            wins[key].append(float(z > threshold))
-    seats = [z for _m, _s, z in mine.outcomes]
-    return {
-        "matches": len(matches),
-        "finished": sum(m.status == "finished" for m in matches),
-        "attempts": mine.attempts,
-        "valid_rate": mine.valid_rate,
-        "mean_outcome": sum(seats) / len(seats) if seats else None,
-        "outcome": means(outcomes),
-        "win_rate": means(wins),
-        "seats": {k: len(v) for k, v in sorted(outcomes.items())},
-    }
-
-
-def _opponents(m: MatchRecord, name: str) -> str:
-    others = {s.name for s in m.seats if s.name != name}
-    if any(s.kind == "bot" for s in m.seats):
-        return "vs_bot"
-    return "vs_past" if others else "self"
-
-
 class RunState(BaseModel):
     """Where a run stands; rewritten atomically after every match and every update."""
 
@@ -279,72 +243,89 @@ class SelfPlayRun:
         return written
 
     async def _iteration(self, session: PlaySession, model_dir: Path) -> dict[str, Any]:
-        config, state, server, address = self.config, self.state, session.server, session.address
-        it, started = state.iteration, time.time()
-        current = self.model_string(server, state.version)
-        plans = iteration_plans(config, it, current, self.past_pool(server))
+        """One iteration: play its matches, update on them, publish, probe, record."""
+        state, started = self.state, time.time()
+        current = self.model_string(session.server, state.version)
+        plans = iteration_plans(self.config, state.iteration, current, self.past_pool(session.server))
+        serving = await self._play(session, plans, current)
+        play_seconds = time.time() - started
+        match_ids = [state.played[i] for i in range(len(plans))]
+        version, update, baselines = await self._update(model_dir, match_ids)
+        served = None
+        if version is not None:
+            served = await asyncio.to_thread(session.server.publish_adapter, version, self.adapters.path(version))
+        probes = {}
+        if self.config.probe_matches:
+            if state.iteration == 0:
+                probes["probe_start"] = await self._probe(session, state.version)
+            probes["probe"] = await self._probe(session, version)
+        kinds = defaultdict(int)
+        for p in plans:
+            kinds[plan_kind(p, current)] += 1
+        line = {
+            "iteration": state.iteration + 1, "trained_from": state.version or "base", "version": version,
+            "served": served, "opponents": dict(kinds), **iteration_stats(self.store, match_ids, current),
+            "update": update, **probes, "play_seconds": play_seconds, "seconds": time.time() - started,
+            "serving": serving,
+        }
+        self._record(line, baselines)
+        return line
+
+    def _label(self) -> str:
+        return f"iteration {self.state.iteration + 1}/{self.config.iterations} ({self.state.version or 'base'})"
+
+    async def _play(self, session: PlaySession, plans: list[MatchPlan], current: str) -> dict[str, float]:
+        """Play the iteration's matches not played yet (a resumed run keeps the others); returns
+        what the model server did meanwhile."""
+        config, state = self.config, self.state
         todo = [(i, p) for i, p in enumerate(plans) if i not in state.played]
-        label = f"iteration {it + 1}/{config.iterations} ({state.version or 'base'})"
 
         def done(index: int, match_id: str) -> None:
             state.played[todo[index][0]] = match_id
             self._save()
 
-        serving_before = await asyncio.to_thread(server.stats)
+        before = await asyncio.to_thread(session.server.stats)
         if todo:
             settings = session.settings(config.temperature, config.max_tokens, model=current)
+            label = self._label()
             with progress(label, self.console) as bar:
                 task = bar.add_task(label, total=len(plans), completed=len(plans) - len(todo))
-                await play_batch(address, [p for _, p in todo], settings, concurrency=config.concurrency,
+                await play_batch(session.address, [p for _, p in todo], settings, concurrency=config.concurrency,
                                  on_done=lambda _m: bar.advance(task), on_result=done,
                                  stop_after_action=config.stop_after_action)
-        play_seconds = time.time() - started
-        serving = _serving_delta(serving_before, await asyncio.to_thread(server.stats))
-        match_ids = [state.played[i] for i in range(len(plans))]
-        stats = iteration_stats(self.store, match_ids, current)
-        kinds = defaultdict(int)
-        for p in plans:
-            kinds[plan_kind(p, current)] += 1
+        return _serving_delta(before, await asyncio.to_thread(session.server.stats))
 
-        version, update = self._published_from(match_ids), None
-        if version is None:
-            learner = _tempered(config.learner, config.temperature)
-            credit_state = CreditState(dict(state.baselines))
-            try:
-                with self.console.status(f"MARO update ({learner.maro.variant}) on {len(match_ids)} matches"):
-                    result = await asyncio.to_thread(run_update, self.store, self.adapters, model_dir, match_ids,
-                                                     learner, credit_state)
-                version, update, baselines = result.version, result.metrics, credit_state.baselines
-            except ValueError as exc:  # nothing learnable (say, every branch group tied): keep the policy
-                self.console.print(f"[yellow]iteration {it + 1}: no update ({exc})")
-                version, update, baselines = state.version, {"skipped": str(exc)}, dict(state.baselines)
-        else:  # killed after publishing: the update is done; recover what it left
-            update = self.adapters.metadata(version).get("metrics", {})
-            baselines = self._replay_baselines(match_ids)
-        served = None
+    async def _update(self, model_dir: Path, match_ids: list[str]) -> tuple[str | None, dict, dict[str, float]]:
+        """The MARO update on exactly these matches: (the version now, its metrics, the role
+        baselines after it). A run killed after publishing recovers the update it had made."""
+        state = self.state
+        version = self._published_from(match_ids)
         if version is not None:
-            served = await asyncio.to_thread(server.publish_adapter, version, self.adapters.path(version))
-        probes = {}
-        if config.probe_matches:
-            if it == 0:
-                probes["probe_start"] = await self._probe(session, state.version)
-            probes["probe"] = await self._probe(session, version)
-        line = {
-            "iteration": it + 1, "trained_from": state.version or "base", "version": version, "served": served,
-            "opponents": dict(kinds), **stats, "update": update, **probes,
-            "play_seconds": play_seconds, "seconds": time.time() - started, "serving": serving,
-        }
+            return version, self.adapters.metadata(version).get("metrics", {}), self._replay_baselines(match_ids)
+        learner = _tempered(self.config.learner, self.config.temperature)
+        credit_state = CreditState(dict(state.baselines))
+        try:
+            with self.console.status(f"MARO update ({learner.maro.variant}) on {len(match_ids)} matches"):
+                result = await asyncio.to_thread(run_update, self.store, self.adapters, model_dir, match_ids,
+                                                 learner, credit_state)
+        except ValueError as exc:  # nothing learnable (say, every branch group tied): keep the policy
+            self.console.print(f"[yellow]iteration {state.iteration + 1}: no update ({exc})")
+            return state.version, {"skipped": str(exc)}, dict(state.baselines)
+        return result.version, result.metrics, credit_state.baselines
+
+    def _record(self, line: dict[str, Any], baselines: dict[str, float]) -> None:
+        """Append the metrics line, move the run state on, redraw the plots."""
         with open(self.dir / METRICS, "a") as f:
             f.write(json.dumps(line, default=str) + "\n")
-        self.console.print(f"{label}: valid {stats['valid_rate']:.1%}, now {version or 'base'} "
+        update = line["update"] or {}
+        self.console.print(f"{self._label()}: valid {line['valid_rate']:.1%}, now {line['version'] or 'base'} "
                            f"(loss {update.get('maro/loss', float('nan')):.4f}) in {line['seconds']:.0f}s")
-        self.state = RunState(iteration=it + 1, version=version, baselines=baselines,
-                              seconds=state.seconds + line["seconds"])
+        self.state = RunState(iteration=self.state.iteration + 1, version=line["version"], baselines=baselines,
+                              seconds=self.state.seconds + line["seconds"])
         self._save()
         from maro.learner.plots import plot_run
 
         plot_run(self.dir)
-        return line
 
     async def _probe(self, session: PlaySession, version: str | None) -> dict[str, Any]:
         """`version` against the scripted bot on the probe seeds: its valid rate and mean outcome."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from maro.arena.engine import game_class
 from maro.arena.records import MatchRecord, SeatRecord
 from maro.arena.store import MatchStore
 
@@ -49,3 +51,38 @@ def seat_stats(store: MatchStore, match_ids: Sequence[str], side: Side) -> tuple
 
 def means(groups: dict[str, list[float]]) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in sorted(groups.items()) if v}
+
+
+def iteration_stats(store: MatchStore, match_ids: Sequence[str], current: str) -> dict[str, Any]:
+    """What the current adapter did: attempts, valid rate, outcome and win rate per role.
+
+    `outcome/<game>/<role>` over all its seats; `vs_bot/...` and `vs_past/...` per opponent kind.
+    """
+    name = f"model:{current}"
+    matches, sides = seat_stats(store, match_ids, lambda _m, s: "me" if s.name == name else None)
+    mine = sides.get("me", SideStats())
+    outcomes: dict[str, list[float]] = defaultdict(list)
+    wins: dict[str, list[float]] = defaultdict(list)
+    for m, s, z in mine.outcomes:
+        threshold = game_class(m.game_id).spec.win_threshold
+        for key in (f"{m.game_id}/{s.role}", f"{_opponents(m, name)}/{m.game_id}/{s.role}"):
+            outcomes[key].append(z)
+            wins[key].append(float(z > threshold))
+    seats = [z for _m, _s, z in mine.outcomes]
+    return {
+        "matches": len(matches),
+        "finished": sum(m.status == "finished" for m in matches),
+        "attempts": mine.attempts,
+        "valid_rate": mine.valid_rate,
+        "mean_outcome": sum(seats) / len(seats) if seats else None,
+        "outcome": means(outcomes),
+        "win_rate": means(wins),
+        "seats": {k: len(v) for k, v in sorted(outcomes.items())},
+    }
+
+
+def _opponents(m: MatchRecord, name: str) -> str:
+    others = {s.name for s in m.seats if s.name != name}
+    if any(s.kind == "bot" for s in m.seats):
+        return "vs_bot"
+    return "vs_past" if others else "self"

@@ -2,9 +2,8 @@
 
 from maro.arena.records import BehaviorRecord, MatchRecord, SeatRecord
 from maro.arena.store import MatchStore
-from maro.learner.loop import iteration_stats
 from maro.learner.rollouts import batch_stats
-from maro.learner.stats import seat_stats
+from maro.learner.stats import iteration_stats, seat_stats
 
 MODEL = "model:openai/smollm2@v0002"
 
