@@ -1,13 +1,23 @@
 """Test helpers: real servers on loopback in a thread, and a LoRA adapter for the tiny model."""
 
 import contextlib
+import json
+import socket
 import threading
 import time
 from pathlib import Path
 
+import pytest
 import uvicorn
 
-from maro.learner.serving.process import free_port  # noqa: F401 - re-exported for the tests: a loopback port nobody holds
+from maro.arena.engine import game_class, game_ids
+
+
+def free_port() -> int:
+    """A loopback port nobody holds now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -117,3 +127,26 @@ def make_tiny_model(out_dir: Path, *, seed: int = 0) -> Path:
     model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
     return out_dir
+
+
+# --- the game contract's shared pieces (tests/arena/test_conformance.py, tests/agents/test_bots.py)
+
+SEEDS = range(40)
+
+
+def variants():
+    """(game id, params): each game at its smallest and largest player count."""
+    for gid in game_ids():
+        cls = game_class(gid)
+        counts = sorted({cls.spec.min_players, cls.spec.max_players})
+        if cls.players_param is not None:
+            for n in counts:
+                yield pytest.param(gid, {cls.players_param: n}, id=f"{gid}-{n}p")
+        else:
+            yield pytest.param(gid, {}, id=gid)
+
+
+def visible_text(game, state, events, observer):
+    seen = [e.text + " " + json.dumps(dict(e.data)) for e in events if e.visible_to(observer)]
+    obs = game.observe(state, observer)  # its `role` is what the transport tells the player
+    return json.dumps(obs.view) + f'\n"role": "{obs.role}"\n' + "\n".join(seen)

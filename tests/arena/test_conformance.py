@@ -1,28 +1,13 @@
-"""Every registered game, held to the same contract: random and scripted play, replay,
-snapshots, bounds, hidden information, refusals, prompts."""
+"""Every registered game, held to the same contract: random play, replay, snapshots, bounds,
+hidden information, refusals, prompts (its scripted bot is held to it in tests/agents/test_bots.py)."""
 
 import json
 import random
 
 import pytest
 
-from maro.agents.bots import bot_names, get_bot
 from maro.arena.engine import Game, GameError, InvalidAction, NotYourTurn, game_class, game_ids, make_game
-
-SEEDS = range(40)
-
-
-def variants():
-    """(game id, params): each game at its smallest and largest player count."""
-    for gid in game_ids():
-        cls = game_class(gid)
-        counts = sorted({cls.spec.min_players, cls.spec.max_players})
-        if cls.players_param is not None:
-            for n in counts:
-                yield pytest.param(gid, {cls.players_param: n}, id=f"{gid}-{n}p")
-        else:
-            yield pytest.param(gid, {}, id=gid)
-
+from tests.helpers import SEEDS, variants, visible_text
 
 def random_play(game: Game, seed: int, max_steps: int = 2000):
     """Play random legal actions; returns the states, the actions and the events, in order."""
@@ -38,12 +23,6 @@ def random_play(game: Game, seed: int, max_steps: int = 2000):
         actions.append(joint)
         events = events + new
     raise AssertionError(f"no end after {max_steps} steps")
-
-
-def visible_text(game, state, events, observer):
-    seen = [e.text + " " + json.dumps(dict(e.data)) for e in events if e.visible_to(observer)]
-    obs = game.observe(state, observer)  # its `role` is what the transport tells the player
-    return json.dumps(obs.view) + f'\n"role": "{obs.role}"\n' + "\n".join(seen)
 
 
 @pytest.mark.parametrize("game_id, params", list(variants()))
@@ -121,32 +100,6 @@ def test_invalid_and_out_of_turn_actions_are_refused_with_a_reason(game_id, para
             assert game.snapshot(state) == snap
         with pytest.raises(GameError):
             game.validate(states[-1], 0, "anything")
-
-
-@pytest.mark.parametrize("game_id, params", list(variants()))
-def test_scripted_bots_play_valid_actions_to_the_end(game_id, params):
-    game = make_game(game_id, params)
-    names = bot_names(game_id)
-    assert names, f"{game_id} has no scripted bot"
-    bot = get_bot(names[0])
-    for seed in SEEDS[:15]:
-        rng = random.Random(seed)
-        state, events = game.init(seed)
-        steps = 0
-        while not state.finished:
-            for observer in range(game.num_players()):
-                text = visible_text(game, state, events, observer)
-                assert not [s for s in game.hidden_from(state, observer) if s in text], (observer, seed)
-            joint = {}
-            for seat in sorted(game.acting(state)):
-                obs = game.observe(state, seat)
-                text = bot.act(obs.view, obs.legal_actions, rng)
-                game.check_text(obs.view, text)  # what the agent checks before sending
-                joint[seat] = text
-            state, new = game.step(state, joint)
-            events = events + new
-            steps += 1
-            assert steps < 2000
 
 
 @pytest.mark.parametrize("game_id, params", list(variants()))
