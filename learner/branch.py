@@ -223,16 +223,8 @@ def branch_samples(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorR
         states = [states[i] for i in chosen]
     if not states:
         return [], {"branch/states": 0.0}
-    by_id = {m.match_id: m for m in matches}
-    games: dict[str, Game] = {}
-    estimators: dict[str, Estimator] = {}
-    factory = estimator_factory or (lambda g: make_estimator(maro_config, g))
-    for st in states:
-        if st.key not in games:
-            m = by_id[st.behavior.match_id]
-            games[st.key] = make_game(m.game_id, m.params)
-            estimators[st.key] = factory(games[st.key])
-
+    games, estimators = _games_and_estimators(states, matches, estimator_factory
+                                              or (lambda g: make_estimator(maro_config, g)))
     started = time.perf_counter()
     sampler = sampler or PolicySampler(base_model_dir, adapter_dir, update, branch)
     candidates = sampler.sample([st.behavior.messages for st in states], branch.candidates)
@@ -254,10 +246,33 @@ def branch_samples(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorR
                 behavior_id=b.id or 0, messages=list(b.messages), completion=c.text, advantage=a, weight=w,
                 old_logprobs=list(c.logprobs) if c.logprobs else None, old_token_ids=list(c.token_ids) or None,
             ))
+    metrics = _branch_metrics(states, candidates, rewards, legal, kept, samples, generate_seconds)
+    for est in estimators.values():
+        for k, v in estimator_stats(est).items():
+            metrics[k] = metrics.get(k, 0.0) + v
+    log.info("branch: %d states x %d candidates, %d groups kept", len(states), branch.candidates, len(kept))
+    return samples, metrics
+
+
+def _games_and_estimators(states: list[DecisionState], matches: Sequence[MatchRecord],
+                          factory: EstimatorFactory) -> tuple[dict[str, Game], dict[str, Estimator]]:
+    """One game and one estimator per (game, params) the states come from."""
+    by_id = {m.match_id: m for m in matches}
+    games: dict[str, Game] = {}
+    estimators: dict[str, Estimator] = {}
+    for st in states:
+        if st.key not in games:
+            m = by_id[st.behavior.match_id]
+            games[st.key] = make_game(m.game_id, m.params)
+            estimators[st.key] = factory(games[st.key])
+    return games, estimators
+
+
+def _branch_metrics(states, candidates, rewards, legal, kept, samples, generate_seconds: float) -> dict[str, float]:
     flat = [r for row in rewards for r in row]
     n_cands = sum(len(row) for row in candidates)
     invalid = sum(not ok for row in legal for ok in row)
-    metrics = {
+    return {
         "branch/states": float(len(states)),
         "branch/candidates": float(n_cands),
         "branch/valid_rate": 1.0 - invalid / n_cands if n_cands else 0.0,
@@ -272,8 +287,3 @@ def branch_samples(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorR
         "maro/advantage_abs_mean": sum(abs(s.advantage) for s in samples) / len(samples) if samples else 0.0,
         "maro/weight_max": max((s.weight for s in samples), default=0.0),
     }
-    for est in estimators.values():
-        for k, v in estimator_stats(est).items():
-            metrics[k] = metrics.get(k, 0.0) + v
-    log.info("branch: %d states x %d candidates, %d groups kept", len(states), branch.candidates, len(kept))
-    return samples, metrics
