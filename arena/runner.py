@@ -111,6 +111,26 @@ class MatchRunner:
             self.metrics.matches_ended.labels(self.status).inc()
             log.info("match ended", extra={**self._log, "status": self.status})
 
+    async def _write(self, call, *args, then=None, **kwargs):
+        """A store write, off the event loop (other matches play on while it commits). A write
+        that has started always completes, and `then` runs once it did, even when the match is
+        cancelled meanwhile: the abort that cancellation leads to is written after it, and never
+        over a match this write has finished."""
+        task = asyncio.ensure_future(asyncio.to_thread(call, *args, **kwargs))
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.wait([task])
+            if then is not None and not task.cancelled() and task.exception() is None:
+                then()
+            raise
+        if then is not None:
+            then()
+        return result
+
+    def _finished(self) -> None:
+        self.status = "finished"
+
     def _abort(self, reason: str) -> None:
         if self.status != "finished":  # the final step's write already recorded the end
             self.status = "aborted"
@@ -121,12 +141,12 @@ class MatchRunner:
         self.state = state
         self.roles = roles = [self.game.role(state, s) for s in range(len(self.channels))]
         records = self._records(events)
-        self.store.set_roles(self.match_id, roles, records)
+        await self._write(self.store.set_roles, self.match_id, roles, records)
         self._publish(records)
         if not await self._wait_for_joins():
             self._abort_and_end("aborted: seats did not join in time")
             return
-        self.store.set_status(self.match_id, "running")
+        await self._write(self.store.set_status, self.match_id, "running")
         self.status = "running"
         self._observe_all()
         try:
@@ -188,10 +208,9 @@ class MatchRunner:
         self._count(records, accepted)
         # Written before anything is acknowledged to a player; the last step also ends the match.
         end = (new_state.outcome, new_state.end_reason) if new_state.finished else None
-        self.store.append(self.match_id, records, accepted, finish=end)
+        await self._write(self.store.append, self.match_id, records, accepted, finish=end,
+                          then=self._finished if end is not None else None)
         self.state = new_state
-        if end is not None:
-            self.status = "finished"
         self._publish(records)
         for b in accepted:
             self._index[b.seat] += 1
@@ -233,7 +252,7 @@ class MatchRunner:
                 reason = getattr(exc, "reason", str(exc))
                 refused = self._behavior(state, None, seat, submission, attempt, reason)
                 self._count([], [refused])
-                self.store.append(self.match_id, behaviors=[refused])
+                await self._write(self.store.append, self.match_id, behaviors=[refused])
                 channel.send(Rejection(self.turn, reason, attempts - attempt - 1))
                 self.metrics.rejections.labels(game_id).inc()
         channel.awaiting_turn = None
