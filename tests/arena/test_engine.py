@@ -1,4 +1,5 @@
-"""The game registry as an instance, and a spec that checks itself."""
+"""The engine: the game registry as an instance, a spec that checks itself, the base class's
+shared flow."""
 
 import pytest
 
@@ -51,44 +52,3 @@ def test_the_base_class_owns_the_terminal_checks_and_the_seat_count():
     over = kuhn.finish(state, (1.0, -1.0), "test")
     assert kuhn.acting(over) == frozenset() and kuhn.value(over, 0) == 1.0 and kuhn.value(over, 1) == -1.0
     assert GAMES.make("undercover-v1", {"players": 6}).num_players() == 6
-
-
-async def test_the_runner_parses_each_accepted_action_once(arena, monkeypatch):
-    from maro.agents.client import create_match, open_channel
-    from maro.arena.games.kuhn_poker import KuhnPoker
-
-    calls = []
-    parse = KuhnPoker.parse
-    monkeypatch.setattr(KuhnPoker, "parse", lambda self, state, seat, text: calls.append(text) or parse(self, state, seat, text))
-    async with open_channel(arena.address) as channel:
-        match_id, _ = await create_match(channel, "kuhn_poker-v1", 4, [{"kind": "bot", "bot": "kuhn-bot"}] * 2,
-                                         {"rounds": 3})
-    await arena.service.wait(match_id)
-    record = arena.store.get_match(match_id)
-    accepted = [b for b in arena.store.behaviors([match_id]) if b.accepted]
-    assert record.status == "finished" and len(accepted) >= 6 and len(calls) == len(accepted)
-
-
-async def test_a_store_write_that_started_completes_before_a_cancellation_is_seen(tmp_path):
-    import asyncio
-    import threading
-
-    from maro.arena.runner import MatchRunner, RunnerConfig
-    from maro.arena.store import MatchStore
-
-    runner = MatchRunner("m", GAMES.make("kuhn_poker-v1"), 0, [], MatchStore(tmp_path / "s.sqlite"), RunnerConfig())
-    release, order = threading.Event(), []
-
-    def slow_write():
-        release.wait(5)
-        order.append("written")
-
-    task = asyncio.create_task(runner._write(slow_write, then=lambda: order.append("then")))
-    await asyncio.sleep(0.05)
-    task.cancel()
-    await asyncio.sleep(0.05)
-    assert order == [] and not task.done()  # still waiting for the write, not abandoning it
-    release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert order == ["written", "then"]
