@@ -146,10 +146,15 @@ class Game(ABC, Generic[S, P]):
     def legal_actions(self, state: S, seat: int) -> tuple[str, ...]:
         """Hints of the legal actions in the game's text format."""
 
-    @abstractmethod
     def _value(self, state: S, seat: int) -> float:
         """A cheap heuristic of the seat's expected outcome in [-1, 1] in an unfinished state
-        (MARO's `game` estimator)."""
+        (MARO's `game` estimator). Optional: a game without one leaves it out, and MARO then
+        estimates with rollouts or a judge."""
+        raise NotImplementedError(f"{self.spec.id} has no value heuristic; use the rollout or judge estimator")
+
+    @classmethod
+    def has_heuristic(cls) -> bool:
+        return cls._value is not Game._value
 
     @classmethod
     @abstractmethod

@@ -45,6 +45,8 @@ class GameEstimator(Estimator):
     """V_i(s) from the game's own heuristic on a restored snapshot (cheap, deterministic)."""
 
     def __init__(self, game: Game):
+        if not game.has_heuristic():
+            raise ValueError(f"{game.spec.id} has no value heuristic for the `game` estimator; use `rollout` or `judge`")
         super().__init__()
         self.game = game
 

@@ -91,7 +91,7 @@ class RolloutEstimator(Estimator):
         if state.finished:
             return state.outcome[seat]
         self.stats["rollout/truncated"] += 1
-        return float(game.value(state, seat))
+        return float(game.value(state, seat)) if game.has_heuristic() else 0.0  # no heuristic: neutral
 
     def _act(self, policy: Policy, state: State, seat: int, rng: random.Random) -> str:
         """The policy's action, or a uniform legal one when it errs or answers illegally (counted)."""

