@@ -27,8 +27,8 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 SETTINGS: dict[str, dict] = {
-    "lr1e-4": {},  # the defaults before this sweep
-    "lr3e-4": {"update": {"learning_rate": 3e-4}},
+    "lr1e-4": {"update": {"learning_rate": 1e-4}},  # the default before this sweep
+    "lr3e-4": {"update": {"learning_rate": 3e-4}},  # the sweep's choice, now the default
     "lr1e-3": {"update": {"learning_rate": 1e-3}},
     "lr3e-4-epochs2": {"update": {"learning_rate": 3e-4, "epochs": 2}},
     "lr3e-4-drop0": {"update": {"learning_rate": 3e-4}, "maro": {"drop_zero_advantage": True}},
