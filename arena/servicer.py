@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 
 import grpc
 
@@ -46,6 +47,20 @@ def status_for(exc: Exception) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def grpc_errors(method):
+    """A unary method whose domain errors (errors.py) end the call with their status code and
+    reason, so the method body holds only the conversion and the service call."""
+
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            return await method(self, request, context)
+        except _REFUSED as exc:
+            await refuse(context, exc)
+
+    return wrapper
+
+
 async def refuse(context, exc: Exception):
     detail = str(exc)
     await context.abort(status_for(exc), detail if len(detail) <= MAX_DETAIL_CHARS else detail[:MAX_DETAIL_CHARS] + "...")
@@ -65,47 +80,37 @@ class ArenaServicer(pb_grpc.ArenaServicer):
     async def ListGames(self, request, context):
         return pb.ListGamesResponse(games=[convert.game_info(s) for s in self.service.list_games()])
 
+    @grpc_errors
     async def CreateMatch(self, request, context):
-        try:
-            if len(request.seats) > inputs.MAX_SEATS:
-                raise inputs.BadInput(f"{len(request.seats)} seats; a match has at most {inputs.MAX_SEATS}")
-            game_id = inputs.game_id(request.game_id)
-            params = inputs.params(request.params_json)
-            seats = [_seat_plan(s) for s in request.seats]
-            match_id, tokens = await self.service.create_match(game_id, request.seed, params, seats, current_principal())
-        except _REFUSED as exc:
-            await refuse(context, exc)
+        if len(request.seats) > inputs.MAX_SEATS:
+            raise inputs.BadInput(f"{len(request.seats)} seats; a match has at most {inputs.MAX_SEATS}")
+        game_id = inputs.game_id(request.game_id)
+        params = inputs.params(request.params_json)
+        seats = [_seat_plan(s) for s in request.seats]
+        match_id, tokens = await self.service.create_match(game_id, request.seed, params, seats, current_principal())
         return pb.CreateMatchResponse(match_id=match_id, tokens=[pb.SeatToken(seat=s, token=t) for s, t in tokens.items()])
 
+    @grpc_errors
     async def GetMatch(self, request, context):
-        try:
-            return convert.match_record_to_pb(self.service.get_match(inputs.match_id(request.match_id)))
-        except _REFUSED as exc:
-            await refuse(context, exc)
+        return convert.match_record_to_pb(self.service.get_match(inputs.match_id(request.match_id)))
 
+    @grpc_errors
     async def ListMatches(self, request, context):
-        try:
-            records = self.service.list_matches(
-                inputs.game_id(request.game_id, optional=True) or None, inputs.status(request.status) or None,
-                inputs.unix_ms(request.since_unix_ms, "since_unix_ms"),
-                inputs.unix_ms(request.until_unix_ms, "until_unix_ms"), request.limit)
-        except _REFUSED as exc:
-            await refuse(context, exc)
+        records = self.service.list_matches(
+            inputs.game_id(request.game_id, optional=True) or None, inputs.status(request.status) or None,
+            inputs.unix_ms(request.since_unix_ms, "since_unix_ms"),
+            inputs.unix_ms(request.until_unix_ms, "until_unix_ms"), request.limit)
         return pb.ListMatchesResponse(matches=[
             convert.match_summary_to_pb(r, self.service.open_seat_count(r.match_id)) for r in records])
 
+    @grpc_errors
     async def FindSeat(self, request, context):
-        try:
-            seat = await self.service.find_seat(inputs.game_id(request.game_id), request.wait)
-        except _REFUSED as exc:
-            await refuse(context, exc)
+        seat = await self.service.find_seat(inputs.game_id(request.game_id), request.wait)
         return pb.SeatAssignment(match_id=seat.match_id, seat=seat.seat, seat_token=seat.token)
 
+    @grpc_errors
     async def GetRatings(self, request, context):
-        try:
-            game_id, role = inputs.game_id(request.game_id, optional=True), inputs.word(request.role, "role")
-        except _REFUSED as exc:
-            await refuse(context, exc)
+        game_id, role = inputs.game_id(request.game_id, optional=True), inputs.word(request.role, "role")
         entries = self.service.ratings.table(game_id or None, role or None)
         return pb.GetRatingsResponse(ratings=[convert.rating_to_pb(e) for e in entries])
 
