@@ -3,7 +3,7 @@
     python benchmarks/experiment.py --out ~/maro-runs/experiment [--games kuhn_poker-v1 bargaining-v1]
         [--variants outcome rae maro] [--seeds kuhn_poker-v1=0,1 bargaining-v1=0] [--iterations 20]
         [--matches 32] [--probe 32] [--eval-seeds 100] [--learner FILE.json] [--start base|warmstart]
-        [--summary] [--plots docs/results]
+        [--archive docs/results/experiment] [--summary] [--plots docs/results]
 
 For each game, variant and training seed: one `maro selfplay` run folder (the probe on: after
 every update the new adapter plays the scripted bot on fixed seeds), then the final adapter is
@@ -16,6 +16,11 @@ so a killed experiment resumes where it stopped (a self-play run resumes mid-ite
 budget is fixed in iterations and matches, not in wall time, so a busy machine changes the
 wall time only. `--summary` prints the tables from what is there. Run it with nothing else
 loading the CPU.
+
+With `--archive DIR`, every finished run (and each starting point's measurements) is copied
+there in small form: its metrics, config, evaluation and exploitability results and its final
+adapter, not its match logs. A run found in the archive is restored from it and not played again,
+so the experiment carries on from a committed archive on a machine where `--out` is gone.
 """
 
 from __future__ import annotations
@@ -139,24 +144,67 @@ def final_adapter(folder: Path) -> Path:
     return registry.path(registry.latest())
 
 
+ARCHIVED = ("*.json", "*.jsonl", "eval-*/eval.json")
+"""What the archive keeps of a run folder (besides its final adapter): no match logs, no databases."""
+
+
+def archive(folder: Path, into: Path | None) -> None:
+    """Copy a finished run's results and final adapter to `into` (atomically: a half-written archive
+    is never taken for a finished one)."""
+    from maro.learner.adapters import POINTER, AdapterRegistry
+    from maro.learner.runs import atomic_write
+
+    if into is None or (into / "ARCHIVED").exists():
+        return
+    into.mkdir(parents=True, exist_ok=True)
+    for pattern in ARCHIVED:
+        for path in folder.glob(pattern):
+            target = into / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    registry = AdapterRegistry(folder / "adapters")
+    if (latest := registry.latest()) is not None:
+        shutil.copytree(registry.path(latest), into / "adapters" / latest, dirs_exist_ok=True)
+        (into / "adapters" / POINTER).write_text(latest + "\n")
+    atomic_write(into / "ARCHIVED", time.strftime("%Y-%m-%d %H:%M:%S\n"))
+    log(f"archived {folder.name} to {into}")
+
+
+def restore(folder: Path, source: Path | None) -> bool:
+    """Fill an empty run folder from its archive; True when the archive had it."""
+    if source is None or not (source / "ARCHIVED").exists():
+        return False
+    if not (folder / "ARCHIVED").exists():
+        log(f"restoring {folder.name} from {source}")
+        shutil.copytree(source, folder, dirs_exist_ok=True)
+    return True
+
+
 def run(args) -> None:
     out = args.out.expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    kept = args.archive.expanduser() if args.archive else None
     for game in args.games:
         start = start_adapter(out, game, args)
         start_dir = out / f"{game}-start"
         start_dir.mkdir(exist_ok=True)
-        evaluate(start_dir, "eval-bot", game, start, None, True, args)
-        if game == "kuhn_poker-v1":
-            nash_conv(start_dir, start, args)
+        if not restore(start_dir, kept and kept / start_dir.name):
+            evaluate(start_dir, "eval-bot", game, start, None, True, args)
+            if game == "kuhn_poker-v1":
+                nash_conv(start_dir, start, args)
+            archive(start_dir, kept and kept / start_dir.name)
         for seed in args.seeds.get(game, [0]):
             for variant in args.variants:
+                name = f"{game}-{variant}-s{seed}"
+                if restore(out / name, kept and kept / name):
+                    continue
                 folder = train(out, game, variant, seed, start, args)
                 final = final_adapter(folder)
                 evaluate(folder, "eval-start", game, final, start, False, args)
                 evaluate(folder, "eval-bot", game, final, None, True, args)
                 if game == "kuhn_poker-v1":
                     nash_conv(folder, final, args)
+                archive(folder, kept and kept / name)
     log("done")
 
 
@@ -271,6 +319,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start", choices=["base", "warmstart"], default="base")
     parser.add_argument("--warmstart-matches", type=int, default=400)
     parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--archive", type=Path, default=None,
+                        help="copy finished runs here in small form, and restore runs found here")
     parser.add_argument("--summary", action="store_true", help="only print the tables of what is there")
     parser.add_argument("--plots", type=Path, default=None, help="write the curves (PNG per game) here")
     args = parser.parse_args(argv)
@@ -278,6 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     args.players = {g: int(n) for g, _, n in (p.partition("=") for p in args.players)}
     if not args.summary:
         run(args)
+    elif args.archive:
+        for source in sorted(args.archive.expanduser().glob("*/ARCHIVED")):
+            restore(args.out.expanduser() / source.parent.name, source.parent)
     print(summary(args))
     if args.plots:
         for path in plot(args, args.plots):
