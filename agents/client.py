@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 import grpc
 
-from maro.arena import convert
-from maro.arena.messages import (
+from maro.arena.transport.grpc import convert
+from maro.arena.match.messages import (
     Accepted,
     Joined,
     MatchEnd,

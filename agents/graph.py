@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from maro.agents.llm import CompleteFn, ModelCallError, ModelSettings, Usage, complete
-from maro.arena.engine import InvalidAction, game_class
-from maro.arena.messages import BehaviorReport, Submission, TurnPrompt
+from maro.arena.engine import GameText, InvalidAction, text_for
+from maro.arena.match.messages import BehaviorReport, Submission, TurnPrompt
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class AgentContext:
     the bracket in the text (`stop` with vLLM's `include_stop_str_in_output`, which our local
     server speaks too), so no decode steps go to prose after the action. Not while thinking, and
     only for OpenAI-compatible servers (entries with an api_base): hosted providers lack the flag."""
+    text: GameText | None = None
+    """The game's text side (checks and prompts from a view). `AgentPlayer` sets it from its game;
+    without it the nodes take the text of the state's `game_id`."""
     memory_tokens: int = 0
     """Budget (estimated tokens) of the agent's notes of the match in the prompt: what it played,
     what it thought, what the arena refused and why. 0 leaves notes out of the prompt: the game's
@@ -152,12 +155,20 @@ def first_prompt(game_id: str, view: Mapping[str, Any], legal_actions: Sequence[
                  ctx: AgentContext | None = None) -> list[dict]:
     """The messages a model seat is sent for this view before any note or repair: the game's prompt
     with `ctx`'s persona and think rules (none by default, as in self-play). Warm starts imitate on it."""
-    return _with_persona_and_think(game_class(game_id).render_prompt(view, legal_actions), ctx or AgentContext())
+    return _with_persona_and_think(text_for(game_id).render_prompt(view, legal_actions), ctx or AgentContext())
 
 
-def _base_prompt(state: AgentState) -> list[dict]:
-    if state.get("game_id"):
-        return game_class(state["game_id"]).render_prompt(state["view"], state["legal_actions"])
+def _game_text(state: AgentState, ctx: AgentContext) -> GameText | None:
+    """The text side of the game being played: the context's, else the state's game's, else None
+    (an observation text without a registered game)."""
+    if ctx.text is not None:
+        return ctx.text
+    return text_for(state["game_id"]) if state.get("game_id") else None
+
+
+def _base_prompt(state: AgentState, ctx: AgentContext) -> list[dict]:
+    if (text := _game_text(state, ctx)) is not None:
+        return text.render_prompt(state["view"], state["legal_actions"])
     return [{"role": "system", "content": TEXT_RULES}, {"role": "user", "content": state.get("observation", "")}]
 
 
@@ -196,7 +207,7 @@ def _max_tokens(ctx: AgentContext) -> int:
 
 def build_prompt(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
-    messages = _with_persona_and_think(_base_prompt(state), ctx)
+    messages = _with_persona_and_think(_base_prompt(state, ctx), ctx)
     notes = state.get("memory") or []
     if ctx.memory_tokens > 0 and notes and (block := render_memory(notes, _memory_budget(messages, ctx))):
         last = messages[-1]
@@ -234,10 +245,11 @@ def parse(state: AgentState, runtime: Runtime[AgentContext]) -> dict:
         if text is None:  # the thought stays private even when no action follows it
             return _parsed(state, "", "no 'Action:' line after your thought; end with one line: Action: <one action>",
                            thought)
-    if not state.get("game_id"):
+    game_text = _game_text(state, runtime.context)
+    if game_text is None:
         return _parsed(state, text.strip(), None if text.strip() else "the reply was empty", thought)
     try:
-        return _parsed(state, game_class(state["game_id"]).check_text(state["view"], text), None, thought)
+        return _parsed(state, game_text.check(state["view"], text), None, thought)
     except InvalidAction as exc:
         return _parsed(state, text, exc.reason, thought)
 
@@ -337,7 +349,8 @@ class AgentPlayer:
     holding the agent's memory of it, its token accounting (`usage`) and turn statistics."""
 
     def __init__(self, game_id: str, context: AgentContext, graph: Any = None):
-        self.game_id, self.context = game_id, context
+        self.game_id = game_id
+        self.context = context if context.text is not None else replace(context, text=text_for(game_id))
         self.graph = graph or build_agent()
         self.previous = ""
         self.memory: list[Note] = []

@@ -17,9 +17,9 @@ from maro.agents.bots import bot_names, default_bot
 from maro.agents.client import KEY_ENV, SeatResult, create_match, open_channel, play_seat
 from maro.agents.llm import ModelSettings, endpoint_problem
 from maro.agents.seats import ServerSeats
-from maro.arena.engine import GameError, InvalidAction, game_class, seating
-from maro.arena.messages import Submission, TurnPrompt
-from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.engine import GameError, InvalidAction, seating, text_for
+from maro.arena.match.messages import Submission, TurnPrompt
+from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
 # View entries that the screen does not repeat: the header shows them, or the events already
 # told them (histories), or they only matter once the match is over.
@@ -86,7 +86,7 @@ def _shortcuts(text: str) -> list[str]:
 def check_line(game_id: str, view: Mapping[str, Any], line: str) -> str:
     """The canonical action for a typed line (shortcuts allowed), or InvalidAction with the reason
     for the line as typed."""
-    check = game_class(game_id).check_text
+    check = text_for(game_id).check
     first: InvalidAction | None = None
     for candidate in _shortcuts(line):
         try:

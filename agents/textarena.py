@@ -16,8 +16,8 @@ from typing import Any
 
 from maro.agents.graph import AgentContext, Note, add_run, build_agent
 from maro.agents.llm import Usage
-from maro.arena.engine import game_class
-from maro.arena.messages import Submission, TurnPrompt
+from maro.arena.engine import text_for
+from maro.arena.match.messages import Submission, TurnPrompt
 
 TextAgent = Callable[[str], Any]
 """observation text -> action text (or an awaitable of it)."""
@@ -26,7 +26,7 @@ TextAgent = Callable[[str], Any]
 def observation_text(game_id: str, prompt: TurnPrompt, rejection: str | None = None, previous: str = "") -> str:
     """What a text agent reads: the game's rules and the current situation as one text, as our
     prompt renders them (without the worked example), with the arena's refusal first if any."""
-    messages = game_class(game_id).render_prompt(prompt.observation.view, prompt.legal_actions)
+    messages = text_for(game_id).render_prompt(prompt.observation.view, prompt.legal_actions)
     rules = next((m["content"] for m in messages if m["role"] == "system"), "")
     current = messages[-1]["content"]
     parts = [f"[GAME] {rules}", f"[GAME] {current}", f"Action format: {prompt.action_format}"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from maro.arena.seats import SeatFactory
+    from maro.arena.match.seats import SeatFactory
 
 arena_app = typer.Typer(help="The arena server.", no_args_is_help=True)
 dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True)
@@ -61,8 +61,8 @@ def replay(
     seat: Annotated[int | None, typer.Option(help="Print what this seat saw; omit for the omniscient view.")] = None,
 ) -> None:
     """Print a match's transcript from the store, from one seat's point of view or omniscient."""
-    from maro.arena.replay import transcript
-    from maro.arena.store import MatchStore
+    from maro.arena.match.replay import transcript
+    from maro.arena.store.matches import MatchStore
 
     record = MatchStore(db).get_match(match_id)
     if record is None:
@@ -105,8 +105,8 @@ def arena_serve(
 ) -> None:
     """Serve the arena over gRPC (with health checking and reflection) until SIGINT/SIGTERM."""
     from maro.arena.logs import configure
-    from maro.arena.runner import RunnerConfig
-    from maro.arena.server import ArenaConfig, serve_forever
+    from maro.arena.match.runner import RunnerConfig
+    from maro.arena.transport.grpc.server import ArenaConfig, serve_forever
 
     if log_format not in ("text", "json"):
         raise typer.BadParameter("use text or json", param_hint="--log-format")
@@ -193,8 +193,8 @@ def ratings(
     rebuild: Annotated[bool, typer.Option(help="Recompute from every finished match first.")] = False,
 ) -> None:
     """Print ratings per game and role (OpenSkill), with match counts and uncertainty."""
-    from maro.arena.ratings import RatingBook, format_table
-    from maro.arena.store import MatchStore
+    from maro.arena.store.ratings import RatingBook, format_table
+    from maro.arena.store.matches import MatchStore
 
     store = MatchStore(db)
     book = RatingBook(store.engine)

@@ -55,9 +55,9 @@ GAME = "bargaining-v1"
 # --- the messages the echo replays --------------------------------------------------------------
 def sample_messages() -> tuple[bytes, list[bytes]]:
     """A realistic action and the three responses the arena sends for it, serialized, mid-match."""
-    from maro.arena import convert
+    from maro.arena.transport.grpc import convert
     from maro.arena.engine import make_game
-    from maro.arena.messages import Accepted, ObservationMsg, TurnPrompt
+    from maro.arena.match.messages import Accepted, ObservationMsg, TurnPrompt
 
     game = make_game(GAME)
     state, _ = game.init(7)
@@ -94,8 +94,8 @@ def _serve(system: str, db_dir: str, conn, profile_path: str | None) -> None:
 async def _serve_async(system: str, db_dir: str, conn) -> None:
     if system == "arena":
         from maro.agents.seats import ServerSeats
-        from maro.arena.runner import RunnerConfig
-        from maro.arena.server import ArenaConfig, ArenaServer
+        from maro.arena.match.runner import RunnerConfig
+        from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
         runner = RunnerConfig(turn_timeout_s=600, join_timeout_s=600)
         server = ArenaServer(ArenaConfig(port=0, db=str(Path(db_dir) / "bench.sqlite"), runner=runner), seats=ServerSeats())

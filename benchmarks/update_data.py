@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from maro.arena.engine import make_game
-from maro.arena.records import BehaviorRecord, MatchRecord, SeatRecord, TokenLogprob
+from maro.arena.store.records import BehaviorRecord, MatchRecord, SeatRecord, TokenLogprob
 from maro.learner.samples import TrainSample, collate, encode_sample
 from maro.learner.config import UpdateConfig
 from maro.learner.trainer import _load_policy
@@ -26,7 +26,7 @@ def play_matches(game_id: str, matches: int, *, seed: int = 0, params: dict | No
     BehaviorRecord per acting seat and turn (messages = render_prompt of the seat's observation,
     completion = the action text), and a MatchRecord with the outcome."""
     game = make_game(game_id, params)
-    render = type(game).render_prompt
+    render = game.game_text.render_prompt
     records, behaviors = [], []
     for m in range(matches):
         match_seed = seed + m
@@ -63,7 +63,7 @@ def play_matches(game_id: str, matches: int, *, seed: int = 0, params: dict | No
 
 def load_store(path: str, game_id: str, matches: int) -> tuple[list[MatchRecord], list[BehaviorRecord]]:
     """The newest `matches` finished matches of `game_id` in a match store, and their behaviors."""
-    from maro.arena.store import MatchStore
+    from maro.arena.store.matches import MatchStore
 
     store = MatchStore(path)
     try:

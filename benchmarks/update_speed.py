@@ -51,7 +51,7 @@ for _key, _value in {"HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "Tru
 
 import torch  # noqa: E402
 
-from maro.arena.records import BehaviorRecord  # noqa: E402
+from maro.arena.store.records import BehaviorRecord  # noqa: E402
 from maro.learner.credit import MaroConfig, credit  # noqa: E402
 from maro.learner.samples import TrainSample, collate, encode_sample  # noqa: E402
 from maro.learner.config import UpdateConfig  # noqa: E402

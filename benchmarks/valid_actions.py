@@ -38,8 +38,8 @@ from maro.agents.graph import AgentContext, AgentPlayer
 from maro.agents.llm import ModelSettings
 from maro.agents.seats import ServerSeats
 from maro.arena.engine import game_ids, make_game
-from maro.arena.runner import RunnerConfig
-from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.match.runner import RunnerConfig
+from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
 
 @dataclass

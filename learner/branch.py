@@ -15,7 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from maro.arena.engine import Game, GameError, make_game
-from maro.arena.records import BehaviorRecord, MatchRecord
+from maro.arena.store.records import BehaviorRecord, MatchRecord
 from maro.learner import maro
 from maro.learner.credit import MaroConfig, game_key, learnable
 from maro.learner.estimators import Estimator, EstimatorFactory, estimator_stats, make_estimator

@@ -279,7 +279,7 @@ def learn(
 ) -> None:
     """Run one MARO update on the finished matches no published adapter has trained on yet,
     and publish the next adapter."""
-    from maro.arena.store import MatchStore
+    from maro.arena.store.matches import MatchStore
     from maro.learner.adapters import AdapterRegistry
     from maro.learner.credit import MaroConfig
     from maro.learner.localmodel import resolve_model

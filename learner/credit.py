@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 
 from maro.arena.engine import make_game
-from maro.arena.records import BehaviorRecord, MatchRecord
+from maro.arena.store.records import BehaviorRecord, MatchRecord
 from maro.learner import maro
 from maro.learner.adapters import ModelRef
 from maro.learner.config import MaroConfig

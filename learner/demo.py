@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from maro.agents.llm import ModelSettings
-from maro.arena.store import MatchStore
+from maro.arena.store.matches import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.evaluate import bootstrap_ci
 from maro.learner.loop import default_learner

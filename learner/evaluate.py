@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.table import Table
 
 from maro.arena.engine import game_class, seating
-from maro.arena.runner import RunnerConfig
-from maro.arena.store import MatchStore
+from maro.arena.match.runner import RunnerConfig
+from maro.arena.store.matches import MatchStore
 from maro.learner.rollouts import MatchPlan, play_batch
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.session import play_session, progress

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
 
 from maro.arena.engine import game_class, seating
-from maro.arena.runner import RunnerConfig
-from maro.arena.store import MatchStore
+from maro.arena.match.runner import RunnerConfig
+from maro.arena.store.matches import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.config import UpdateConfig
 from maro.learner.credit import CreditState, credit

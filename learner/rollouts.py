@@ -14,7 +14,7 @@ from maro.agents.bots import default_bot
 from maro.agents.client import create_match, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer
 from maro.agents.llm import ModelSettings
-from maro.arena.store import MatchStore
+from maro.arena.store.matches import MatchStore
 from maro.learner.stats import SideStats, means, seat_stats
 
 log = logging.getLogger(__name__)

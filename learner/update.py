@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from maro.arena.store import MatchStore
+from maro.arena.store.matches import MatchStore
 from maro.learner.adapters import BASE, AdapterRegistry, ModelRef
 from maro.learner.branch import BranchConfig, Sampler, branch_samples
 from maro.learner.credit import Credited, CreditState, MaroConfig, credit

@@ -36,7 +36,7 @@ async def arena(tmp_path):
     """A real arena server on a loopback port with a SQLite store (modules with other needs
     define their own `arena`)."""
     from maro.agents.seats import ServerSeats
-    from maro.arena.server import ArenaConfig, ArenaServer
+    from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
     server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")), seats=ServerSeats())
     await server.start()

@@ -52,8 +52,8 @@ async def start_arena(tmp_path, runner=None, registry=None, **overrides):
     (3 s a turn, 10 s to join) unless `runner` says otherwise; bots for bot seats, and model
     seats from the `registry` file when given; `overrides` are ArenaConfig fields."""
     from maro.agents.seats import ServerSeats
-    from maro.arena.runner import RunnerConfig
-    from maro.arena.server import ArenaConfig, ArenaServer
+    from maro.arena.match.runner import RunnerConfig
+    from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
     config = ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"),
                          runner=runner or RunnerConfig(turn_timeout_s=3, join_timeout_s=10), **overrides)

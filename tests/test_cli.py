@@ -49,7 +49,7 @@ def test_replay_prints_a_seat_view_and_the_omniscient_view(tmp_path):
     from maro.agents.bots import ScriptedPlayer
     from maro.agents.client import create_match, play_seat
     from maro.agents.seats import ServerSeats
-    from maro.arena.server import ArenaConfig, ArenaServer
+    from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
     db = str(tmp_path / "m.sqlite")
 

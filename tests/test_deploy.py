@@ -39,7 +39,7 @@ def test_compose_arena_mounts_the_deploy_registry():
 
 def test_both_manifests_give_the_arena_a_key_file_since_it_listens_beyond_loopback(tmp_path):
     from maro.arena.auth import add_principal
-    from maro.arena.server import ArenaConfig
+    from maro.arena.transport.grpc.server import ArenaConfig
 
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["arena"]
     docs = {d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "k8s" / "arena.yaml").read_text())}

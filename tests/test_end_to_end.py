@@ -4,7 +4,7 @@ import json
 
 from rich.console import Console
 
-from maro.arena.store import MatchStore
+from maro.arena.store.matches import MatchStore
 from maro.learner.demo import DemoConfig, run_demo
 from maro.learner.config import UpdateConfig
 from maro.learner.update import LearnerConfig

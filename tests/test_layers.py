@@ -115,7 +115,7 @@ ARENA_ONLY = textwrap.dedent(f"""
 
     from maro.agents.client import create_match, open_channel
     from maro.agents.seats import ServerSeats
-    from maro.arena.server import ArenaConfig, ArenaServer
+    from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
     async def main(db):
         server = ArenaServer(ArenaConfig(port=0, db=db), seats=ServerSeats())

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from maro.agents.seats import ServerSeats
-from maro.arena.runner import RunnerConfig
-from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.match.runner import RunnerConfig
+from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node"
 NODE, NPM = shutil.which("node"), shutil.which("npm")

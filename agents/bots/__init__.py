@@ -70,6 +70,6 @@ class ScriptedPlayer:
         self.rng = rng or random.Random(seed)
 
     async def act(self, prompt, rejection: str | None):
-        from maro.arena.messages import Submission
+        from maro.arena.match.messages import Submission
 
         return Submission(prompt.turn, self.bot.act(prompt.observation.view, prompt.legal_actions, self.rng))

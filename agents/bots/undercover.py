@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.agents.bots import Bot, register_bot
-from maro.arena.games.undercover_text import DEFAULT_PAIRS
+from maro.arena.games.undercover.text import DEFAULT_PAIRS
 
 # Paired words share some hints and differ in others: that overlap is what makes the game.
 HINTS: dict[str, tuple[str, ...]] = {

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.agents.bots import Bot, register_bot
-from maro.arena.games.werewolf_text import choices, format_action
+from maro.arena.games.werewolf.text import choices, format_action
 
 _SUSPECT = re.compile(r"suspect seat (\d+)", re.IGNORECASE)
 _CLAIM = re.compile(r"I am the seer: seat (\d+) is a werewolf", re.IGNORECASE)

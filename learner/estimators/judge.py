@@ -52,7 +52,7 @@ def judge_messages(game: Game, state: State, seat: int) -> list[dict]:
     parts = [f"Game: {game.spec.description}",
              f"Player: seat {seat}, role as it knows it: {view.get('role', 'unknown')}"]
     try:
-        prompt = game.render_prompt(view, legal)
+        prompt = game.game_text.render_prompt(view, legal)
         parts += [f"The player's rules and goal:\n{prompt[0]['content']}",
                   f"The situation as the player sees it:\n{prompt[-1]['content']}"]
     except Exception:  # some views (a finished match) may not render; the data below still holds it all

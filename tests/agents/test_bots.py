@@ -28,7 +28,7 @@ def test_scripted_bots_play_valid_actions_to_the_end(game_id, params):
             for seat in sorted(game.acting(state)):
                 obs = game.observe(state, seat)
                 text = bot.act(obs.view, obs.legal_actions, rng)
-                game.check_text(obs.view, text)  # what the agent checks before sending
+                game.game_text.check(obs.view, text)  # what the agent checks before sending
                 joint[seat] = text
             state, new = game.step(state, joint)
             events = events + new

@@ -7,9 +7,9 @@ import grpc
 from maro.agents.bots import default_bot
 from maro.agents.client import create_match, play_seat
 from maro.agents.seats import ServerSeats
-from maro.arena.messages import Submission
-from maro.arena.runner import RunnerConfig
-from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.match.messages import Submission
+from maro.arena.match.runner import RunnerConfig
+from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
 
 class Slow:

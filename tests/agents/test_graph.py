@@ -8,8 +8,8 @@ from maro.agents.graph import AgentContext, AgentPlayer, build_agent
 from maro.agents.llm import Completion, ModelSettings, complete
 from maro.agents.seats import ServerSeats
 from maro.arena.engine import make_game
-from maro.arena.messages import TurnPrompt
-from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.match.messages import TurnPrompt
+from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
@@ -156,7 +156,7 @@ async def test_budget_zero_means_no_repair_loop():
 
 
 def _turn_prompt(seed=1, turn=0, attempt=0):
-    from maro.arena.messages import ObservationMsg
+    from maro.arena.match.messages import ObservationMsg
 
     game = make_game("bargaining-v1")
     state, _ = game.init(seed)
@@ -223,7 +223,7 @@ async def test_standalone_graph_with_a_checkpointer_remembers_across_turns():
 async def test_after_the_budget_the_arena_judges_the_raw_text_and_plays_the_fallback(tmp_path):
     """A model that never answers in format: the agent repairs locally, then sends the raw text; the
     arena rejects it with the reason, re-prompts, and after its retries plays the game's fallback."""
-    from maro.arena.runner import RunnerConfig
+    from maro.arena.match.runner import RunnerConfig
 
     server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite"), runner=RunnerConfig(max_retries=1)), seats=ServerSeats())
     await server.start()

@@ -146,7 +146,7 @@ def test_maro_play_command_reaches_the_terminal_client():
 
 async def test_vs_a_registry_model_seats_the_agent_in_this_process(tiny_registry, tmp_path):
     from maro.agents.human import play_human
-    from maro.arena.store import MatchStore
+    from maro.arena.store.matches import MatchStore
 
     lines = itertools.cycle(["[Check]", "[Call]", "[Bet]", "[Fold]"])
     out = io.StringIO()
@@ -198,7 +198,7 @@ async def test_vs_model_name_runs_a_server_side_seat_from_the_default_registry(t
     from fastapi import FastAPI
 
     from maro.agents.human import play_human
-    from maro.arena.store import MatchStore
+    from maro.arena.store.matches import MatchStore
     from tests.helpers import serve_in_thread
 
     app = FastAPI()

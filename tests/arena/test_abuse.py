@@ -13,9 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, open_channel, play_seat
 from maro.arena import auth
-from maro.arena.messages import Submission
-from maro.arena.runner import RunnerConfig
-from maro.arena.server import ArenaConfig
+from maro.arena.match.messages import Submission
+from maro.arena.match.runner import RunnerConfig
+from maro.arena.transport.grpc.server import ArenaConfig
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 from tests.helpers import arena_with_stub, serve_in_thread, start_arena
@@ -243,7 +243,7 @@ async def test_malformed_fields_are_invalid_argument_with_short_messages(arena):
 
 # --- 7: control characters ------------------------------------------------------------------------
 async def test_control_characters_and_bidi_overrides_never_reach_other_seats(arena):
-    from maro.arena.messages import ObservationMsg, Submission
+    from maro.arena.match.messages import ObservationMsg, Submission
 
     match_id, tokens = await create_match(arena.channel, "prisoners_dilemma-v1", 1, [REMOTE, REMOTE],
                                           {"rounds": 1, "chat_turns": 1})

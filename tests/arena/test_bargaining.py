@@ -6,7 +6,7 @@ import random
 import pytest
 
 from maro.arena.engine import InvalidAction, MatchOver, NotYourTurn, UnknownGame, make_game
-from maro.arena.games.bargaining_text import parse_action
+from maro.arena.games.bargaining.text import parse_action
 
 
 @pytest.fixture
@@ -132,6 +132,6 @@ def test_bad_params_and_unknown_game():
 def test_prompt_has_one_worked_example_and_the_private_value(game):
     state, _ = game.init(4)
     obs = game.observe(state, 1 - 0)
-    messages = game.render_prompt(obs.view, ["[Offer: N]"])
+    messages = game.game_text.render_prompt(obs.view, ["[Offer: N]"])
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert str(state.value) in messages[0]["content"] and str(state.cost) not in messages[0]["content"]

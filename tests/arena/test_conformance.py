@@ -121,7 +121,7 @@ def test_prompts_have_rules_one_worked_example_and_the_current_turn(game_id, par
     while not state.finished:
         for seat in sorted(game.acting(state)):
             obs = game.observe(state, seat)
-            messages = game.render_prompt(obs.view, obs.legal_actions)
+            messages = game.game_text.render_prompt(obs.view, obs.legal_actions)
             roles = [m["role"] for m in messages]
             assert roles[0] == "system" and roles[-1] == "user" and "assistant" in roles
             assert all(isinstance(m["content"], str) and m["content"] for m in messages)
@@ -167,7 +167,7 @@ def test_every_parameter_a_caller_picks_has_a_declared_bound(gid):
 
 @pytest.mark.parametrize("gid", game_ids())
 def test_a_game_at_its_largest_parameters_ends_within_the_runner_caps(gid):
-    from maro.arena.runner import RunnerConfig
+    from maro.arena.match.runner import RunnerConfig
 
     props = game_class(gid).params_model.model_json_schema()["properties"]
     largest = {name: p["maximum"] for name, p in props.items() if p.get("type") == "integer"}

@@ -2,17 +2,15 @@
 matches are marked aborted, never left half-visible to the learner."""
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
-import time
 
 import grpc
 import pytest
 
 from maro.agents.client import create_match
-from maro.arena.store import MatchStore
+from maro.arena.store.matches import MatchStore
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 from tests.helpers import free_port

@@ -63,7 +63,7 @@ def test_the_value_heuristic_is_optional():
     class NoHeuristic(kuhn):
         spec = GameSpec(id="kuhn-plain-v1", description="", roles=kuhn.spec.roles, min_players=2, max_players=2,
                         action_format=kuhn.spec.action_format)
-        _value = Game._value
+        heuristic = None
 
     game = GameRegistry().add(NoHeuristic)()
     state, _ = game.init(1)

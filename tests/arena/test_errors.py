@@ -3,10 +3,10 @@
 import grpc
 
 from maro.arena import errors
-from maro.arena.convert import MalformedMessage
-from maro.arena.guard import TooManyStreams
-from maro.arena.inputs import BadInput
-from maro.arena.servicer import status_for
+from maro.arena.transport.grpc.convert import MalformedMessage
+from maro.arena.transport.grpc.guard import TooManyStreams
+from maro.arena.match.inputs import BadInput
+from maro.arena.transport.grpc.servicer import status_for
 
 
 def test_every_error_carries_its_reason_and_maps_to_one_status():

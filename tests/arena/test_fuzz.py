@@ -15,8 +15,8 @@ from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, open_channel, play_seat
 from maro.agents.seats import ServerSeats
 from maro.arena.engine import game_ids
-from maro.arena.runner import RunnerConfig
-from maro.arena.server import ArenaConfig, ArenaServer
+from maro.arena.match.runner import RunnerConfig
+from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 

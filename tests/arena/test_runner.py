@@ -8,7 +8,7 @@ from maro.arena.engine import GAMES
 
 async def test_the_runner_parses_each_accepted_action_once(arena, monkeypatch):
     from maro.agents.client import create_match, open_channel
-    from maro.arena.games.kuhn_poker import KuhnPoker
+    from maro.arena.games.kuhn_poker.rules import KuhnPoker
 
     calls = []
     parse = KuhnPoker.parse
@@ -26,8 +26,8 @@ async def test_a_store_write_that_started_completes_before_a_cancellation_is_see
     import asyncio
     import threading
 
-    from maro.arena.runner import MatchRunner, RunnerConfig
-    from maro.arena.store import MatchStore
+    from maro.arena.match.runner import MatchRunner, RunnerConfig
+    from maro.arena.store.matches import MatchStore
 
     runner = MatchRunner("m", GAMES.make("kuhn_poker-v1"), 0, [], MatchStore(tmp_path / "s.sqlite"), RunnerConfig())
     release, order = threading.Event(), []

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 import torch
 
 from maro.arena.engine import make_game
-from maro.arena.records import BehaviorRecord, MatchRecord, SeatRecord
+from maro.arena.store.records import BehaviorRecord, MatchRecord, SeatRecord
 from maro.learner import maro
 from maro.learner.branch import (
     BranchConfig,
@@ -40,7 +39,7 @@ def logged_match(game, moves, match_id="m1", seed=4, model_seats=None):
             behaviors.append(BehaviorRecord(
                 match_id=match_id, seat=seat, role=game.role(state, seat), turn=turn, index=index[seat], attempt=0,
                 accepted=True, action_text=text, model="smollm2@base" if model else "",
-                messages=game.render_prompt(view, game.legal_actions(state, seat)) if model else [],
+                messages=game.game_text.render_prompt(view, game.legal_actions(state, seat)) if model else [],
                 completion=text if model else "", snapshot_before=game.snapshot(state),
                 snapshot_after=game.snapshot(after), id=len(behaviors) + 1))
             index[seat] += 1
@@ -118,7 +117,7 @@ def test_groups_without_variance_are_left_out_and_rare_roles_weigh_more():
 def test_simultaneous_phases_apply_the_other_seats_logged_actions():
     game = make_game("prisoners_dilemma-v1")
     state, _ = game.init(0)
-    rng, moves = random.Random(0), []
+    moves = []
     while game.phase(state) == "chat":
         (seat,) = game.acting(state)
         moves.append({seat: "[Pass]"})

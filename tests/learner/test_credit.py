@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from maro.arena.engine import make_game
-from maro.arena.records import BehaviorRecord, MatchRecord, SeatRecord
+from maro.arena.store.records import BehaviorRecord, MatchRecord, SeatRecord
 from maro.learner import maro
 from maro.learner.credit import CreditState, MaroConfig, adapter_version, credit, version_lag
 from maro.learner.config import MixConfig, RolloutConfig
@@ -247,7 +247,7 @@ def test_run_update_credits_against_the_latest_adapter(tmp_path, monkeypatch):
 
 
 def test_samples_of_base_behaviors_carry_their_logprobs_as_the_reference():
-    from maro.arena.records import TokenLogprob
+    from maro.arena.store.records import TokenLogprob
     from maro.learner.credit import Credited
     from maro.learner.update import to_sample
 

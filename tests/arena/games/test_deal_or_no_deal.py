@@ -7,8 +7,8 @@ import pytest
 
 from maro.agents.bots import get_bot
 from maro.arena.engine import InvalidAction, make_game
-from maro.arena.games.deal_or_no_deal import DealState
-from maro.arena.games.deal_or_no_deal_text import parse_action
+from maro.arena.games.deal_or_no_deal.rules import DealState
+from maro.arena.games.deal_or_no_deal.text import parse_action
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 
 from maro.agents.bots import get_bot
 from maro.arena.engine import InvalidAction, make_game
-from maro.arena.games.kuhn_poker import Hand, KuhnState
-from maro.arena.games.kuhn_poker_text import parse_action
+from maro.arena.games.kuhn_poker.rules import Hand, KuhnState
+from maro.arena.games.kuhn_poker.text import parse_action
 
 JACK, QUEEN, KING = 0, 1, 2
 
@@ -69,7 +69,7 @@ def test_several_hands_alternate_the_opener_and_sum_the_chips():
 def test_parser_explains_what_was_wrong(text, to_call, reason):
     game = make_game("kuhn_poker-v1")
     with pytest.raises(InvalidAction, match=reason):
-        game.check_text({"to_call": to_call}, text)
+        game.game_text.check({"to_call": to_call}, text)
 
 
 def test_parser_takes_the_last_command():

@@ -6,8 +6,8 @@ import pytest
 
 from maro.agents.bots import get_bot
 from maro.arena.engine import InvalidAction, NotYourTurn, make_game
-from maro.arena.games.prisoners_dilemma import round_payoffs, to_outcome
-from maro.arena.games.prisoners_dilemma_text import parse_action
+from maro.arena.games.prisoners_dilemma.rules import round_payoffs, to_outcome
+from maro.arena.games.prisoners_dilemma.text import parse_action
 
 C, D = "[Cooperate]", "[Defect]"
 
@@ -110,7 +110,7 @@ def test_prompt_has_rules_one_worked_example_and_the_current_phase():
     state, _ = game.init(0)
     state = chat_round(game, state, "[Say: let us cooperate]", "[Pass]")
     obs = game.observe(state, 1)
-    messages = game.render_prompt(obs.view, obs.legal_actions)
+    messages = game.game_text.render_prompt(obs.view, obs.legal_actions)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[2]["content"] == C and "Seat 0: let us cooperate" in messages[3]["content"]
     assert "[Cooperate], [Defect]" in messages[3]["content"]

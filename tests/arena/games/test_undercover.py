@@ -7,7 +7,7 @@ import pytest
 
 from maro.agents.bots import get_bot
 from maro.arena.engine import InvalidAction, make_game
-from maro.arena.games.undercover_text import parse_action
+from maro.arena.games.undercover.text import parse_action
 
 
 def rigged(game, seed=0, undercover=(2,), words=("coffee", "tea")):
@@ -130,7 +130,7 @@ def test_bot_hints_without_its_word_and_votes_out_the_seat_leaning_to_the_other_
         (seat,) = game.acting(state)
         state, _ = game.step(state, {seat: text})
     said = bot.act(game.view(state, 4), (), rng)
-    assert game.check_text(game.view(state, 4), said) == said and "coffee" not in said.lower()
+    assert game.game_text.check(game.view(state, 4), said) == said and "coffee" not in said.lower()
     state, _ = game.step(state, {4: said})
     assert [bot.act(game.view(state, s), (), rng) for s in (0, 1, 3, 4)] == ["[Vote: 2]"] * 4
 

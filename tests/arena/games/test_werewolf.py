@@ -7,7 +7,7 @@ import pytest
 
 from maro.agents.bots import get_bot
 from maro.arena.engine import InvalidAction, make_game
-from maro.arena.games.werewolf_text import parse_action
+from maro.arena.games.werewolf.text import parse_action
 
 SIX = ("werewolf", "seer", "doctor", "villager", "villager", "villager")
 SEVEN = ("werewolf", "werewolf", "seer", "doctor", "villager", "villager", "villager")
@@ -165,7 +165,7 @@ def test_prompts_carry_private_knowledge_only_for_its_owner():
     game, state = setup(SEVEN, phase="night_chat")
     state, _ = game.step(state, {0: "[Say: Let us attack seat 4 tonight.]"})
     state, _ = game.step(state, {1: "[Pass]"})
-    wolf, villager = (game.render_prompt(game.view(state, s), game.legal_actions(state, s)) for s in (0, 5))
+    wolf, villager = (game.game_text.render_prompt(game.view(state, s), game.legal_actions(state, s)) for s in (0, 5))
     assert [m["role"] for m in wolf] == ["system", "user", "assistant", "user"]
     assert "attack seat 4 tonight" in wolf[-1]["content"]
     # Every target written out (the pack's own seats are not targets), never a template to copy.

@@ -1,0 +1,310 @@
+"""The match service: creates matches, seats remote players and the server-side players its
+`SeatFactory` makes (bots, model agents), runs the lobby, and owns the live runners."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from maro.arena.auth import LOCAL, Principal
+from maro.arena.engine import GameSpec, game_class, game_ids, make_game
+from maro.arena.errors import (ArenaError, BadRequest, Conflict, Exhausted, GameError, NotFound, PermissionDenied,
+                               Unavailable)
+from maro.arena.match.inputs import display_name, shown
+from maro.arena.match.messages import MatchEnd, Rejection, SeatChannel, TurnPrompt
+from maro.arena.metrics import ArenaMetrics
+from maro.arena.store.ratings import RatingBook
+from maro.arena.store.records import EventRecord, MatchRecord, SeatRecord
+from maro.arena.match.runner import MatchRunner, RunnerConfig
+from maro.arena.match.seats import SEAT_KINDS, SERVER_KINDS, SeatFactory, SeatPlan, ServerPlayer
+from maro.arena.store.matches import MatchStore, hash_token, store_name
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SEAT_KINDS", "ArenaError", "BadRequest", "Conflict", "Exhausted", "MatchService", "NotFound",
+           "PermissionDenied", "SeatPlan", "ServerPlayer", "Unavailable"]
+
+
+@dataclass
+class LiveMatch:
+    """A running match as the service holds it: what `join` and the end-of-match rating need
+    without asking the store."""
+
+    runner: MatchRunner
+    task: asyncio.Task
+    channels: list[SeatChannel]
+    record: MatchRecord
+    """The match as created; seats' names follow `join`, roles and outcome come from the runner."""
+    token_hashes: dict[str, int]
+    """The hash of each remote and open seat's token, to its seat."""
+    created_by: str = ""
+    """The principal that created the match (its live matches are capped)."""
+    players: list[asyncio.Task] = field(default_factory=list)
+
+    def final_record(self) -> MatchRecord:
+        """The record as stored once the runner has ended the match."""
+        runner, state = self.runner, self.runner.state
+        finished = runner.status == "finished" and state is not None
+        return replace(
+            self.record, status=runner.status,
+            seats=tuple(replace(s, role=r) for s, r in zip(self.record.seats, runner.roles, strict=True)),
+            outcome=tuple(state.outcome) if finished else None, end_reason=state.end_reason if finished else "",
+        )
+
+
+@dataclass(frozen=True)
+class OpenSeat:
+    match_id: str
+    seat: int
+    token: str
+
+
+class MatchService:
+    """Everything the transport needs, with domain types only."""
+
+    def __init__(self, store: MatchStore, config: RunnerConfig | None = None, metrics: ArenaMetrics | None = None,
+                 replica: str = "", seats: SeatFactory | None = None, max_live_matches_per_principal: int = 64):
+        """`seats` plays `bot` and `model` seats; without one they are refused."""
+        self.store = store
+        self.max_live_matches = max_live_matches_per_principal
+        self.replica = replica
+        self.seats = seats
+        self.config = config or RunnerConfig()
+        self.metrics = metrics or ArenaMetrics()
+        self.ratings = RatingBook(store.engine)
+        self.live: dict[str, LiveMatch] = {}
+        self._lobby: dict[str, deque[OpenSeat]] = {}
+        self._seat_opened = asyncio.Condition()
+
+    def recover(self) -> int:
+        """After a crash: this replica's matches left created or running were interrupted; mark
+        them aborted so the learner never reads them half-played. Returns how many there were."""
+        count = self.store.abort_unfinished("aborted: the server stopped while the match was live", self.replica)
+        if count:
+            log.warning("marked %d interrupted matches aborted", count)
+        return count
+
+    def list_games(self) -> list[GameSpec]:
+        return [game_class(g).spec for g in game_ids()]
+
+    async def create_match(self, game_id: str, seed: int, params: dict[str, Any] | None,
+                           seats: Sequence[SeatPlan], principal: Principal = LOCAL) -> tuple[str, dict[int, str]]:
+        """Start a match for `principal`; returns its id and the tokens of its `remote` seats."""
+        game = self._game(game_id, params, seats, principal)
+        mine = sum(live.created_by == principal.name for live in self.live.values())
+        if mine >= self.max_live_matches:
+            raise Exhausted(f"{principal.name} has {mine} live matches, the most one caller may have; "
+                            "let some finish first")
+        match_id = uuid.uuid4().hex
+        tokens = {i: secrets.token_urlsafe(24) for i, p in enumerate(seats) if p.kind in ("remote", "open")}
+        record = MatchRecord(
+            match_id=match_id, game_id=game_id, seed=seed, params=game.params.model_dump(mode="json"),
+            status="created", config=self.config.model_dump(mode="json"),
+            seats=tuple(SeatRecord(seat=i, kind=p.kind, name=store_name(p.player_name(i)), bot=p.bot or p.model,
+                                   principal=_server_seat_identity(p, principal)) for i, p in enumerate(seats)),
+        )
+        hashes = {i: hash_token(t) for i, t in tokens.items()}
+        self.store.create_match(record, hashes, self.replica, created_by=principal.name)
+        channels = [SeatChannel(seat=i) for i in range(len(seats))]
+        runner = MatchRunner(match_id, game, seed, channels, self.store, self.config, self.metrics)
+        live = LiveMatch(runner, asyncio.create_task(runner.run(), name=f"match-{match_id}"), channels, record,
+                         {h: i for i, h in hashes.items()}, created_by=principal.name)
+        for i, plan in enumerate(seats):
+            if plan.kind in ("bot", "model"):
+                channels[i].attach()
+                player = self.seats.player(i, plan, game_id, random.Random(f"{seed}:{i}"))
+                live.players.append(asyncio.create_task(_drive(channels[i], player)))
+        self.live[match_id] = live
+        live.task.add_done_callback(lambda _t, m=match_id: self._ended(m))
+        await self._open_seats(game_id, [OpenSeat(match_id, i, tokens[i]) for i, p in enumerate(seats) if p.kind == "open"])
+        log.info("match created", extra={"match_id": match_id, "game_id": game_id, "reason": [p.kind for p in seats]})
+        return match_id, {i: t for i, t in tokens.items() if seats[i].kind == "remote"}
+
+    def _game(self, game_id: str, params: dict[str, Any] | None, seats: Sequence[SeatPlan], principal: Principal):
+        try:
+            game = make_game(game_id, params)
+        except GameError as exc:
+            raise NotFound(str(exc)) from exc
+        except ValidationError as exc:
+            raise BadRequest(f"invalid params for {game_id}: {validation_summary(exc)}") from None
+        except (ValueError, TypeError, RecursionError) as exc:  # a validator's own error on odd input
+            raise BadRequest(f"invalid params for {game_id}: {shown(str(exc), 200)}") from None
+        if len(seats) != game.num_players():
+            raise BadRequest(f"{game_id} with these params needs {game.num_players()} seats, got {len(seats)}")
+        for i, plan in enumerate(seats):
+            if plan.kind not in SEAT_KINDS:
+                raise BadRequest(f"seat {i}: unknown kind {plan.kind!r}; use one of {', '.join(SEAT_KINDS)}")
+            if plan.api_base:
+                raise BadRequest(f"seat {i}: a {plan.kind} seat takes no api_base; a model seat names a model of "
+                                 "this server's registry, which says where that model runs")
+            if plan.kind == "model" and not plan.model:
+                raise BadRequest(f"seat {i}: a model seat needs a model (a name of the server's registry)")
+            if plan.kind in SERVER_KINDS:
+                if self.seats is None:
+                    raise BadRequest(f"seat {i}: this arena plays no {plan.kind} seats; play that seat from your "
+                                     "side in a remote seat")
+                self.seats.check(i, plan, game_id, principal)
+        return game
+
+    def _ended(self, match_id: str) -> None:
+        live = self.live.pop(match_id, None)
+        if live is None:
+            return
+        for task in live.players:  # an aborted match sends no MatchEnd for them to stop on
+            task.cancel()
+        for seats in self._lobby.values():
+            for open_seat in [s for s in seats if s.match_id == match_id]:
+                seats.remove(open_seat)
+        if live.runner.status == "finished":
+            try:
+                self.ratings.update(live.final_record())
+            except Exception:  # ratings must never take the arena down
+                log.exception("rating update failed", extra={"match_id": match_id})
+
+    # --- the lobby -------------------------------------------------------------------------
+    async def _open_seats(self, game_id: str, seats: list[OpenSeat]) -> None:
+        if seats:
+            async with self._seat_opened:
+                self._lobby.setdefault(game_id, deque()).extend(seats)
+                self._seat_opened.notify_all()
+
+    async def find_seat(self, game_id: str, wait: bool) -> OpenSeat:
+        """The oldest open seat of a live match of `game_id`; with `wait`, until one opens."""
+        if game_id not in game_ids():
+            raise NotFound(f"unknown game {game_id!r}")
+        async with self._seat_opened:
+            while True:
+                queue = self._lobby.get(game_id)
+                if queue:
+                    return queue.popleft()
+                if not wait:
+                    raise Unavailable(f"no open seat in any {game_id} match; create one or call with wait")
+                await self._seat_opened.wait()
+
+    def open_seat_count(self, match_id: str) -> int:
+        return sum(s.match_id == match_id for seats in self._lobby.values() for s in seats)
+
+    # --- seats, records, spectators ----------------------------------------------------------
+    def join(self, match_id: str, token: str, player_name: str = "",
+             principal: Principal = LOCAL) -> tuple[SeatChannel, MatchRunner, bool, int]:
+        """Seat the holder of `token`; a seat that was left may be taken again with its token, by
+        the principal that took it first. Returns the seat's channel, the runner, whether this is
+        a rejoin, and the session number."""
+        if not match_id or not token:
+            raise BadRequest("join needs a match_id and a seat_token")
+        live = self.live.get(match_id)
+        if live is None:
+            record = self.store.get_match(match_id, with_events=False)
+            if record is None:
+                raise NotFound(f"unknown match {match_id!r}")
+            raise Conflict(f"match {match_id} is {record.status}; nothing to join")
+        seat = live.token_hashes.get(hash_token(token))
+        if seat is None:
+            raise PermissionDenied("the seat token is not valid for this match")
+        channel = live.channels[seat]
+        label = display_name(player_name)
+        identity = _joined_identity(principal, label)
+        held_by = live.record.seats[seat].principal
+        if channel.joined.is_set() and held_by != identity:
+            raise PermissionDenied(f"seat {seat} was taken by another principal; only it may rejoin")
+        if channel.attached:
+            raise Conflict(f"seat {seat} is already connected; close that session first")
+        rejoining = channel.joined.is_set()
+        if not rejoining:
+            seats = list(live.record.seats)
+            name = label or seats[seat].name
+            self.store.set_seat_player(match_id, seat, name, identity)
+            seats[seat] = replace(seats[seat], name=name, principal=identity)
+            live.record = replace(live.record, seats=tuple(seats))
+        session = channel.attach()
+        if rejoining and channel.awaiting_turn is not None and channel.last_prompt is not None:
+            channel.send(channel.last_prompt)  # a rejoining seat gets its pending turn back
+        return channel, live.runner, rejoining, session
+
+    def get_match(self, match_id: str) -> MatchRecord:
+        record = self.store.get_match(match_id)
+        if record is None:
+            raise NotFound(f"unknown match {match_id!r}")
+        return record
+
+    def list_matches(self, game_id: str | None, status: str | None, since: datetime | None,
+                     until: datetime | None, limit: int) -> list[MatchRecord]:
+        if not 0 <= limit <= 1000:
+            raise BadRequest("limit must be between 0 and 1000")
+        return self.store.list_matches(game_id=game_id, status=status, since=since, until=until,
+                                       limit=limit or 100, newest_first=True)
+
+    def spectate(self, match_id: str) -> tuple[list[EventRecord], asyncio.Queue | None, MatchRecord]:
+        """Public events so far and, for a live match, a queue of the next ones and its end."""
+        record = self.get_match(match_id)
+        live = self.live.get(match_id)
+        if live is None:
+            return [e for e in record.events if e.visible_to(None)], None, record
+        history, queue = live.runner.spectate()
+        return history, queue, record
+
+    async def wait(self, match_id: str) -> None:
+        live = self.live.get(match_id)
+        if live is not None:
+            await asyncio.shield(live.task)
+
+    async def shutdown(self) -> None:
+        """Stop every live match; the runner marks interrupted matches aborted."""
+        tasks = [m.task for m in self.live.values()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _joined_identity(principal: Principal, name: str) -> str:
+    """Who is rated for a seat a principal joins: the principal itself (an admin may label
+    several identities of its own, `admin:label`); nobody on a keyless local server, which rates
+    by display name because its one caller, the operator, speaks for every player."""
+    if principal.local:
+        return ""
+    return f"{principal.name}:{name}" if principal.admin and name else principal.name
+
+
+def _server_seat_identity(plan: SeatPlan, principal: Principal) -> str:
+    """A bot or model seat's rated identity, which no caller's label can take over."""
+    if principal.local or plan.kind not in ("bot", "model"):
+        return ""
+    return f"{plan.kind}:{plan.bot or plan.model}"
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """A pydantic error as `field: message; ...`, without the offending input (it may be huge)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False)[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "params"
+        parts.append(f"{shown(where, 64).strip(chr(39))}: {error['msg'][:160]}")
+    return "; ".join(parts)
+
+
+async def _drive(channel: SeatChannel, player: ServerPlayer) -> None:
+    """A server-side seat: answer every turn prompt from the observation alone."""
+    rejection: str | None = None
+    while True:
+        message = await channel.outbox.get()
+        if isinstance(message, TurnPrompt):
+            try:
+                submission = await player.act(message, rejection)
+            except Exception as exc:  # a failing model call: the turn's deadline and fallback decide
+                log.warning("server-side player failed: %s", exc, extra={"seat": channel.seat})
+                continue
+            rejection = None
+            channel.submit(submission)
+        elif isinstance(message, Rejection):
+            rejection = message.reason
+        elif isinstance(message, MatchEnd):
+            return

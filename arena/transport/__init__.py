@@ -1,0 +1,1 @@
+"""The transports over the match service."""

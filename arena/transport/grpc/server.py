@@ -1,0 +1,151 @@
+"""The arena server: configuration, gRPC server with health, reflection, TLS, limits and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from maro.arena.auth import KeyRing, is_loopback
+from maro.arena.transport.grpc.guard import GuardInterceptor
+from maro.arena.metrics import ArenaMetrics
+from maro.arena.match.runner import RunnerConfig
+from maro.arena.match.service import MatchService
+from maro.arena.transport.grpc.servicer import ArenaServicer
+from maro.arena.store.matches import MatchStore
+from maro.arena.v1 import arena_pb2 as pb
+from maro.arena.v1 import arena_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from maro.arena.match.seats import SeatFactory
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Arena"].full_name
+
+
+class ArenaConfig(BaseModel):
+    """How the arena server runs (every field is a `maro arena serve` option)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: int = Field(50051, ge=0, le=65535)
+    """Port to listen on; 0 picks a free one."""
+    db: str = "runs/arena.sqlite"
+    """Match store: a SQLite file path or any SQLAlchemy database URL (postgresql+psycopg://...)."""
+    max_message_bytes: int = Field(1024 * 1024, gt=0)
+    """Largest gRPC message accepted or sent; larger ones get RESOURCE_EXHAUSTED."""
+    max_streams_per_client: int = Field(512, gt=0, le=100_000)
+    """Joined Play and Spectate streams one client may hold: a principal, or on a keyless local
+    server a client host."""
+    max_pending_streams_per_client: int = Field(32, gt=0, le=10_000)
+    """Play streams that have not joined yet, per client, counted apart from joined ones."""
+    stream_join_timeout_s: float = Field(5.0, gt=0, le=300)
+    """A Play stream must send its join within this; else it is closed (DEADLINE_EXCEEDED)."""
+    max_live_matches_per_principal: int = Field(64, gt=0, le=100_000)
+    """Live matches one principal may have created; more get RESOURCE_EXHAUSTED."""
+    keys: Path | None = None
+    """Key file naming the principals and their roles (`maro arena keys add`). Without one the
+    server is local: it listens on loopback only and every caller is the local operator."""
+    max_requests_per_second: float = Field(20.0, gt=0, le=10_000)
+    """Messages per second one Play stream may send on average; a flood is cut off."""
+    tls_cert: Path | None = None
+    """PEM certificate chain: with `tls_key`, the server speaks TLS only."""
+    tls_key: Path | None = None
+    """PEM private key of `tls_cert`."""
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    """Serve Prometheus metrics over HTTP on this port."""
+    replica_id: str = ""
+    """This server's name in a shared store: on start it aborts only its own interrupted matches.
+    Replicas sharing one database need distinct, stable ids."""
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ArenaConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both tls_cert and tls_key")
+        if self.keys is None and not is_loopback(self.host):
+            raise ValueError(f"listening on {self.host} without a key file would let anyone who reaches the port "
+                             "create matches and take seats; give --keys FILE (make keys with `maro arena keys add`) "
+                             "or listen on 127.0.0.1")
+        return self
+
+
+class ArenaServer:
+    """The arena server in this process: start, serve, stop (used by `maro arena serve`, the demo, tests)."""
+
+    def __init__(self, config: ArenaConfig, store: MatchStore | None = None, seats: SeatFactory | None = None):
+        """`seats` plays the `bot` and `model` seats (`maro.agents.seats.ServerSeats`); without
+        one the server refuses them and every seat is a remote client's."""
+        self.config = config
+        self.store = store or MatchStore(config.db)
+        self.metrics = ArenaMetrics()
+        self.keys = KeyRing(config.keys) if config.keys is not None else None
+        self.service = MatchService(self.store, config.runner, self.metrics, config.replica_id, seats,
+                                    config.max_live_matches_per_principal)
+        limit = config.max_message_bytes
+        self.guard = GuardInterceptor(config.max_streams_per_client, self.metrics.streams.inc, self.keys,
+                                      config.max_pending_streams_per_client)
+        self.server = grpc.aio.server(interceptors=[self.guard], options=[
+            ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
+        servicer = ArenaServicer(self.service, config.max_requests_per_second, config.stream_join_timeout_s)
+        pb_grpc.add_ArenaServicer_to_server(servicer, self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        self.port: int | None = None
+
+    async def start(self) -> int:
+        self.service.recover()
+        target = f"{self.config.host}:{self.config.port}"
+        if self.config.tls_cert is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(self.config.tls_key.read_bytes(), self.config.tls_cert.read_bytes())])
+            self.port = self.server.add_secure_port(target, credentials)
+        else:
+            self.port = self.server.add_insecure_port(target)
+        if self.port == 0:
+            raise RuntimeError(f"could not listen on {target}")
+        if self.config.metrics_port is not None:
+            self.metrics.serve(self.config.metrics_port, self.config.host)
+        await self.server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("arena listening on %s:%d, store %s", self.config.host, self.port, self.store.shown_url)
+        return self.port
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.host}:{self.port}"
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Refuse new work, end live matches (recorded as aborted), finish in-flight calls, close."""
+        await self.health.enter_graceful_shutdown()
+        await self.service.shutdown()
+        await self.server.stop(grace)
+        self.store.close()
+
+
+async def serve_forever(config: ArenaConfig, seats: SeatFactory | None = None) -> None:
+    """Run until SIGINT/SIGTERM; live matches are marked aborted on the way out."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before listening, so no signal finds them missing
+        loop.add_signal_handler(sig, stop.set)
+    server = ArenaServer(config, seats=seats)
+    await server.start()
+    scheme = "tls" if config.tls_cert else "insecure"
+    who = f"{len(server.keys)} principals from {config.keys}" if server.keys is not None else "local: no keys, loopback only"
+    print(f"arena listening on {server.address} ({scheme}; {who}; store: {server.store.shown_url})", flush=True)
+    await stop.wait()
+    await server.stop()
+    print("arena stopped", flush=True)
