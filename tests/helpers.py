@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from maro.arena.engine import game_class, game_ids
+from maro.arena.engine import game_class, game_ids, view_entry
 
 
 def free_port() -> int:
@@ -149,4 +149,4 @@ def variants():
 def visible_text(game, state, events, observer):
     seen = [e.text + " " + json.dumps(dict(e.data)) for e in events if e.visible_to(observer)]
     obs = game.observe(state, observer)  # its `role` is what the transport tells the player
-    return json.dumps(obs.view) + f'\n"role": "{obs.role}"\n' + "\n".join(seen)
+    return json.dumps(obs.view) + f"\n{view_entry('role', obs.role)}\n" + "\n".join(seen)

@@ -2,7 +2,8 @@
 (`game`), the registry (`registry`) and the text helpers every game's prompts share (`text`).
 Everything a game's rules need is importable from here."""
 
-from maro.arena.engine.game import Event, Game, Heuristic, Observation, Params, State, heuristic_of
+from maro.arena.engine.game import (Event, Game, Heuristic, Observation, Params, State, heuristic_of,
+                                    view_entry)
 from maro.arena.engine.registry import (GAMES, GameRegistry, game_class, game_ids, make_game, register, seating,
                                         text_for)
 from maro.arena.engine.spec import Fallback, GameSpec
@@ -11,4 +12,4 @@ from maro.arena.errors import GameError, InvalidAction, MatchOver, NotYourTurn, 
 
 __all__ = ["GAMES", "Event", "Fallback", "Game", "GameError", "GameRegistry", "GameSpec", "GameText", "Heuristic",
            "InvalidAction", "MatchOver", "NotYourTurn", "Observation", "Params", "State", "UnknownGame", "game_class",
-           "game_ids", "heuristic_of", "make_game", "register", "seating", "text_for"]
+           "game_ids", "heuristic_of", "make_game", "register", "seating", "text_for", "view_entry"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -55,6 +56,16 @@ class Observation:
     view: Mapping[str, Any]
     legal_actions: tuple[str, ...]
     acting: bool
+
+
+_KEY_ONLY = object()
+
+
+def view_entry(key: str, value: Any = _KEY_ONLY) -> str:
+    """A view entry as `hidden_from` lists it: `key` with `value` (or the key alone, when its mere
+    presence gives a fact away), spelled as the serialised view spells it. The one place that
+    knows the spelling, so games name facts, not JSON."""
+    return json.dumps(key) if value is _KEY_ONLY else json.dumps({key: value})[1:-1]
 
 
 S = TypeVar("S", bound=State)
@@ -135,9 +146,15 @@ class Game(ABC, Generic[S, P]):
 
     @abstractmethod
     def hidden_from(self, state: S, observer: int) -> list[str]:
-        """Literal strings the observer must not find in its view or visible events now:
-        other seats' private facts (secret words, cards, valuations, hidden roles as written in
-        the views) that the rules have not revealed. The conformance suite holds games to it."""
+        """What the observer must not find in its view, its visible events or its prompts now:
+        other seats' private facts (secret words, cards, valuations, hidden roles) that the rules
+        have not revealed, as view entries (`view_entry(key, value)`) and as the phrases the
+        game's events and prompts write them in. The conformance suite holds games to it."""
+
+    def known_role(self, state: S, seat: int) -> str:
+        """What the seat knows of its own role (the observation's `role`): its role, unless the
+        game keeps that from the seat until the rules reveal it."""
+        return self.role(state, seat)
 
     def team(self, state: S, seat: int) -> str | None:
         """The seat's team, for games with teams."""
@@ -215,12 +232,10 @@ class Game(ABC, Generic[S, P]):
 
     def observe(self, state: S, seat: int) -> Observation:
         acting = seat in self.acting(state) and not state.finished
-        view = self.view(state, seat)
         return Observation(
             seat=seat,
-            # What the seat knows of its own role: games where seats don't know it say so in the view.
-            role=str(view.get("role", self.role(state, seat))),
-            view=view,
+            role=self.known_role(state, seat),
+            view=self.view(state, seat),
             legal_actions=self.legal_actions(state, seat) if acting else (),
             acting=acting,
         )

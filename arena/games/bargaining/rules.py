@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maro.arena.engine import Event, Game, GameSpec, Params, State, register
+from maro.arena.engine import Event, Game, GameSpec, Params, State, register, view_entry
 import maro.arena.games.bargaining.text as text
 
 SELLER, BUYER = 0, 1
@@ -106,7 +106,7 @@ class Bargaining(Game[BargainingState, BargainingParams]):
 
     def hidden_from(self, state: BargainingState, observer: int) -> list[str]:
         # Views carry the own valuation under its key; the other side's key must never appear.
-        return ['"value"'] if observer == SELLER else ['"cost"']
+        return [view_entry("value")] if observer == SELLER else [view_entry("cost")]
 
     def role(self, state: BargainingState, seat: int) -> str:
         return ROLES[seat]

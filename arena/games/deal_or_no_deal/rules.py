@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping
 from itertools import product
@@ -10,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maro.arena.engine import Event, Game, GameError, GameSpec, Params, State, register
+from maro.arena.engine import Event, Game, GameError, GameSpec, Params, State, register, view_entry
 import maro.arena.games.deal_or_no_deal.text as text
 from maro.arena.games.deal_or_no_deal.text import ITEMS, describe
 
@@ -214,4 +213,4 @@ class DealOrNoDeal(Game[DealState, DealParams]):
     def hidden_from(self, state: DealState, observer: int) -> list[str]:
         # The other side's values as its view and its private event write them; never revealed.
         other = named(state.values[1 - observer])
-        return [json.dumps({"your_values": other})[1:-1], values_phrase(state.values[1 - observer])]
+        return [view_entry("your_values", other), values_phrase(state.values[1 - observer])]

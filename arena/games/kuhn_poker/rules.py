@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from maro.arena.engine import Event, Game, GameSpec, Params, State, register
+from maro.arena.engine import Event, Game, GameSpec, Params, State, register, view_entry
 import maro.arena.games.kuhn_poker.text as text
 from maro.arena.games.kuhn_poker.text import CARDS, card_phrase
 
@@ -184,5 +184,5 @@ class KuhnPoker(Game[KuhnState, KuhnParams]):
         hidden = [card_phrase(i, ROLES[other], CARDS[h.cards[other]])
                   for i, h in enumerate(state.hands, 1) if not h.showdown]
         if not state.hand.showdown:
-            hidden.append(f'"your_card": "{CARDS[state.hand.cards[other]]}"')
+            hidden.append(view_entry("your_card", CARDS[state.hand.cards[other]]))
         return hidden

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maro.arena.engine import Event, Game, GameSpec, Params, State, register
+from maro.arena.engine import Event, Game, GameSpec, Params, State, register, view_entry
 import maro.arena.games.undercover.text as text
 
 CIVILIAN, UNDERCOVER = "civilian", "undercover"
@@ -178,12 +178,17 @@ class Undercover(Game[UndercoverState, UndercoverParams]):
         seats = range(self.params.players) if state.finished else [b.eliminated for b in state.ballots]
         return {str(s): self.role(state, s) for s in seats if s is not None}
 
+    def known_role(self, state: UndercoverState, seat: int) -> str:
+        """Nobody is told whether they hold the odd word: a seat learns its role when it is voted
+        out or the match ends."""
+        return self.revealed(state).get(str(seat), "unknown")
+
     def view(self, state: UndercoverState, seat: int) -> dict[str, Any]:
         revealed = self.revealed(state)
         phase = self.phase(state)
         view = {
             "game": self.spec.id,
-            "role": revealed.get(str(seat), "unknown"),
+            "role": self.known_role(state, seat),
             "seat": seat,
             "players": self.params.players,
             "undercovers": self.params.num_undercovers,
@@ -230,12 +235,12 @@ class Undercover(Game[UndercoverState, UndercoverParams]):
         if state.finished:
             return []
         other = state.civilian_word if observer in state.undercover_seats else state.undercover_word
-        hidden = [f'"word": "{other}"', text.word_line(other)]
+        hidden = [view_entry("word", other), text.word_line(other)]
         revealed = self.revealed(state)
         for seat in range(self.params.players):
             if str(seat) not in revealed:
                 role = self.role(state, seat)
-                hidden += [f'"{seat}": "{role}"', text.reveal_phrase(seat, role)]
+                hidden += [view_entry(str(seat), role), text.reveal_phrase(seat, role)]
         if str(observer) not in revealed:
-            hidden.append(f'"role": "{self.role(state, observer)}"')
+            hidden.append(view_entry("role", self.role(state, observer)))
         return hidden

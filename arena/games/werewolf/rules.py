@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from maro.arena.engine import Event, Game, GameSpec, register
+from maro.arena.engine import Event, Game, GameSpec, register, view_entry
 import maro.arena.games.werewolf.text as text
 from maro.arena.games.werewolf.state import (
     DOCTOR, ROLES, SEER, TEAMS, VILLAGER, WOLF, DayVote, Night, Speech, WerewolfParams, WerewolfState,
@@ -255,11 +255,11 @@ class Werewolf(Game[WerewolfState, WerewolfParams]):
         hidden = []
         for s, r in enumerate(state.roles):
             if s not in known:
-                hidden += [f'"{s}": "{r}"', text.tag(s, r)]
+                hidden += [view_entry(str(s), r), text.tag(s, r)]
         role = state.roles[observer]
-        hidden += [] if role == WOLF else ['"pack_chat"', '"pack_attacks"', PACK_CHAT, PACK_NOTE]
-        hidden += [] if role == SEER else ['"seer_visions"', SEER_NOTE]
-        hidden += [] if role == DOCTOR else ['"doctor_protections"', DOCTOR_NOTE]
+        hidden += [] if role == WOLF else [view_entry("pack_chat"), view_entry("pack_attacks"), PACK_CHAT, PACK_NOTE]
+        hidden += [] if role == SEER else [view_entry("seer_visions"), SEER_NOTE]
+        hidden += [] if role == DOCTOR else [view_entry("doctor_protections"), DOCTOR_NOTE]
         return hidden
 
     # --- text side ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from maro.agents.bots import get_bot
-from maro.arena.engine import InvalidAction, make_game
+from maro.arena.engine import InvalidAction, make_game, view_entry
 from maro.arena.games.kuhn_poker.rules import Hand, KuhnState
 from maro.arena.games.kuhn_poker.text import parse_action
 
@@ -47,7 +47,7 @@ def test_showdown_reveals_both_cards_but_a_fold_keeps_them_hidden():
     assert "Hand 1: second holds the Queen" in json.dumps(game.view(shown, 0))
     folded, events = play(game, dealt(game, KING, QUEEN), "[Bet]", "[Fold]")
     assert "Queen" not in json.dumps(game.view(folded, 0)) + " ".join(e.text for e in events)
-    assert '"your_card": "Queen"' in game.hidden_from(folded, 0)
+    assert view_entry("your_card", "Queen") in game.hidden_from(folded, 0)
 
 
 def test_several_hands_alternate_the_opener_and_sum_the_chips():

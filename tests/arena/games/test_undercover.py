@@ -6,7 +6,7 @@ import random
 import pytest
 
 from maro.agents.bots import get_bot
-from maro.arena.engine import InvalidAction, make_game
+from maro.arena.engine import InvalidAction, make_game, view_entry
 from maro.arena.games.undercover.text import parse_action
 
 
@@ -110,7 +110,7 @@ def test_views_hold_only_the_own_word_and_no_unrevealed_role():
     assert '"word": "coffee"' in civilian and "tea" not in civilian
     assert '"word": "tea"' in undercover and "coffee" not in undercover
     assert '"role": "unknown"' in undercover and '"undercover"' not in undercover.replace('"undercovers"', "")
-    assert '"word": "coffee"' in game.hidden_from(state, 2) and '"role": "undercover"' in game.hidden_from(state, 2)
+    assert view_entry("word", "coffee") in game.hidden_from(state, 2) and view_entry("role", "undercover") in game.hidden_from(state, 2)
 
 
 def test_value_follows_eliminations_with_the_team_sign():
