@@ -1,5 +1,7 @@
-"""The arena's gRPC client side: list games, create matches, find lobby seats and play one seat
-of a match with any player object. The only user of the generated code outside the arena."""
+"""The arena's client side: `ArenaClient`, what agents need of an arena whatever the transport, and
+its gRPC implementation (`GrpcArenaClient` over the functions below: list games, create matches,
+find lobby seats and play one seat of a match with any player object). The only user of the
+generated code outside the arena."""
 
 from __future__ import annotations
 
@@ -165,3 +167,40 @@ async def find_seat(channel: grpc.aio.Channel, game_id: str, *, wait: bool = Fal
     request = pb.FindSeatRequest(game_id=game_id, player_name=name, wait=wait)
     response = await pb_grpc.ArenaStub(channel).FindSeat(request, timeout=timeout)
     return response.match_id, response.seat, response.seat_token
+
+
+class ArenaClient(Protocol):
+    """What an agent needs of an arena: the games it hosts, new matches, lobby seats, and playing
+    a seat to the end with a `Player`. The agent runner speaks only this; `GrpcArenaClient` is
+    the gRPC implementation."""
+
+    async def list_games(self, timeout: float | None = None) -> list[str]: ...
+
+    async def create_match(self, game_id: str, seed: int, seats: list[dict[str, Any]],
+                           params: dict[str, Any] | None = None) -> tuple[str, dict[int, str]]: ...
+
+    async def find_seat(self, game_id: str, *, wait: bool = False, name: str = "",
+                        timeout: float | None = None) -> tuple[str, int, str]: ...
+
+    async def play_seat(self, match_id: str, token: str, player: Player, name: str = "") -> SeatResult: ...
+
+
+@dataclass
+class GrpcArenaClient:
+    """`ArenaClient` over a gRPC channel (`open_channel`); the channel stays the caller's to close."""
+
+    channel: grpc.aio.Channel
+
+    async def list_games(self, timeout: float | None = None) -> list[str]:
+        return await list_games(self.channel, timeout=timeout)
+
+    async def create_match(self, game_id: str, seed: int, seats: list[dict[str, Any]],
+                           params: dict[str, Any] | None = None) -> tuple[str, dict[int, str]]:
+        return await create_match(self.channel, game_id, seed, seats, params)
+
+    async def find_seat(self, game_id: str, *, wait: bool = False, name: str = "",
+                        timeout: float | None = None) -> tuple[str, int, str]:
+        return await find_seat(self.channel, game_id, wait=wait, name=name, timeout=timeout)
+
+    async def play_seat(self, match_id: str, token: str, player: Player, name: str = "") -> SeatResult:
+        return await play_seat(self.channel, match_id, token, player, name)

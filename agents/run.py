@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from maro.agents.client import Player, SeatResult, find_seat, list_games, open_channel, play_seat
+from maro.agents.client import ArenaClient, GrpcArenaClient, Player, SeatResult, open_channel
 from maro.agents.graph import AgentContext, AgentPlayer, TurnStats
 from maro.agents.llm import CompleteFn, ModelCallError, ModelSettings, Usage, complete, endpoint_problem
 
@@ -154,7 +154,8 @@ class AgentRunner:
     async def run(self) -> RunSummary:
         async with open_channel(self.config.arena, tls=self.config.tls,
                                 key=self.config.key.get_secret_value() if self.config.key else None) as channel:
-            await self._check_arena(channel)
+            client = GrpcArenaClient(channel)
+            await self._check_arena(client)
             problem = await asyncio.to_thread(endpoint_problem, self.settings)
             if problem:
                 raise AgentRunError(f"model {self.config.model or self.settings.model!r}: {problem}")
@@ -164,7 +165,7 @@ class AgentRunner:
                 self._progress = progress
                 self._overall = progress.add_task(f"{self.config.game} · {self.name}", total=self.config.matches,
                                                   info="")
-                self._tasks = [asyncio.create_task(self._worker(channel, i)) for i in range(self.config.seats)]
+                self._tasks = [asyncio.create_task(self._worker(client, i)) for i in range(self.config.seats)]
                 results = await asyncio.gather(*self._tasks, return_exceptions=True)
             for result in results:
                 if isinstance(result, Exception):
@@ -176,9 +177,9 @@ class AgentRunner:
         self.console.print(summary_table(self.summary, self.config.game))
         return self.summary
 
-    async def _check_arena(self, channel: grpc.aio.Channel) -> None:
+    async def _check_arena(self, client: ArenaClient) -> None:
         try:
-            hosted = sorted(await list_games(channel, timeout=self.config.connect_timeout_s))
+            hosted = sorted(await client.list_games(timeout=self.config.connect_timeout_s))
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise AgentRunError(f"cannot reach the arena at {self.config.arena} ({exc.code().name}): is "
@@ -188,15 +189,15 @@ class AgentRunner:
             raise AgentRunError(f"the arena at {self.config.arena} has no game {self.config.game!r}; "
                                 f"it hosts: {', '.join(hosted)}")
 
-    async def _worker(self, channel: grpc.aio.Channel, index: int) -> None:
+    async def _worker(self, client: ArenaClient, index: int) -> None:
         try:
-            await self._seat_after_seat(channel, index)
+            await self._seat_after_seat(client, index)
         except Exception as exc:  # whatever stops one agent stops the run: the others take no new seats
             self._fatal = self._fatal or exc
             self.stop()
             raise
 
-    async def _seat_after_seat(self, channel: grpc.aio.Channel, index: int) -> None:
+    async def _seat_after_seat(self, client: ArenaClient, index: int) -> None:
         # One line per agent while they fit on a screen; beyond that the overall line counts them.
         shown = self._progress is not None and self.config.seats <= MAX_AGENT_LINES
         line = self._progress.add_task(f"  agent {index}", total=None, info="starting") if shown else None
@@ -207,12 +208,12 @@ class AgentRunner:
 
         if self.config.match_id is not None:
             self._claimed += 1
-            await self._play(channel, self.config.match_id, self.config.token, status)
+            await self._play(client, self.config.match_id, self.config.token, status)
             status("done")
             return
         while self._claim():
             status("waiting for an open seat")
-            seat = await self._find(channel)
+            seat = await self._find(client)
             if seat is None:  # stopped while waiting
                 self._claimed -= 1
                 break
@@ -220,7 +221,7 @@ class AgentRunner:
             status(f"match {match_id[:8]} seat {number}")
             self._playing += 1
             try:
-                await self._play(channel, match_id, token, status)
+                await self._play(client, match_id, token, status)
             finally:
                 self._playing -= 1
         status("stopped" if self._stopping else "done")
@@ -233,23 +234,23 @@ class AgentRunner:
         self._claimed += 1
         return True
 
-    async def _find(self, channel: grpc.aio.Channel) -> tuple[str, int, str] | None:
+    async def _find(self, client: ArenaClient) -> tuple[str, int, str] | None:
         """An open seat from the lobby, asking again every poll_s; None once stopped."""
         while not self._stopping:
             try:
-                return await find_seat(channel, self.config.game, wait=True, name=self.name,
-                                       timeout=self.config.poll_s)
+                return await client.find_seat(self.config.game, wait=True, name=self.name,
+                                              timeout=self.config.poll_s)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                     continue
                 raise AgentRunError(f"the arena's lobby refused: {exc.code().name}: {exc.details()}") from None
         return None
 
-    async def _play(self, channel: grpc.aio.Channel, match_id: str, token: str,
+    async def _play(self, client: ArenaClient, match_id: str, token: str,
                     status: Callable[[str], None]) -> None:
         player = self.make_player()
         try:
-            result = await play_seat(channel, match_id, token, _Tracked(player, status), name=self.name)
+            result = await client.play_seat(match_id, token, _Tracked(player, status), name=self.name)
         except ModelCallError as exc:  # permanent: every further match would fail the same way
             raise AgentRunError(f"the model failed: {exc}") from None
         except (grpc.aio.AioRpcError, ConnectionError) as exc:

@@ -1,6 +1,6 @@
 """Every error the arena reports, in one family. Each carries `reason`, written for whoever
 caused it (a player, a client, an operator); the transports map the kinds to their status codes in
-one table each (`arena/servicer.py: status_for` for gRPC).
+one table each (`arena/transport/grpc/servicer.py: status_for` for gRPC).
 
     ArenaError
     |- GameError            the rules refuse (the runner turns these into rejections or forfeits)

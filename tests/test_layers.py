@@ -161,3 +161,15 @@ def test_generated_code_outside_the_arena_only_in_the_grpc_client():
                 if any(n.startswith("maro.arena.v1") for n in names):
                     users.append(str(path.relative_to(ROOT)))
     assert sorted(set(users)) == ["agents/client.py"]
+
+
+def test_every_package_folder_is_in_the_install():
+    """pyproject's package list names every folder with an __init__.py (a new game's package too):
+    a missing one would install without it."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join([package, *init.parent.relative_to(ROOT / folder).parts])
+               for folder, package in PACKAGES.items() for init in (ROOT / folder).rglob("__init__.py")}
+    assert folders - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
+    assert listed - folders == set(), "pyproject.toml lists packages that have no folder"

@@ -44,3 +44,34 @@ async def test_a_reply_after_the_deadline_ends_cleanly(tmp_path):
             assert record.status == "finished" and "forfeit" in record.end_reason
     finally:
         await server.stop()
+
+
+class BotPlayer:
+    """Plays a scripted bot from the seat's view."""
+
+    def __init__(self, name: str):
+        from maro.agents.bots import get_bot
+
+        self.bot, self.rng = get_bot(name), __import__("random").Random(0)
+
+    async def act(self, prompt, rejection):
+        return Submission(prompt.turn, self.bot.act(prompt.observation.view, prompt.legal_actions, self.rng))
+
+
+async def test_the_grpc_arena_client_is_an_arena_client(tmp_path):
+    from maro.agents.client import ArenaClient, GrpcArenaClient
+
+    server = ArenaServer(ArenaConfig(port=0, db=str(tmp_path / "m.sqlite")), seats=ServerSeats())
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            client: ArenaClient = GrpcArenaClient(channel)
+            assert "kuhn_poker-v1" in await client.list_games(timeout=5)
+            match_id, tokens = await client.create_match("kuhn_poker-v1", 4, [{"kind": "remote"}, {"kind": "open"}])
+            found = await client.find_seat("kuhn_poker-v1", name="lobby", timeout=5)
+            assert found[:2] == (match_id, 1)
+            results = await asyncio.gather(client.play_seat(match_id, tokens[0], BotPlayer("kuhn-bot")),
+                                           client.play_seat(match_id, found[2], BotPlayer("kuhn-bot"), name="lobby"))
+            assert [r.seat for r in results] == [0, 1] and sum(r.outcome for r in results) == 0
+    finally:
+        await server.stop()
