@@ -82,6 +82,7 @@ class MatchService:
         self.config = config or RunnerConfig()
         self.metrics = metrics or ArenaMetrics()
         self.ratings = RatingBook(store.engine)
+        self._rating: dict[str, asyncio.Task] = {}
         self.live: dict[str, LiveMatch] = {}
         self._lobby: dict[str, deque[OpenSeat]] = {}
         self._seat_opened = asyncio.Condition()
@@ -165,11 +166,16 @@ class MatchService:
         for seats in self._lobby.values():
             for open_seat in [s for s in seats if s.match_id == match_id]:
                 seats.remove(open_seat)
-        if live.runner.status == "finished":
-            try:
-                self.ratings.update(live.final_record())
-            except Exception:  # ratings must never take the arena down
-                log.exception("rating update failed", extra={"match_id": match_id})
+        if live.runner.status == "finished":  # rated off the event loop: a transaction per match
+            task = asyncio.get_running_loop().create_task(self._rate(match_id, live.final_record()))
+            self._rating[match_id] = task
+            task.add_done_callback(lambda _t, m=match_id: self._rating.pop(m, None))
+
+    async def _rate(self, match_id: str, record) -> None:
+        try:
+            await asyncio.to_thread(self.ratings.update, record)
+        except Exception:  # ratings must never take the arena down
+            log.exception("rating update failed", extra={"match_id": match_id})
 
     # --- the lobby -------------------------------------------------------------------------
     async def _open_seats(self, game_id: str, seats: list[OpenSeat]) -> None:
@@ -254,9 +260,12 @@ class MatchService:
         return history, queue, record
 
     async def wait(self, match_id: str) -> None:
+        """Until the match has ended and, when it finished, been rated."""
         live = self.live.get(match_id)
         if live is not None:
             await asyncio.shield(live.task)
+        if (rating := self._rating.get(match_id)) is not None:
+            await asyncio.shield(rating)
 
     async def shutdown(self) -> None:
         """Stop every live match; the runner marks interrupted matches aborted."""
@@ -264,6 +273,7 @@ class MatchService:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._rating.values(), return_exceptions=True)  # finished matches get rated
 
 
 def _joined_identity(principal: Principal, name: str) -> str:

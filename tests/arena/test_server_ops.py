@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, find_seat, open_channel, play_seat
+from maro.arena.match.runner import RunnerConfig
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 from tests.helpers import arena_with_stub, free_port, serve_in_thread, start_arena
@@ -117,7 +118,8 @@ async def test_model_seats_by_registry_name_use_the_servers_keys(tmp_path, fake_
                         '[models.keyless]\nmodel = "openai/gpt-4o-mini"\napi_key_env = "MARO_TEST_UNSET_KEY"\n')
     monkeypatch.setenv("MARO_TEST_FAKE_KEY", "sk-server-side")
     monkeypatch.delenv("MARO_TEST_UNSET_KEY", raising=False)
-    server = await started(tmp_path, registry=registry)
+    # A model seat's first turn imports and starts LiteLLM: no short deadline on a busy machine.
+    server = await started(tmp_path, registry=registry, runner=RunnerConfig(turn_timeout_s=60, join_timeout_s=10))
     try:
         async with open_channel(server.address) as channel:
             match_id, _ = await create_match(channel, "bargaining-v1", 3, [{"kind": "model", "model": "fake"}, BOT])
