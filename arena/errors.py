@@ -8,6 +8,7 @@ one table each (`arena/transport/grpc/servicer.py: status_for` for gRPC).
     |- BadRequest           a request that cannot be served as sent (BadInput, MalformedMessage)
     |- NotFound, PermissionDenied, Conflict, Unavailable
     |- Exhausted            a caller over one of its limits (TooManyStreams)
+    |- TimedOut             a caller that did not do in time what the protocol needs next
 """
 
 from __future__ import annotations
@@ -63,3 +64,7 @@ class Unavailable(ArenaError):
 
 class Exhausted(ArenaError):
     """A caller over one of its limits (live matches it created, streams it holds)."""
+
+
+class TimedOut(ArenaError):
+    """A caller that did not do in time what the protocol needs next (join a stream it opened)."""

@@ -13,16 +13,8 @@ from maro.arena.transport.grpc import convert
 from maro.arena.auth import current_principal
 from maro.arena.transport.grpc.guard import Malformed, RateLimit, stream_joined
 from maro.arena.match.messages import Joined, MatchEnd, Rejection
-from maro.arena.match.service import (
-    BadRequest,
-    Conflict,
-    Exhausted,
-    MatchService,
-    NotFound,
-    PermissionDenied,
-    SeatPlan,
-    Unavailable,
-)
+from maro.arena.errors import BadRequest, Conflict, Exhausted, NotFound, PermissionDenied, TimedOut, Unavailable
+from maro.arena.match.service import MatchService, SeatPlan
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
@@ -33,6 +25,7 @@ _STATUS = {  # every kind of errors.py a caller can cause (BadInput, MalformedMe
     Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     Exhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    TimedOut: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 _SEAT_KINDS = {pb.SeatPlan.REMOTE: "remote", pb.SeatPlan.BOT: "bot", pb.SeatPlan.OPEN: "open", pb.SeatPlan.MODEL: "model"}
 _REFUSED = tuple(_STATUS)
@@ -56,6 +49,23 @@ def grpc_errors(method):
     async def wrapper(self, request, context):
         try:
             return await method(self, request, context)
+        except _REFUSED as exc:
+            await refuse(context, exc)
+
+    return wrapper
+
+
+def grpc_stream_errors(method):
+    """The same for a response-streaming method (an async generator): a domain error raised
+    before or between the messages ends the stream with its status code and reason; the
+    method's own cleanup runs as soon as the stream ends (closed, not left to the collector)."""
+
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            async with contextlib.aclosing(method(self, request, context)) as messages:
+                async for message in messages:
+                    yield message
         except _REFUSED as exc:
             await refuse(context, exc)
 
@@ -115,11 +125,9 @@ class ArenaServicer(pb_grpc.ArenaServicer):
         entries = self.service.ratings.table(game_id or None, role or None)
         return pb.GetRatingsResponse(ratings=[convert.rating_to_pb(e) for e in entries])
 
+    @grpc_stream_errors
     async def Spectate(self, request, context):
-        try:
-            history, queue, record = self.service.spectate(inputs.match_id(request.match_id))
-        except _REFUSED as exc:
-            await refuse(context, exc)
+        history, queue, record = self.service.spectate(inputs.match_id(request.match_id))
         for event in history:
             yield pb.SpectatorEvent(event=convert.event_to_pb(event))
         if queue is None:  # the match is over: its record has the end
@@ -135,24 +143,21 @@ class ArenaServicer(pb_grpc.ArenaServicer):
                 return
             yield pb.SpectatorEvent(event=convert.event_to_pb(item))
 
+    @grpc_stream_errors
     async def Play(self, request_iterator, context):
         try:
             first = await asyncio.wait_for(anext(request_iterator, None), self.stream_join_timeout_s)
         except TimeoutError:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                f"no join within {self.stream_join_timeout_s:g}s of opening the stream")
+            raise TimedOut(f"no join within {self.stream_join_timeout_s:g}s of opening the stream") from None
         if isinstance(first, Malformed):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed protobuf message: {first.error}")
+            raise BadRequest(f"malformed protobuf message: {first.error}")
         if first is None or first.WhichOneof("msg") != "join":
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message of Play must be a join")
-        try:
-            join = first.join
-            stream_joined()
-            channel, runner, rejoining, session = self.service.join(
-                inputs.match_id(join.match_id), inputs.seat_token(join.seat_token), join.player_name[:1024],
-                current_principal())
-        except _REFUSED as exc:
-            await refuse(context, exc)
+            raise BadRequest("the first message of Play must be a join")
+        join = first.join
+        stream_joined()
+        channel, runner, rejoining, session = self.service.join(
+            inputs.match_id(join.match_id), inputs.seat_token(join.seat_token), join.player_name[:1024],
+            current_principal())
         seat = channel.seat
         role = runner.game.observe(runner.state, seat).role if runner.state is not None else ""
         yield convert.to_pb(Joined(runner.match_id, seat, role, runner.game.spec.id, len(runner.channels)))
@@ -164,8 +169,7 @@ class ArenaServicer(pb_grpc.ArenaServicer):
             while True:
                 message = await channel.outbox.get()
                 if message is FLOODED:
-                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                        f"more than {self.requests_per_second:g} requests per second; slow down")
+                    raise Exhausted(f"more than {self.requests_per_second:g} requests per second; slow down")
                 yield convert.to_pb(message)
                 if isinstance(message, MatchEnd):
                     break
