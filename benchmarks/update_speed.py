@@ -76,7 +76,7 @@ def bookkeeping(matches, behaviors, plan: Sequence[Sequence[int]], tokenizer, co
                 maro: MaroConfig) -> tuple[Bookkeeping, list[TrainSample]]:
     """Time what MARO adds before the optimiser: credit, to_sample, encode + collate of `plan`."""
     t0 = time.perf_counter()
-    credited = credit(matches, behaviors, maro, stats={})
+    credited = credit(matches, behaviors, maro).credited
     t1 = time.perf_counter()
     samples = [to_sample(c) for c in credited]
     t2 = time.perf_counter()

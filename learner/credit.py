@@ -58,17 +58,27 @@ def game_key(match: MatchRecord) -> str:
     return f"{match.game_id}:{json.dumps(match.params, sort_keys=True, default=str)}"
 
 
+@dataclass(frozen=True)
+class CreditResult:
+    """What `credit` gives: the credited behaviors, its counters (`maro/stale_*`, `estimator/*`)
+    and the state after these matches (a new one: the state passed in is left as it was)."""
+
+    credited: list[Credited]
+    stats: dict[str, float]
+    state: CreditState
+
+
 def credit(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorRecord], config: MaroConfig,
            state: CreditState | None = None, current_version: str | None = None, *,
-           estimator_factory: EstimatorFactory | None = None, stats: dict[str, float] | None = None,
-           ) -> list[Credited]:
+           estimator_factory: EstimatorFactory | None = None) -> CreditResult:
     """Rewards per behavior by variant, then staleness, then role handling; learnable behaviors only.
 
-    `current_version`: the adapter the update trains from (None: the base model), for the staleness
-    rule. `estimator_factory(game)` replaces `make_estimator(config, game)`. `stats`, when given,
-    receives counters (`maro/stale_*`, `estimator/*`).
+    `state`: the `rae` baselines before these matches. `current_version`: the adapter the update
+    trains from (None: the base model), for the staleness rule. `estimator_factory(game)` replaces
+    `make_estimator(config, game)`.
     """
-    state = state if state is not None else CreditState()
+    state = CreditState(dict(state.baselines)) if state is not None else CreditState()
+    stats: dict[str, float] = {}
     factory = estimator_factory or (lambda game: make_estimator(config, game))
     by_id = {m.match_id: m for m in matches if m.status == "finished" and m.outcome is not None}
     estimators: dict[str, Estimator] = {}
@@ -96,17 +106,17 @@ def credit(matches: Sequence[MatchRecord], behaviors: Sequence[BehaviorRecord], 
         items += zip(seq, rewards)
     items += [(b, config.invalid_reward) for b in rejected]
     kept, factors, lags = _apply_staleness(items, config, current_version, stats)
-    if stats is not None:
-        for est in estimators.values():
-            for k, v in estimator_stats(est).items():
-                stats[k] = stats.get(k, 0.0) + v
+    for est in estimators.values():
+        for k, v in estimator_stats(est).items():
+            stats[k] = stats.get(k, 0.0) + v
     if not kept:
-        return []
+        return CreditResult([], stats, state)
     records, rewards = [b for b, _ in kept], [r for _, r in kept]
     roles = [(by_id[b.match_id].game_id, b.role) for b in records]
     advantages, weights = _advantages_and_weights(rewards, roles, config)
-    return [Credited(b, r, a, w * f, lag)
-            for b, r, a, w, f, lag in zip(records, rewards, advantages, weights, factors, lags)]
+    credited = [Credited(b, r, a, w * f, lag)
+                for b, r, a, w, f, lag in zip(records, rewards, advantages, weights, factors, lags)]
+    return CreditResult(credited, stats, state)
 
 
 def _advantages_and_weights(rewards: list[float], roles: list[tuple[str, str]],

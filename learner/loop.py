@@ -304,15 +304,14 @@ class SelfPlayRun:
         if version is not None:
             return version, self.adapters.metadata(version).get("metrics", {}), self._replay_baselines(match_ids)
         learner = _tempered(self.config.learner, self.config.temperature)
-        credit_state = CreditState(dict(state.baselines))
         try:
             with self.console.status(f"MARO update ({learner.maro.variant}) on {len(match_ids)} matches"):
                 result = await asyncio.to_thread(run_update, self.store, self.adapters, model_dir, match_ids,
-                                                 learner, credit_state)
+                                                 learner, CreditState(dict(state.baselines)))
         except ValueError as exc:  # nothing learnable (say, every branch group tied): keep the policy
             self.console.print(f"[yellow]iteration {state.iteration + 1}: no update ({exc})")
             return state.version, {"skipped": str(exc)}, dict(state.baselines)
-        return result.version, result.metrics, credit_state.baselines
+        return result.version, result.metrics, dict(result.state.baselines if result.state else state.baselines)
 
     def _record(self, line: dict[str, Any], baselines: dict[str, float]) -> None:
         """Append the metrics line, move the run state on, redraw the plots."""
@@ -358,9 +357,9 @@ class SelfPlayRun:
         if not recipe(self.config.learner.maro.variant).keeps_baselines:
             return dict(self.state.baselines)
         matches = [m for m in (self.store.get_match(i, with_events=False) for i in match_ids) if m is not None]
-        replay = CreditState(dict(self.state.baselines))
-        credit(matches, self.store.behaviors(list(match_ids)), self.config.learner.maro, replay)
-        return replay.baselines
+        replayed = credit(matches, self.store.behaviors(list(match_ids)), self.config.learner.maro,
+                          CreditState(dict(self.state.baselines)))
+        return replayed.state.baselines
 
 
 def _serving_delta(before: dict | None, after: dict | None) -> dict[str, float]:

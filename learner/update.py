@@ -51,6 +51,9 @@ class UpdateResult:
     version: str
     metrics: dict[str, Any]
     samples: int
+    state: CreditState | None = None
+    """The credit state after this update (the `rae` baselines; the logged mode's): the caller's
+    to keep for the next one. None in the branch mode, which keeps none."""
 
 
 def to_sample(c: Credited) -> TrainSample:
@@ -101,9 +104,8 @@ def run_update(store: MatchStore, adapters: AdapterRegistry, base_model_dir: Pat
             raise ValueError(f"no informative branch groups in {len(matches)} matches "
                              f"({int(summary.get('branch/states', 0))} states; every group had equal rewards)")
     else:
-        stats: dict[str, float] = {}
-        credited = credit(matches, behaviors, config.maro, state, parent, estimator_factory=estimator_factory,
-                          stats=stats)
+        result = credit(matches, behaviors, config.maro, state, parent, estimator_factory=estimator_factory)
+        credited, stats, state = result.credited, dict(result.stats), result.state
         if config.maro.drop_zero_advantage:
             kept = [c for c in credited if abs(c.advantage) > 1e-9]
             stats["maro/zero_advantage_dropped"] = float(len(credited) - len(kept))
@@ -130,4 +132,4 @@ def run_update(store: MatchStore, adapters: AdapterRegistry, base_model_dir: Pat
     })
     log.info("published adapter %s from %d samples of %d matches (%s mode)", version, len(samples), len(matches),
              config.mode.value)
-    return UpdateResult(version, metrics, len(samples))
+    return UpdateResult(version, metrics, len(samples), state if config.mode != UpdateMode.BRANCH else None)

@@ -40,7 +40,7 @@ def logged_match(match_id="m1", seed=4, moves=("[Offer: 80]", "[Offer: 50]", "[O
 
 def test_outcome_variant_broadcasts_the_final_result():
     record, behaviors, final = logged_match()
-    out = credit([record], behaviors, MaroConfig(variant=Variant.OUTCOME))
+    out = credit([record], behaviors, MaroConfig(variant=Variant.OUTCOME)).credited
     assert {c.behavior.id: c.reward for c in out} == {b.id: final.outcome[b.seat] for b in behaviors}
     assert all(c.advantage == c.reward and c.weight == 1.0 for c in out)
 
@@ -48,7 +48,7 @@ def test_outcome_variant_broadcasts_the_final_result():
 def test_maro_reward_is_the_documented_mix_of_td_credit_and_direct_utility():
     record, behaviors, final = logged_match()
     cfg = MaroConfig(variant=Variant.MARO, alpha=0.25, lambda_=0.0)
-    out = {c.behavior.id: c for c in credit([record], behaviors, cfg)}
+    out = {c.behavior.id: c for c in credit([record], behaviors, cfg).credited}
     seller = [b for b in behaviors if b.seat == 0]
     v = [GAME.value(GAME.restore(b.snapshot_before), 0) for b in seller]
     v_after = [GAME.value(GAME.restore(b.snapshot_after), 0) for b in seller]
@@ -62,15 +62,15 @@ def test_maro_reward_is_the_documented_mix_of_td_credit_and_direct_utility():
 def test_ablations_differ_as_declared():
     record, behaviors, final = logged_match()
     base = dict(alpha=0.5, lambda_=0.0)
-    no_util = credit([record], behaviors, MaroConfig(variant=Variant.MARO_NO_UTILITY, **base))
+    no_util = credit([record], behaviors, MaroConfig(variant=Variant.MARO_NO_UTILITY, **base)).credited
     td = maro.td_decompose([GAME.value(GAME.restore(b.snapshot_before), 1) for b in behaviors if b.seat == 1],
                            final.outcome[1])
     assert [c.reward for c in no_util if c.behavior.seat == 1] == pytest.approx(td)
-    no_dec = credit([record], behaviors, MaroConfig(variant=Variant.MARO_NO_DECOMPOSE, **base))
+    no_dec = credit([record], behaviors, MaroConfig(variant=Variant.MARO_NO_DECOMPOSE, **base)).credited
     first = no_dec[0]
     u = GAME.value(GAME.restore(first.behavior.snapshot_after), 0) - GAME.value(GAME.restore(first.behavior.snapshot_before), 0)
     assert first.reward == pytest.approx(0.5 * final.outcome[0] + 0.5 * u)
-    no_roles = credit([record], behaviors, MaroConfig(variant=Variant.MARO_NO_ROLES, **base))
+    no_roles = credit([record], behaviors, MaroConfig(variant=Variant.MARO_NO_ROLES, **base)).credited
     assert all(c.weight == 1.0 for c in no_roles)
     assert sum(c.advantage for c in no_roles) == pytest.approx(0.0, abs=1e-6)
 
@@ -79,9 +79,10 @@ def test_rae_uses_persistent_role_baselines():
     record, behaviors, final = logged_match()
     state = CreditState()
     first = credit([record], behaviors, MaroConfig(variant=Variant.RAE, rae_decay=0.5), state)
-    assert first[0].reward == pytest.approx(final.outcome[0])  # baseline starts at 0
-    assert state.baselines["bargaining-v1:seller"] == pytest.approx(0.5 * final.outcome[0])
-    second = credit([record], behaviors, MaroConfig(variant=Variant.RAE, rae_decay=0.5), state)
+    assert first.credited[0].reward == pytest.approx(final.outcome[0])  # baseline starts at 0
+    assert first.state.baselines["bargaining-v1:seller"] == pytest.approx(0.5 * final.outcome[0])
+    assert state.baselines == {}  # credit is pure: the state after is a new one
+    second = credit([record], behaviors, MaroConfig(variant=Variant.RAE, rae_decay=0.5), first.state).credited
     assert second[0].reward == pytest.approx(0.5 * final.outcome[0])
 
 
@@ -89,18 +90,18 @@ def test_bots_unfinished_matches_and_rejected_attempts():
     record, behaviors, _ = logged_match(model_seats=(1,))
     rejected = BehaviorRecord(match_id="m1", seat=1, role="buyer", turn=1, index=0, attempt=0, accepted=False,
                               action_text="??", reason="no action found", messages=PROMPT, completion="??", id=99)
-    out = credit([record], behaviors + [rejected], MaroConfig())
+    out = credit([record], behaviors + [rejected], MaroConfig()).credited
     assert {c.behavior.seat for c in out} == {1}
     assert [c.reward for c in out if c.behavior.id == 99] == [-1.0]
-    assert credit([record], behaviors + [rejected], MaroConfig(include_rejected=False))[-1].behavior.id != 99
+    assert credit([record], behaviors + [rejected], MaroConfig(include_rejected=False)).credited[-1].behavior.id != 99
     aborted = MatchRecord(**{**record.__dict__, "status": "aborted"})
-    assert credit([aborted], behaviors, MaroConfig()) == []
+    assert credit([aborted], behaviors, MaroConfig()).credited == []
 
 
 def test_role_weights_balance_a_rare_role():
     rec1, b1, _ = logged_match("m1", model_seats=(0, 1))
     rec2, b2, _ = logged_match("m2", model_seats=(0,))
-    out = credit([rec1, rec2], b1 + b2, MaroConfig(beta=1.0))
+    out = credit([rec1, rec2], b1 + b2, MaroConfig(beta=1.0)).credited
     totals = {}
     for c in out:
         totals[c.behavior.role] = totals.get(c.behavior.role, 0.0) + c.weight
@@ -135,7 +136,7 @@ def test_every_variant_uses_the_estimator_as_documented():
     }
     for variant, per_seat in expected.items():
         out = credit([record], behaviors, MaroConfig(variant=variant, alpha=alpha, lambda_=lam),
-                     estimator_factory=lambda game: TurnEstimator())
+                     estimator_factory=lambda game: TurnEstimator()).credited
         assert [c.behavior.id for c in out] == [b.id for b in behaviors if b.seat == 0] + \
             [b.id for b in behaviors if b.seat == 1], variant
         got = {s: [c.reward for c in out if c.behavior.seat == s] for s in (0, 1)}
@@ -161,8 +162,8 @@ def test_every_variant_runs_on_the_same_records_with_each_estimator(estimator, v
     config = MaroConfig(variant=variant, estimator=estimator, rollout=RolloutConfig(samples=2),
                         mix=MixConfig(weights={"game": 1.0, "rollout": 1.0}))
     factory = _judge_factory() if estimator == "judge" else None
-    stats: dict = {}
-    out = credit([rec1, rec2], b1 + b2, config, estimator_factory=factory, stats=stats)
+    result = credit([rec1, rec2], b1 + b2, config, estimator_factory=factory)
+    out, stats = result.credited, result.stats
     assert sorted(c.behavior.id for c in out) == sorted(b.id for b in b1 + b2)
     assert all(math.isfinite(c.advantage) and c.weight > 0 for c in out)
     if variant not in (Variant.OUTCOME, Variant.RAE) and estimator in ("rollout", "mix"):
@@ -191,23 +192,23 @@ def test_stale_behaviors_are_dropped_by_the_declared_rule():
     record, behaviors, _ = logged_match()
     behaviors = _versioned(behaviors, ["smollm2@v0001", "smollm2@v0003", "smollm2@base", "smollm2"])
     cfg = MaroConfig(variant=Variant.OUTCOME, max_staleness=1, stale_rule="drop")
-    stats: dict = {}
-    out = credit([record], behaviors, cfg, current_version="v0003", stats=stats)
+    result = credit([record], behaviors, cfg, current_version="v0003")
+    out, stats = result.credited, result.stats
     # lags 2, 0, 3, unknown: the first and third exceed 1 and go; the unversioned one stays.
     assert [c.behavior.id for c in out] == [2, 4]
     assert [c.lag for c in out] == [0, None]
     assert stats["maro/stale_dropped"] == 2 and stats["maro/unversioned_behaviors"] == 1
     # Without a current version (training from base) nothing lags.
-    assert len(credit([record], behaviors, cfg)) == 4
+    assert len(credit([record], behaviors, cfg).credited) == 4
 
 
 def test_stale_behaviors_are_reweighted_by_decay_per_version_past_the_limit():
     record, behaviors, _ = logged_match()
     behaviors = _versioned(behaviors, ["smollm2@v0001", "smollm2@v0003", "smollm2@base", "smollm2"])
-    fresh = {c.behavior.id: c for c in credit([record], behaviors, MaroConfig(), current_version="v0003")}
+    fresh = {c.behavior.id: c for c in credit([record], behaviors, MaroConfig(), current_version="v0003").credited}
     cfg = MaroConfig(max_staleness=1, stale_rule="reweight", stale_decay=0.5)
-    stats: dict = {}
-    out = {c.behavior.id: c for c in credit([record], behaviors, cfg, current_version="v0003", stats=stats)}
+    result = credit([record], behaviors, cfg, current_version="v0003")
+    out, stats = {c.behavior.id: c for c in result.credited}, result.stats
     factors = {1: 0.5, 2: 1.0, 3: 0.25, 4: 1.0}  # 0.5 ** (2 - 1), 1, 0.5 ** (3 - 1), unversioned
     for i, f in factors.items():
         assert out[i].weight == pytest.approx(fresh[i].weight * f)

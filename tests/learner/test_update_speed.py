@@ -34,7 +34,7 @@ def test_played_matches_are_recorded_as_the_arena_records_them(bench):
         assert b.role == seats[b.match_id][b.seat].role
         by_seat.setdefault((b.match_id, b.seat), []).append(b.index)
     assert all(indices == list(range(len(indices))) for indices in by_seat.values())
-    credited = credit(matches, behaviors, MaroConfig())
+    credited = credit(matches, behaviors, MaroConfig()).credited
     assert len(credited) == len(behaviors)
 
 
@@ -43,7 +43,7 @@ def test_benchmark_yields_finite_figures_on_the_tiny_model(bench, tiny_model_dir
     result = bench.run_benchmark(matches, behaviors, tiny_model_dir, batch_size=2, steps=2, reps=1, log=lambda _: None)
     # Play-time log-probs as the model server records them: real ones (< 0) on the trained rows.
     assert all(b.logprobs and all(t.logprob <= 0 for t in b.logprobs) for b in result.behaviors)
-    credited = credit(matches, result.behaviors, MaroConfig())  # the sample order the plan indexes
+    credited = credit(matches, result.behaviors, MaroConfig()).credited  # the sample order the plan indexes
     trained = {credited[i].behavior.id for rows in result.maro[0].plan for i in rows}
     assert all(t.logprob < 0 for b in result.behaviors if b.id in trained for t in b.logprobs)
     figures = bench.summary(result)
