@@ -45,6 +45,11 @@ class MatchStore:
         self._lock = threading.Lock()
 
     @property
+    def networked(self) -> bool:
+        """Whether writes cross a network (any database but a local SQLite file)."""
+        return not self.url.startswith("sqlite")
+
+    @property
     def shown_url(self) -> str:
         """The URL as logs may show it: without its password."""
         return make_url(self.url).render_as_string(hide_password=True)

@@ -29,7 +29,10 @@ async def test_a_store_write_that_started_completes_before_a_cancellation_is_see
     from maro.arena.match.runner import MatchRunner, RunnerConfig
     from maro.arena.store.matches import MatchStore
 
-    runner = MatchRunner("m", GAMES.make("kuhn_poker-v1"), 0, [], MatchStore(tmp_path / "s.sqlite"), RunnerConfig())
+    class Networked(MatchStore):  # writes to a networked database leave the event loop
+        networked = True
+
+    runner = MatchRunner("m", GAMES.make("kuhn_poker-v1"), 0, [], Networked(tmp_path / "s.sqlite"), RunnerConfig())
     release, order = threading.Event(), []
 
     def slow_write():
@@ -45,3 +48,18 @@ async def test_a_store_write_that_started_completes_before_a_cancellation_is_see
     with pytest.raises(asyncio.CancelledError):
         await task
     assert order == ["written", "then"]
+
+
+async def test_a_local_sqlite_store_is_written_in_place(tmp_path):
+    import threading
+    from types import SimpleNamespace
+
+    from maro.arena.match.runner import MatchRunner, RunnerConfig
+    from maro.arena.store.matches import MatchStore
+
+    store = MatchStore(tmp_path / "s.sqlite")
+    assert not store.networked and MatchStore.networked.fget(SimpleNamespace(url="postgresql://u@db/maro"))
+    runner = MatchRunner("m", GAMES.make("kuhn_poker-v1"), 0, [], store, RunnerConfig())
+    threads = []
+    assert await runner._write(lambda: threads.append(threading.current_thread()) or 7) == 7
+    assert threads == [threading.main_thread()]
