@@ -98,7 +98,11 @@ async def _serve_async(system: str, db_dir: str, conn) -> None:
         from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
         runner = RunnerConfig(turn_timeout_s=600, join_timeout_s=600)
-        server = ArenaServer(ArenaConfig(port=0, db=str(Path(db_dir) / "bench.sqlite"), runner=runner), seats=ServerSeats())
+        # Every slot's matches belong to the one local caller: without a higher cap its per-caller
+        # limit (64 live matches) would hold the 100-match level at 64.
+        config = ArenaConfig(port=0, db=str(Path(db_dir) / "bench.sqlite"), runner=runner,
+                             max_live_matches_per_principal=100_000)
+        server = ArenaServer(config, seats=ServerSeats())
         port = await server.start()
         stop = server.stop
     else:
