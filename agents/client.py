@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 import grpc
 
-from maro.arena.transport.grpc import convert
 from maro.arena.match.messages import (
     Accepted,
     Joined,
@@ -21,6 +20,7 @@ from maro.arena.match.messages import (
     Submission,
     TurnPrompt,
 )
+from maro.arena.transport.grpc import convert
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 

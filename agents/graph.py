@@ -37,7 +37,7 @@ class AgentContext:
     server speaks too), so no decode steps go to prose after the action. Not while thinking, and
     only for OpenAI-compatible servers (entries with an api_base): hosted providers lack the flag."""
     text: GameText | None = None
-    """The game's text side (checks and prompts from a view). `AgentPlayer` sets it from its game;
+    """The game's text side (checks and prompts from a view). `AgentPlayer` sets it to its game's;
     without it the nodes take the text of the state's `game_id`."""
     memory_tokens: int = 0
     """Budget (estimated tokens) of the agent's notes of the match in the prompt: what it played,
@@ -350,7 +350,7 @@ class AgentPlayer:
 
     def __init__(self, game_id: str, context: AgentContext, graph: Any = None):
         self.game_id = game_id
-        self.context = context if context.text is not None else replace(context, text=text_for(game_id))
+        self.context = replace(context, text=text_for(game_id))  # the text of the game it plays
         self.graph = graph or build_agent()
         self.previous = ""
         self.memory: list[Note] = []

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from maro.arena.auth import Principal
+from maro.arena.errors import BadRequest, PermissionDenied
 from maro.arena.match.inputs import shown
 from maro.arena.match.seats import SeatPlan, ServerPlayer
-from maro.arena.errors import BadRequest, PermissionDenied
 
 if TYPE_CHECKING:
     from maro.agents.llm import ModelSettings

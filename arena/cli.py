@@ -193,8 +193,8 @@ def ratings(
     rebuild: Annotated[bool, typer.Option(help="Recompute from every finished match first.")] = False,
 ) -> None:
     """Print ratings per game and role (OpenSkill), with match counts and uncertainty."""
-    from maro.arena.store.ratings import RatingBook, format_table
     from maro.arena.store.matches import MatchStore
+    from maro.arena.store.ratings import RatingBook, format_table
 
     store = MatchStore(db)
     book = RatingBook(store.engine)

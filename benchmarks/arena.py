@@ -55,9 +55,9 @@ GAME = "bargaining-v1"
 # --- the messages the echo replays --------------------------------------------------------------
 def sample_messages() -> tuple[bytes, list[bytes]]:
     """A realistic action and the three responses the arena sends for it, serialized, mid-match."""
-    from maro.arena.transport.grpc import convert
     from maro.arena.engine import make_game
     from maro.arena.match.messages import Accepted, ObservationMsg, TurnPrompt
+    from maro.arena.transport.grpc import convert
 
     game = make_game(GAME)
     state, _ = game.init(7)

@@ -13,8 +13,8 @@ import torch
 
 from maro.arena.engine import make_game
 from maro.arena.store.records import BehaviorRecord, MatchRecord, SeatRecord, TokenLogprob
-from maro.learner.samples import TrainSample, collate, encode_sample
 from maro.learner.config import UpdateConfig
+from maro.learner.samples import TrainSample, collate, encode_sample
 from maro.learner.trainer import _load_policy
 
 PLAYED_BY = "smollm2@base"  # what the model server names the base policy; credit() reads its version

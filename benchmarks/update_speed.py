@@ -52,9 +52,9 @@ for _key, _value in {"HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "Tru
 import torch  # noqa: E402
 
 from maro.arena.store.records import BehaviorRecord  # noqa: E402
+from maro.learner.config import UpdateConfig  # noqa: E402
 from maro.learner.credit import MaroConfig, credit  # noqa: E402
 from maro.learner.samples import TrainSample, collate, encode_sample  # noqa: E402
-from maro.learner.config import UpdateConfig  # noqa: E402
 from maro.learner.trainer import MaroGRPOTrainer, _load_policy, grpo_config  # noqa: E402
 from maro.learner.update import to_sample  # noqa: E402
 
@@ -382,6 +382,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import transformers
+
     from maro.learner.localmodel import resolve_model
 
     transformers.logging.set_verbosity_error()

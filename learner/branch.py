@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from maro.arena.engine import Game, GameError, make_game
 from maro.arena.store.records import BehaviorRecord, MatchRecord
 from maro.learner import maro
+from maro.learner.config import UpdateConfig
 from maro.learner.credit import MaroConfig, game_key, learnable
 from maro.learner.estimators import Estimator, EstimatorFactory, estimator_stats, make_estimator
-from maro.learner.variants import recipe
-from maro.learner.samples import TrainSample, encode_sample
-from maro.learner.config import UpdateConfig
 from maro.learner.models import eos_ids, load_causal_lm, load_tokenizer
+from maro.learner.samples import TrainSample, encode_sample
+from maro.learner.variants import recipe
 
 log = logging.getLogger(__name__)
 

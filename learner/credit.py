@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-
 from maro.arena.engine import make_game
 from maro.arena.store.records import BehaviorRecord, MatchRecord
 from maro.learner import maro
@@ -145,7 +144,7 @@ def _prefetch(per_seat, by_id, estimators) -> None:
 
 
 def _apply_staleness(items: list[tuple[BehaviorRecord, float]], config: MaroConfig, current: str | None,
-                     stats: dict[str, float] | None):
+                     stats: dict[str, float]):
     """Drop or down-weight behaviors of too-old adapters (maro.staleness_factor), counting both."""
     kept, factors, lags = [], [], []
     dropped = reweighted = unversioned = 0
@@ -160,13 +159,12 @@ def _apply_staleness(items: list[tuple[BehaviorRecord, float]], config: MaroConf
         kept.append((b, r))
         factors.append(factor)
         lags.append(lag)
-    if stats is not None:
-        known = [lag for lag in lags if lag is not None]
-        stats.update({
-            "maro/stale_dropped": float(dropped), "maro/stale_reweighted": float(reweighted),
-            "maro/unversioned_behaviors": float(unversioned),
-            "maro/lag_mean": sum(known) / len(known) if known else 0.0,
-        })
+    known = [lag for lag in lags if lag is not None]
+    stats.update({
+        "maro/stale_dropped": float(dropped), "maro/stale_reweighted": float(reweighted),
+        "maro/unversioned_behaviors": float(unversioned),
+        "maro/lag_mean": sum(known) / len(known) if known else 0.0,
+    })
     return kept, factors, lags
 
 

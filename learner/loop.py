@@ -307,7 +307,7 @@ class SelfPlayRun:
         try:
             with self.console.status(f"MARO update ({learner.maro.variant}) on {len(match_ids)} matches"):
                 result = await asyncio.to_thread(run_update, self.store, self.adapters, model_dir, match_ids,
-                                                 learner, CreditState(dict(state.baselines)))
+                                                 learner, CreditState(state.baselines))
         except ValueError as exc:  # nothing learnable (say, every branch group tied): keep the policy
             self.console.print(f"[yellow]iteration {state.iteration + 1}: no update ({exc})")
             return state.version, {"skipped": str(exc)}, dict(state.baselines)
@@ -358,7 +358,7 @@ class SelfPlayRun:
             return dict(self.state.baselines)
         matches = [m for m in (self.store.get_match(i, with_events=False) for i in match_ids) if m is not None]
         replayed = credit(matches, self.store.behaviors(list(match_ids)), self.config.learner.maro,
-                          CreditState(dict(self.state.baselines)))
+                          CreditState(self.state.baselines))
         return replayed.state.baselines
 
 

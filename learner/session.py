@@ -15,8 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from maro.agents.llm import ModelSettings
 from maro.agents.seats import ServerSeats
 from maro.arena.match.runner import RunnerConfig
-from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 from maro.arena.store.matches import MatchStore
+from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.serving.config import PREFIX_CACHE_TOKENS
 from maro.learner.serving.process import ModelServerProcess

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maro.arena.engine import game_class
-from maro.arena.store.records import MatchRecord, SeatRecord
 from maro.arena.store.matches import MatchStore
+from maro.arena.store.records import MatchRecord, SeatRecord
 
 Side = Callable[[MatchRecord, SeatRecord], str | None]
 """Which side a seat plays for (a label), or None for seats that are not counted."""

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from maro.arena.store.matches import MatchStore
 from maro.learner.adapters import BASE, AdapterRegistry, ModelRef
 from maro.learner.branch import BranchConfig, Sampler, branch_samples
+from maro.learner.config import UpdateConfig
 from maro.learner.credit import Credited, CreditState, MaroConfig, credit
 from maro.learner.estimators import EstimatorFactory
 from maro.learner.samples import TrainSample
-from maro.learner.config import UpdateConfig
 from maro.learner.trainer import train_adapter
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def run_update(store: MatchStore, adapters: AdapterRegistry, base_model_dir: Pat
                              f"({int(summary.get('branch/states', 0))} states; every group had equal rewards)")
     else:
         result = credit(matches, behaviors, config.maro, state, parent, estimator_factory=estimator_factory)
-        credited, stats, state = result.credited, dict(result.stats), result.state
+        credited, stats, state = result.credited, result.stats, result.state
         if config.maro.drop_zero_advantage:
             kept = [c for c in credited if abs(c.advantage) > 1e-9]
             stats["maro/zero_advantage_dropped"] = float(len(credited) - len(kept))

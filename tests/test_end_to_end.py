@@ -5,8 +5,8 @@ import json
 from rich.console import Console
 
 from maro.arena.store.matches import MatchStore
-from maro.learner.demo import DemoConfig, run_demo
 from maro.learner.config import UpdateConfig
+from maro.learner.demo import DemoConfig, run_demo
 from maro.learner.update import LearnerConfig
 
 

@@ -2,10 +2,8 @@
 (`game`), the registry (`registry`) and the text helpers every game's prompts share (`text`).
 Everything a game's rules need is importable from here."""
 
-from maro.arena.engine.game import (Event, Game, Heuristic, Observation, Params, State, heuristic_of,
-                                    view_entry)
-from maro.arena.engine.registry import (GAMES, GameRegistry, game_class, game_ids, make_game, register, seating,
-                                        text_for)
+from maro.arena.engine.game import Event, Game, Heuristic, Observation, Params, State, heuristic_of, view_entry
+from maro.arena.engine.registry import GAMES, GameRegistry, game_class, game_ids, make_game, register, seating, text_for
 from maro.arena.engine.spec import Fallback, GameSpec
 from maro.arena.engine.text import GameText
 from maro.arena.errors import GameError, InvalidAction, MatchOver, NotYourTurn, UnknownGame

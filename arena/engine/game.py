@@ -136,10 +136,6 @@ class Game(ABC, Generic[S, P]):
     def legal_actions(self, state: S, seat: int) -> tuple[str, ...]:
         """Hints of the legal actions in the game's text format."""
 
-    @classmethod
-    def has_heuristic(cls) -> bool:
-        return cls.heuristic is not None
-
     @abstractmethod
     def random_action(self, state: S, seat: int, rng: random.Random) -> str:
         """A uniformly drawn legal action text for an acting seat (random play, tests, PettingZoo)."""
@@ -177,6 +173,10 @@ class Game(ABC, Generic[S, P]):
     def acting(self, state: S) -> frozenset[int]:
         """Seats that act now: none once the match is over."""
         return frozenset() if state.finished else self._acting(state)
+
+    @classmethod
+    def has_heuristic(cls) -> bool:
+        return cls.heuristic is not None
 
     def value(self, state: S, seat: int) -> float:
         """The seat's outcome once the match is over, the game's heuristic before."""

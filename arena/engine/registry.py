@@ -57,7 +57,7 @@ class GameRegistry:
 
 
 def _load_builtin() -> None:
-    """Import every module of maro.arena.games; games register themselves on import."""
+    """Import every game package of maro.arena.games; games register themselves on import."""
     import maro.arena.games as package
 
     for module in pkgutil.iter_modules(package.__path__):

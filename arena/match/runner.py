@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from maro.arena.engine import Event, Game, GameError, Observation, State
-from maro.arena.metrics import ArenaMetrics
 from maro.arena.match.messages import (
     Accepted,
     BehaviorReport,
@@ -22,8 +21,9 @@ from maro.arena.match.messages import (
     Submission,
     TurnPrompt,
 )
-from maro.arena.store.records import BehaviorRecord, EventRecord
+from maro.arena.metrics import ArenaMetrics
 from maro.arena.store.matches import MatchStore
+from maro.arena.store.records import BehaviorRecord, EventRecord
 
 log = logging.getLogger(__name__)
 
@@ -112,19 +112,11 @@ class MatchRunner:
             log.info("match ended", extra={**self._log, "status": self.status})
 
     async def _write(self, call, *args, then=None, **kwargs):
-        """A store write. To a networked database (Postgres) it leaves the event loop, so a slow
-        round trip holds up only this match; a local SQLite file is written in place, since a
-        thread hop costs more there than the write (docs/benchmarks.md: per-turn p50 at 10
-        matches 23 ms with every write in a thread, 7 ms in place). A write that has started
-        always completes, and `then` runs once it did, even when the match is cancelled
-        meanwhile: the abort that cancellation leads to is written after it, and never over a
-        match this write has finished."""
-        if not self.store.networked:
-            result = call(*args, **kwargs)
-            if then is not None:
-                then()
-            return result
-        task = asyncio.ensure_future(asyncio.to_thread(call, *args, **kwargs))
+        """A store write (`MatchStore.run`: off the event loop for a networked database). A write
+        that has started always completes, and `then` runs once it did, even when the match is
+        cancelled meanwhile: the abort that cancellation leads to is written after it, and never
+        over a match this write has finished."""
+        task = asyncio.ensure_future(self.store.run(call, *args, **kwargs))
         try:
             result = await asyncio.shield(task)
         except asyncio.CancelledError:

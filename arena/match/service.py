@@ -18,16 +18,24 @@ from pydantic import ValidationError
 
 from maro.arena.auth import LOCAL, Principal
 from maro.arena.engine import GameSpec, game_class, game_ids, make_game
-from maro.arena.errors import (ArenaError, BadRequest, Conflict, Exhausted, GameError, NotFound, PermissionDenied,
-                               Unavailable)
+from maro.arena.errors import (
+    ArenaError,
+    BadRequest,
+    Conflict,
+    Exhausted,
+    GameError,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from maro.arena.match.inputs import display_name, shown
 from maro.arena.match.messages import MatchEnd, Rejection, SeatChannel, TurnPrompt
-from maro.arena.metrics import ArenaMetrics
-from maro.arena.store.ratings import RatingBook
-from maro.arena.store.records import EventRecord, MatchRecord, SeatRecord
 from maro.arena.match.runner import MatchRunner, RunnerConfig
 from maro.arena.match.seats import SEAT_KINDS, SERVER_KINDS, SeatFactory, SeatPlan, ServerPlayer
+from maro.arena.metrics import ArenaMetrics
 from maro.arena.store.matches import MatchStore, hash_token, store_name
+from maro.arena.store.ratings import RatingBook
+from maro.arena.store.records import EventRecord, MatchRecord, SeatRecord
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +174,14 @@ class MatchService:
         for seats in self._lobby.values():
             for open_seat in [s for s in seats if s.match_id == match_id]:
                 seats.remove(open_seat)
-        if live.runner.status == "finished":  # rated off the event loop: a transaction per match
+        if live.runner.status == "finished":  # rated as a task of its own: a transaction per match
             task = asyncio.get_running_loop().create_task(self._rate(match_id, live.final_record()))
             self._rating[match_id] = task
             task.add_done_callback(lambda _t, m=match_id: self._rating.pop(m, None))
 
     async def _rate(self, match_id: str, record) -> None:
         try:
-            await asyncio.to_thread(self.ratings.update, record)
+            await self.store.run(self.ratings.update, record)
         except Exception:  # ratings must never take the arena down
             log.exception("rating update failed", extra={"match_id": match_id})
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from maro.learner import maro
 from maro.learner.estimators.base import Estimator
 
+
 class MixEstimator(Estimator):
     """V = sum_j w_j V_j / sum_j w_j over the component estimators (maro.mix_values)."""
 

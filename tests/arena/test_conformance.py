@@ -9,6 +9,7 @@ import pytest
 from maro.arena.engine import Game, GameError, InvalidAction, NotYourTurn, game_class, game_ids, make_game
 from tests.helpers import SEEDS, variants, visible_text
 
+
 def random_play(game: Game, seed: int, max_steps: int = 2000):
     """Play random legal actions; returns the states, the actions and the events, in order."""
     rng = random.Random(seed)

@@ -18,7 +18,6 @@ from tests.helpers import free_port
 BOT = {"kind": "bot", "bot": "bargaining-bot"}
 
 
-
 def start_server(db, port):
     proc = subprocess.Popen([sys.executable, "-m", "maro.learner.cli", "arena", "serve", "--port", str(port),
                              "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

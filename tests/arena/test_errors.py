@@ -3,9 +3,9 @@
 import grpc
 
 from maro.arena import errors
+from maro.arena.match.inputs import BadInput
 from maro.arena.transport.grpc.convert import MalformedMessage
 from maro.arena.transport.grpc.guard import TooManyStreams
-from maro.arena.match.inputs import BadInput
 from maro.arena.transport.grpc.servicer import status_for
 
 

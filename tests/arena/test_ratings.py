@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from maro.arena.store.matches import MatchStore
 from maro.arena.store.ratings import OVERALL, RatingBook, format_table, rating_groups
 from maro.arena.store.records import MatchRecord, SeatRecord
-from maro.arena.store.matches import MatchStore
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

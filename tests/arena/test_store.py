@@ -2,8 +2,8 @@
 
 import sqlite3
 
-from maro.arena.store.records import BehaviorRecord, EventRecord, MatchRecord, SeatRecord, TokenLogprob
 from maro.arena.store.matches import MatchStore, hash_token
+from maro.arena.store.records import BehaviorRecord, EventRecord, MatchRecord, SeatRecord, TokenLogprob
 
 
 def make_record(match_id, game="bargaining-v1"):

@@ -18,10 +18,10 @@ from maro.learner.branch import (
     decision_states,
     group_advantages,
 )
+from maro.learner.config import UpdateConfig
 from maro.learner.credit import MaroConfig
 from maro.learner.maro import Variant
 from maro.learner.samples import TrainSample, encode_sample
-from maro.learner.config import UpdateConfig
 
 BARGAIN = make_game("bargaining-v1")
 UPDATE = UpdateConfig(batch_size=2, max_prompt_tokens=256, max_completion_tokens=8, beta=0.0, temperature=0.7)

@@ -8,8 +8,8 @@ import pytest
 from maro.arena.engine import make_game
 from maro.arena.store.records import BehaviorRecord, MatchRecord, SeatRecord
 from maro.learner import maro
-from maro.learner.credit import CreditState, MaroConfig, adapter_version, credit, version_lag
 from maro.learner.config import MixConfig, RolloutConfig
+from maro.learner.credit import CreditState, MaroConfig, adapter_version, credit, version_lag
 from maro.learner.estimators import Estimator
 from maro.learner.maro import Variant
 

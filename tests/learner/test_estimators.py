@@ -7,10 +7,18 @@ import pytest
 from maro.agents import llm
 from maro.arena.engine import make_game
 from maro.learner import credit as credit_module
-from maro.learner.credit import MaroConfig
 from maro.learner.config import JudgeConfig, MixConfig, RolloutConfig
-from maro.learner.estimators import (GameEstimator, JudgeEstimator, MixEstimator, RolloutEstimator, estimator_stats,
-                                     judge_messages, make_estimator, parse_probability)
+from maro.learner.credit import MaroConfig
+from maro.learner.estimators import (
+    GameEstimator,
+    JudgeEstimator,
+    MixEstimator,
+    RolloutEstimator,
+    estimator_stats,
+    judge_messages,
+    make_estimator,
+    parse_probability,
+)
 
 BARGAIN = make_game("bargaining-v1")
 

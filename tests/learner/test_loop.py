@@ -10,10 +10,10 @@ from collections import Counter
 
 import pytest
 
+from maro.learner.config import UpdateConfig
 from maro.learner.evaluate import EvalConfig, bootstrap_ci, eval_plans, run_eval
 from maro.learner.loop import OpponentMix, SelfPlayConfig, SelfPlayRun, iteration_plans, plan_kind
 from maro.learner.runs import read_metrics
-from maro.learner.config import UpdateConfig
 from maro.learner.update import LearnerConfig
 
 FAST = LearnerConfig(update=UpdateConfig(batch_size=4, max_prompt_tokens=256, max_completion_tokens=8))
@@ -188,8 +188,8 @@ async def test_eval_adapter_against_base(tmp_path, tiny_model_dir):
 
 
 def test_selfplay_trains_at_the_play_temperature_with_the_base_logprobs_as_reference():
-    from maro.learner.loop import _tempered
     from maro.learner.config import UpdateConfig
+    from maro.learner.loop import _tempered
     from maro.learner.update import LearnerConfig
 
     tempered = _tempered(LearnerConfig(), 0.7).update

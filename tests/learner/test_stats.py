@@ -1,7 +1,7 @@
 """One reading of finished matches into per-side outcomes and valid-action rates, on a real store."""
 
-from maro.arena.store.records import BehaviorRecord, MatchRecord, SeatRecord
 from maro.arena.store.matches import MatchStore
+from maro.arena.store.records import BehaviorRecord, MatchRecord, SeatRecord
 from maro.learner.rollouts import batch_stats
 from maro.learner.stats import iteration_stats, seat_stats
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from maro.learner.samples import TrainSample, encode_sample
 from maro.learner.config import UpdateConfig
+from maro.learner.samples import TrainSample, encode_sample
 from maro.learner.trainer import train_adapter
 
 PROMPT = [{"role": "user", "content": "Make an offer for the hat."}]

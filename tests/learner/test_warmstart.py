@@ -10,8 +10,8 @@ import torch
 from maro.agents.graph import first_prompt
 from maro.arena.engine import make_game
 from maro.learner.adapters import AdapterRegistry
-from maro.learner.loop import SelfPlayConfig, SelfPlayRun
 from maro.learner.config import UpdateConfig
+from maro.learner.loop import SelfPlayConfig, SelfPlayRun
 from maro.learner.update import LearnerConfig
 from maro.learner.warmstart import WarmStartConfig, imitation_examples, warm_start
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maro.arena.engine import Event, Game, GameSpec, Params, State, register, view_entry
 import maro.arena.games.bargaining.text as text
+from maro.arena.engine import Event, Game, GameSpec, Params, State, register, view_entry
 
 SELLER, BUYER = 0, 1
 ROLES = ("seller", "buyer")
@@ -84,7 +84,6 @@ class Bargaining(Game[BargainingState, BargainingParams]):
     game_text = text.TEXT
     params_model = BargainingParams
     state_model = BargainingState
-
 
     def init(self, seed: int) -> tuple[BargainingState, list[Event]]:
         rng = random.Random(seed)

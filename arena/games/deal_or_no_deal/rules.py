@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maro.arena.engine import Event, Game, GameError, GameSpec, Params, State, register, view_entry
 import maro.arena.games.deal_or_no_deal.text as text
+from maro.arena.engine import Event, Game, GameError, GameSpec, Params, State, register, view_entry
 from maro.arena.games.deal_or_no_deal.text import ITEMS, describe
 
 ROLES = ("negotiator_a", "negotiator_b")
@@ -110,7 +110,6 @@ class DealOrNoDeal(Game[DealState, DealParams]):
     game_text = text.TEXT
     params_model = DealParams
     state_model = DealState
-
 
     def init(self, seed: int) -> tuple[DealState, list[Event]]:
         rng = random.Random(seed)

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from maro.arena.engine import Event, Game, GameSpec, Params, State, register, view_entry
 import maro.arena.games.kuhn_poker.text as text
+from maro.arena.engine import Event, Game, GameSpec, Params, State, register, view_entry
 from maro.arena.games.kuhn_poker.text import CARDS, card_phrase
 
 ROLES = ("first", "second")
@@ -78,7 +78,6 @@ class KuhnPoker(Game[KuhnState, KuhnParams]):
     game_text = text.TEXT
     params_model = KuhnParams
     state_model = KuhnState
-
 
     def init(self, seed: int) -> tuple[KuhnState, list[Event]]:
         rng = random.Random(seed)

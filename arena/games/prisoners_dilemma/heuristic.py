@@ -4,7 +4,13 @@ for MARO's `game` estimator (the engine's `Game.value` gives the outcome once th
 from __future__ import annotations
 
 from maro.arena.engine import heuristic_of
-from maro.arena.games.prisoners_dilemma.rules import RANDOM_ROUND, PrisonersDilemma, PrisonersDilemmaState, round_payoffs, to_outcome
+from maro.arena.games.prisoners_dilemma.rules import (
+    RANDOM_ROUND,
+    PrisonersDilemma,
+    PrisonersDilemmaState,
+    round_payoffs,
+    to_outcome,
+)
 
 
 @heuristic_of(PrisonersDilemma)

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from maro.arena.engine import Event, Game, GameSpec, Params, State, register
 import maro.arena.games.prisoners_dilemma.text as text
+from maro.arena.engine import Event, Game, GameSpec, Params, State, register
 
 MAX_PAYOFF = 5.0  # the temptation payoff T: the best a round can pay
 RANDOM_ROUND = sum(text.PAYOFF.values()) / 4  # expected payoff of a round of uniformly random moves
@@ -78,7 +78,6 @@ class PrisonersDilemma(Game[PrisonersDilemmaState, PrisonersDilemmaParams]):
     params_model = PrisonersDilemmaParams
     state_model = PrisonersDilemmaState
     players_param = "players"
-
 
     def init(self, seed: int) -> tuple[PrisonersDilemmaState, list[Event]]:
         # No chance in the rules; the seed only seeds the stored generator for uniformity.

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maro.arena.engine import Event, Game, GameSpec, Params, State, register, view_entry
 import maro.arena.games.undercover.text as text
+from maro.arena.engine import Event, Game, GameSpec, Params, State, register, view_entry
 
 CIVILIAN, UNDERCOVER = "civilian", "undercover"
 TEAMS = {CIVILIAN: "civilians", UNDERCOVER: "undercovers"}
@@ -99,7 +99,6 @@ class Undercover(Game[UndercoverState, UndercoverParams]):
     params_model = UndercoverParams
     state_model = UndercoverState
     players_param = "players"
-
 
     def init(self, seed: int) -> tuple[UndercoverState, list[Event]]:
         rng = random.Random(seed)

@@ -3,7 +3,7 @@
 The package is the game: `rules` (registered on import), `text` (its action format, parser and
 prompt), `heuristic` (its value estimate for learning) and `state` (its parameters, records and state)."""
 
-from maro.arena.games.werewolf.rules import Werewolf  # registers the game
 from maro.arena.games.werewolf import heuristic  # noqa: F401  (attaches the value heuristic)
+from maro.arena.games.werewolf.rules import Werewolf  # registers the game
 
 __all__ = ["Werewolf"]

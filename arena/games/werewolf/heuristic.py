@@ -4,7 +4,7 @@ for MARO's `game` estimator (the engine's `Game.value` gives the outcome once th
 from __future__ import annotations
 
 from maro.arena.engine import heuristic_of
-from maro.arena.games.werewolf.rules import team_of, Werewolf, WerewolfState
+from maro.arena.games.werewolf.rules import Werewolf, WerewolfState, team_of
 
 
 @heuristic_of(Werewolf)

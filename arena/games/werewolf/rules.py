@@ -8,13 +8,26 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from maro.arena.engine import Event, Game, GameSpec, register, view_entry
 import maro.arena.games.werewolf.text as text
+from maro.arena.engine import Event, Game, GameSpec, register, view_entry
 from maro.arena.games.werewolf.state import (
-    DOCTOR, ROLES, SEER, TEAMS, VILLAGER, WOLF, DayVote, Night, Speech, WerewolfParams, WerewolfState,
-    deal, next_night_phase, plurality, team_of, winner,
+    DOCTOR,
+    ROLES,
+    SEER,
+    TEAMS,
+    VILLAGER,
+    WOLF,
+    DayVote,
+    Night,
+    Speech,
+    WerewolfParams,
+    WerewolfState,
+    deal,
+    next_night_phase,
+    plurality,
+    team_of,
+    winner,
 )
-
 
 # Private notes open with a parenthesised channel name; speech cannot contain parentheses, so
 # these prefixes appear only in the notes and `hidden_from` can list them as they are.
@@ -50,7 +63,6 @@ class Werewolf(Game[WerewolfState, WerewolfParams]):
     params_model = WerewolfParams
     state_model = WerewolfState
     players_param = "players"
-
 
     def role(self, state: WerewolfState, seat: int) -> str:
         return state.roles[seat]

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from maro.arena.engine import InvalidAction
-from maro.arena.games.werewolf.state import SAY_LIMIT
 from maro.arena.engine.text import GameText, commands, last_command, with_worked_example
+from maro.arena.games.werewolf.state import SAY_LIMIT
 
 ACTION_FORMAT = "[Say: text] | [Pass] | [Kill: N] | [Inspect: N] | [Protect: N] | [Vote: N] | [Vote: none]"
 _COMMAND = commands(("say", "pass", "kill", "inspect", "protect", "vote"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from maro.arena.match import messages as m
 from maro.arena.engine import GameSpec
 from maro.arena.errors import BadRequest
+from maro.arena.match import messages as m
 from maro.arena.match.inputs import MAX_ACTION_CHARS
 from maro.arena.store.records import EventRecord, MatchRecord, TokenLogprob
 from maro.arena.v1 import arena_pb2 as pb

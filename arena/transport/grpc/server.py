@@ -14,12 +14,12 @@ from grpc_reflection.v1alpha import reflection
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from maro.arena.auth import KeyRing, is_loopback
-from maro.arena.transport.grpc.guard import GuardInterceptor
-from maro.arena.metrics import ArenaMetrics
 from maro.arena.match.runner import RunnerConfig
 from maro.arena.match.service import MatchService
-from maro.arena.transport.grpc.servicer import ArenaServicer
+from maro.arena.metrics import ArenaMetrics
 from maro.arena.store.matches import MatchStore
+from maro.arena.transport.grpc.guard import GuardInterceptor
+from maro.arena.transport.grpc.servicer import ArenaServicer
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 

@@ -8,13 +8,13 @@ import functools
 
 import grpc
 
-from maro.arena.match import inputs
-from maro.arena.transport.grpc import convert
 from maro.arena.auth import current_principal
-from maro.arena.transport.grpc.guard import Malformed, RateLimit, stream_joined
-from maro.arena.match.messages import Joined, MatchEnd, Rejection
 from maro.arena.errors import BadRequest, Conflict, Exhausted, NotFound, PermissionDenied, TimedOut, Unavailable
+from maro.arena.match import inputs
+from maro.arena.match.messages import Joined, MatchEnd, Rejection
 from maro.arena.match.service import MatchService, SeatPlan
+from maro.arena.transport.grpc import convert
+from maro.arena.transport.grpc.guard import Malformed, RateLimit, stream_joined
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
