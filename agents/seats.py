@@ -65,8 +65,8 @@ class ServerSeats:
             bot = get_bot(name)
         except KeyError as exc:
             raise BadRequest(f"seat {seat}: {exc.args[0]}") from None
-        if bot.game_id != game_id:
-            raise BadRequest(f"seat {seat}: bot {name!r} plays {bot.game_id}, not {game_id}")
+        if reason := bot.refusal(game_id):
+            raise BadRequest(f"seat {seat}: {reason}")
 
     def _settings(self, seat: int, plan: SeatPlan, principal: Principal) -> ModelSettings:
         """The registry entry a model seat names. Refused, before the match exists, for callers

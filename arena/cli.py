@@ -45,14 +45,30 @@ def add_commands(app: typer.Typer) -> None:
     app.command()(ratings)
 
 
-def games() -> None:
+def games(
+    all_: Annotated[bool, typer.Option("--all", help="Also every game of the adapted libraries (OpenSpiel), "
+                                                      "supported or refused with the reason.")] = False,
+) -> None:
     """List the registered games with their roles and player counts."""
-    from maro.arena.engine import game_class, game_ids
+    from maro.arena.engine import GAMES, game_class, game_ids
 
     for gid in game_ids():
         spec = game_class(gid).spec
         players = f"{spec.min_players}" if spec.min_players == spec.max_players else f"{spec.min_players}-{spec.max_players}"
         typer.echo(f"{gid:24} players {players:5} roles {', '.join(spec.roles):30} {spec.description}")
+    if not all_:
+        families = ", ".join(f"{p}:..." for p in GAMES.families())
+        if families:
+            typer.echo(f"(and the adapted games {families}: `maro games --all` lists them)")
+        return
+    refused = []
+    for entry in GAMES.catalogue():
+        if entry.refused:
+            refused.append(entry)
+        else:
+            typer.echo(f"{entry.id:36} players {entry.players:5} {entry.description}")
+    for entry in refused:
+        typer.echo(f"{entry.id:36} refused: {entry.refused}")
 
 
 def replay(

@@ -212,38 +212,49 @@ def warmstart(
 def exploitability(
     adapter: Annotated[Path | None, typer.Option(help="An adapter folder (omit for the base model).")] = None,
     bot: Annotated[str | None, typer.Option(help="Measure a scripted bot instead of the model.")] = None,
-    game: Annotated[str, typer.Option(help="Only kuhn_poker-v1 (OpenSpiel's kuhn_poker) for now.")] = "kuhn_poker-v1",
+    game: Annotated[str, typer.Option(help="kuhn_poker-v1, or an OpenSpiel two-player zero-sum game "
+                                           "(openspiel:kuhn_poker, openspiel:leduc_poker).")] = "kuhn_poker-v1",
     temperature: Annotated[float, typer.Option(help="The sampling temperature the policy plays at.")] = 0.7,
     model: Annotated[str, typer.Option(help="Base model: `smollm2` or a folder.")] = "smollm2",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write NashConv and the table here.")] = None,
 ) -> None:
-    """NashConv of the model's (or a bot's) Kuhn poker policy, by OpenSpiel: 0 is an equilibrium."""
+    """NashConv of the model's (or a bot's) policy by OpenSpiel: 0 is an equilibrium."""
     from maro.learner import exploitability as ex
 
     _quiet()
-    if game != ex.GAME:
-        raise typer.BadParameter(f"--game {game}: exploitability is computed for {ex.GAME} only")
+    if reason := ex.refusal(game):
+        raise typer.BadParameter(f"--game {game}: {reason}")
     if bot and adapter:
         raise typer.BadParameter("give --adapter or --bot, not both")
     if adapter is not None and not (adapter / "adapter_config.json").exists():
         raise typer.BadParameter(f"--adapter {adapter}: no adapter_config.json there")
-    if bot:
-        policy, label = ex.bot_policy(bot), f"bot {bot}"
-    else:
-        from maro.learner.localmodel import resolve_model
-
-        policy = ex.model_policy(resolve_model(model), adapter, temperature)
-        label = f"{model} + {adapter}" if adapter else f"{model} (base)"
     try:
-        value, table = ex.nash_conv(policy)
+        if bot:
+            policy, label = ex.bot_policy(bot, game_id=game), f"bot {bot}"
+        else:
+            from maro.learner.localmodel import resolve_model
+
+            policy = ex.model_policy(resolve_model(model), adapter, temperature, game_id=game)
+            label = f"{model} + {adapter}" if adapter else f"{model} (base)"
+        value, table = ex.nash_conv(policy, game)
     except KeyError as exc:
-        raise typer.BadParameter(f"--bot {bot}: {exc}") from exc
-    typer.echo(f"{label}: NashConv {value:.4f} (exploitability {value / 2:.4f}); P(bet or call) by state:")
-    for key in sorted(table, key=lambda k: (len(k), k)):
-        card = ("J", "Q", "K")[int(key[0])]
-        typer.echo(f"  {card} {key[1:] or '-':3s} {table[key]['bet']:.3f}")
+        raise typer.BadParameter(f"--bot {bot}: {exc.args[0]}") from exc
+    except ValueError as exc:
+        raise typer.BadParameter(f"--game {game}: {exc}") from exc
+    typer.echo(f"{label} on {game}: NashConv {value:.4f} (exploitability {value / 2:.4f})")
+    if game == ex.GAME:
+        typer.echo("P(bet or call) by state:")
+        for key in sorted(table, key=lambda k: (len(k), k)):
+            card = ("J", "Q", "K")[int(key[0])]
+            typer.echo(f"  {card} {key[1:] or '-':3s} {table[key]['bet']:.3f}")
+    else:
+        for key in sorted(table, key=lambda k: (len(k), k))[:24]:
+            shown = ", ".join(f"{a} {p:.3f}" for a, p in table[key].items())
+            typer.echo(f"  {' '.join(key.split())[:40]:40s} {shown}")
+        if len(table) > 24:
+            typer.echo(f"  ... {len(table)} information states in all" + (" (--json has them)" if json_out else ""))
     if json_out:
-        json_out.write_text(json.dumps({"policy": label, "nash_conv": value, "table": table}, indent=2))
+        json_out.write_text(json.dumps({"policy": label, "game": game, "nash_conv": value, "table": table}, indent=2))
 
 
 def demo(

@@ -65,8 +65,8 @@ def imitation_examples(game_id: str, matches: int, seed: int, players: int | Non
     prompt is what a model agent in that seat would be sent, the completion the bot's action."""
     params, count = seating(game_id, None, players)
     policy = get_bot(bot or default_bot(game_id))
-    if policy.game_id != game_id:
-        raise ValueError(f"bot {policy.name!r} plays {policy.game_id}, not {game_id}")
+    if reason := policy.refusal(game_id):
+        raise ValueError(reason)
     examples: list[dict[str, Any]] = []
     for match in range(matches):
         game = make_game(game_id, params)

@@ -146,6 +146,22 @@ def variants():
             yield pytest.param(gid, {}, id=gid)
 
 
+ADAPTED_SEEDS = range(3)
+"""Seeds per adapted game (OpenSpiel's): they are many, and their engine is OpenSpiel's own."""
+
+
+def adapted_variants():
+    """(game id, params) of every supported OpenSpiel game at its default parameters."""
+    from maro.arena.games.openspiel import supported
+
+    for gid in supported():
+        yield pytest.param(gid, {}, id=gid)
+
+
+def seeds_for(game_id: str):
+    return ADAPTED_SEEDS if ":" in game_id else SEEDS
+
+
 def visible_text(game, state, events, observer):
     seen = [e.text + " " + json.dumps(dict(e.data)) for e in events if e.visible_to(observer)]
     obs = game.observe(state, observer)  # its `role` is what the transport tells the player

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import pkgutil
 import random
@@ -16,7 +17,21 @@ BotPolicy = Callable[[Mapping[str, Any], Sequence[str], random.Random], str]
 class Bot:
     name: str
     game_id: str
+    """The game it plays, or a pattern of ids (`openspiel:*`) for the bots of a game family."""
     policy: BotPolicy
+    accepts: Callable[[str], str] | None = None
+    """For a pattern: why a matching id is still refused ("" when the bot plays it)."""
+    probabilities: Callable[[Mapping[str, Any], Sequence[str]], list[float]] | None = None
+    """Its probability of each legal action, where the bot can state them (exploitability)."""
+
+    def refusal(self, game_id: str) -> str:
+        """Why the bot does not play `game_id` ("" when it does)."""
+        if not fnmatch.fnmatchcase(game_id, self.game_id):
+            return f"bot {self.name!r} plays {self.game_id}, not {game_id}"
+        return self.accepts(game_id) if self.accepts else ""
+
+    def plays(self, game_id: str) -> bool:
+        return not self.refusal(game_id)
 
     def act(self, view: Mapping[str, Any], legal_actions: Sequence[str], rng: random.Random) -> str:
         return self.policy(view, legal_actions, rng)
@@ -52,7 +67,7 @@ def get_bot(name: str) -> Bot:
 
 def bot_names(game_id: str | None = None) -> list[str]:
     _load()
-    return sorted(n for n, b in _BOTS.items() if game_id is None or b.game_id == game_id)
+    return sorted(n for n, b in _BOTS.items() if game_id is None or b.plays(game_id))
 
 
 def default_bot(game_id: str) -> str:

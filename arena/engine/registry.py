@@ -4,20 +4,51 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from maro.arena.engine.game import Game
 from maro.arena.engine.text import GameText
 from maro.arena.errors import UnknownGame
 
+MAX_ID_LENGTH = 200
+"""The longest game id a caller may ask for (family ids carry their parameters)."""
+MAX_MADE = 256
+"""Family game classes kept at once; the least recently used is made again when asked for."""
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One game a family offers: its id, and why it is refused (empty when it is supported)."""
+
+    id: str
+    players: str
+    description: str
+    refused: str = ""
+
+
+@dataclass(frozen=True)
+class GameFamily:
+    """Games of an outside library, made on demand: `resolve(id)` builds the game class for an
+    id `prefix:...` (or raises UnknownGame with the reason it is refused), `catalogue()` lists
+    what the installed library offers, supported or not."""
+
+    prefix: str
+    resolve: Callable[[str], type[Game]]
+    catalogue: Callable[[], Iterable[CatalogueEntry]]
+
 
 class GameRegistry:
     """Game classes by id. `GAMES` is the process's registry (the built-in games register on
-    first use); tests and embedders build their own and add throwaway games to it."""
+    first use); tests and embedders build their own and add throwaway games to it. Families
+    (`add_family`) answer for every id under their prefix, building each class once."""
 
     def __init__(self, loader: Callable[[], None] | None = None):
         self._classes: dict[str, type[Game]] = {}
+        self._families: dict[str, GameFamily] = {}
+        self._made: OrderedDict[str, type[Game]] = OrderedDict()
         self._loader = loader
 
     def _load(self) -> None:
@@ -41,16 +72,48 @@ class GameRegistry:
         self._classes[spec.id] = cls
         return cls
 
+    def add_family(self, family: GameFamily) -> GameFamily:
+        if not family.prefix or ":" in family.prefix or family.prefix in self._families:
+            raise ValueError(f"game family prefix {family.prefix!r} is empty, has a colon or is taken")
+        self._families[family.prefix] = family
+        return family
+
     def ids(self) -> list[str]:
+        """The built-in (registered) games; `catalogue()` adds what the families offer."""
         self._load()
         return sorted(self._classes)
 
+    def families(self) -> list[str]:
+        self._load()
+        return sorted(self._families)
+
+    def catalogue(self, prefix: str | None = None) -> list[CatalogueEntry]:
+        """What each family offers (supported and refused, with the reason), by id."""
+        self._load()
+        found = []
+        for name in sorted(self._families):
+            if prefix is None or name == prefix:
+                found += self._families[name].catalogue()
+        return sorted(found, key=lambda e: e.id)
+
     def get(self, game_id: str) -> type[Game]:
         self._load()
-        try:
+        if game_id in self._classes:
             return self._classes[game_id]
-        except KeyError:
-            raise UnknownGame(f"unknown game {game_id!r}; known: {', '.join(sorted(self._classes))}") from None
+        prefix, colon, _ = game_id.partition(":")
+        if colon and prefix in self._families:
+            if len(game_id) > MAX_ID_LENGTH:
+                raise UnknownGame(f"game id of {len(game_id)} characters; at most {MAX_ID_LENGTH}")
+            if game_id not in self._made:
+                cls = self._families[prefix].resolve(game_id)
+                self._made[game_id] = cls = self._made.get(cls.spec.id, cls)
+                self._made[cls.spec.id] = cls
+                while len(self._made) > MAX_MADE:
+                    self._made.popitem(last=False)
+            self._made.move_to_end(game_id)
+            return self._made[game_id]
+        families = "".join(f", {p}:..." for p in sorted(self._families))
+        raise UnknownGame(f"unknown game {game_id!r}; known: {', '.join(sorted(self._classes))}{families}")
 
     def make(self, game_id: str, params: Mapping[str, Any] | None = None) -> Game:
         return self.get(game_id)(params)

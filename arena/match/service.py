@@ -110,6 +110,7 @@ class MatchService:
                            seats: Sequence[SeatPlan], principal: Principal = LOCAL) -> tuple[str, dict[int, str]]:
         """Start a match for `principal`; returns its id and the tokens of its `remote` seats."""
         game = self._game(game_id, params, seats, principal)
+        game_id = game.spec.id  # an adapted game's canonical id (`openspiel:kuhn_poker()` -> `openspiel:kuhn_poker`)
         mine = sum(live.created_by == principal.name for live in self.live.values())
         if mine >= self.max_live_matches:
             raise Exhausted(f"{principal.name} has {mine} live matches, the most one caller may have; "
@@ -194,8 +195,10 @@ class MatchService:
 
     async def find_seat(self, game_id: str, wait: bool) -> OpenSeat:
         """The oldest open seat of a live match of `game_id`; with `wait`, until one opens."""
-        if game_id not in game_ids():
-            raise NotFound(f"unknown game {game_id!r}")
+        try:
+            game_id = game_class(game_id).spec.id
+        except GameError as exc:
+            raise NotFound(str(exc)) from exc
         async with self._seat_opened:
             while True:
                 queue = self._lobby.get(game_id)

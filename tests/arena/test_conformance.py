@@ -1,5 +1,6 @@
-"""Every registered game, held to the same contract: random play, replay, snapshots, bounds,
-hidden information, refusals, prompts (its scripted bot is held to it in tests/agents/test_bots.py)."""
+"""Every registered game and every supported OpenSpiel game, held to the same contract: random
+play, replay, snapshots, bounds, hidden information, refusals, prompts (its scripted bot is held
+to it in tests/agents/test_bots.py)."""
 
 import json
 import random
@@ -7,7 +8,9 @@ import random
 import pytest
 
 from maro.arena.engine import Game, GameError, InvalidAction, NotYourTurn, game_class, game_ids, make_game
-from tests.helpers import SEEDS, variants, visible_text
+from tests.helpers import adapted_variants, seeds_for, variants, visible_text
+
+CASES = list(variants()) + list(adapted_variants())
 
 
 def random_play(game: Game, seed: int, max_steps: int = 2000):
@@ -26,11 +29,11 @@ def random_play(game: Game, seed: int, max_steps: int = 2000):
     raise AssertionError(f"no end after {max_steps} steps")
 
 
-@pytest.mark.parametrize("game_id, params", list(variants()))
+@pytest.mark.parametrize("game_id, params", CASES)
 def test_random_legal_play_ends_within_bounds_and_replays(game_id, params):
     game = make_game(game_id, params)
     low, high = game.spec.outcome_bounds
-    for seed in SEEDS:
+    for seed in seeds_for(game_id):
         states, actions, events = random_play(game, seed)
         final = states[-1]
         assert len(final.outcome) == game.num_players()
@@ -48,10 +51,10 @@ def test_random_legal_play_ends_within_bounds_and_replays(game_id, params):
             assert all(len(v) == 1 for v in by_team.values()), by_team
 
 
-@pytest.mark.parametrize("game_id, params", list(variants()))
+@pytest.mark.parametrize("game_id, params", CASES)
 def test_snapshots_round_trip_and_values_are_bounded(game_id, params):
     game = make_game(game_id, params)
-    for seed in SEEDS[:10]:
+    for seed in seeds_for(game_id)[:10]:
         states, _, _ = random_play(game, seed)
         for state in states:
             snap = game.snapshot(state)
@@ -61,10 +64,10 @@ def test_snapshots_round_trip_and_values_are_bounded(game_id, params):
                 assert -1.0 <= game.value(state, seat) <= 1.0
 
 
-@pytest.mark.parametrize("game_id, params", list(variants()))
+@pytest.mark.parametrize("game_id, params", CASES)
 def test_no_seat_sees_another_seats_private_facts(game_id, params):
     game = make_game(game_id, params)
-    for seed in SEEDS:
+    for seed in seeds_for(game_id):
         rng = random.Random(seed)
         state, events = game.init(seed)
         while True:
@@ -79,10 +82,10 @@ def test_no_seat_sees_another_seats_private_facts(game_id, params):
             events = events + new
 
 
-@pytest.mark.parametrize("game_id, params", list(variants()))
+@pytest.mark.parametrize("game_id, params", CASES)
 def test_invalid_and_out_of_turn_actions_are_refused_with_a_reason(game_id, params):
     game = make_game(game_id, params)
-    for seed in SEEDS[:10]:
+    for seed in seeds_for(game_id)[:10]:
         rng = random.Random(seed)
         states, _, _ = random_play(game, seed)
         for state in states[:-1][:20]:
@@ -103,7 +106,7 @@ def test_invalid_and_out_of_turn_actions_are_refused_with_a_reason(game_id, para
             game.validate(states[-1], 0, "anything")
 
 
-@pytest.mark.parametrize("game_id, params", list(variants()))
+@pytest.mark.parametrize("game_id, params", CASES)
 def test_forfeit_ends_the_match_against_the_seat_and_its_team(game_id, params):
     game = make_game(game_id, params)
     state, _ = game.init(1)
@@ -114,7 +117,7 @@ def test_forfeit_ends_the_match_against_the_seat_and_its_team(game_id, params):
         assert final.outcome[seat] == (final.outcome[0] if seat == 0 or same_team else 0.0)
 
 
-@pytest.mark.parametrize("game_id, params", list(variants()))
+@pytest.mark.parametrize("game_id, params", CASES)
 def test_prompts_have_rules_one_worked_example_and_the_current_turn(game_id, params):
     game = make_game(game_id, params)
     rng = random.Random(0)
