@@ -1,5 +1,6 @@
 """The PettingZoo AEC wrapper, held to PettingZoo's own API and seed tests over every registered
-game, to the engine's outcomes under random legal play, and to the invalid-action policy."""
+game and some OpenSpiel ones, to the engine's outcomes under random legal play, and to the
+invalid-action policy."""
 
 import json
 import random
@@ -20,7 +21,8 @@ def variants():
             yield pytest.param(gid, {} if n is None else {"players": n}, id=gid if n is None else f"{gid}-{n}p")
 
 
-VARIANTS = list(variants())
+VARIANTS = list(variants()) + [pytest.param(g, {}, id=g) for g in (
+    "openspiel:kuhn_poker", "openspiel:goofspiel(num_cards=4)", "openspiel:tic_tac_toe", "openspiel:liars_dice")]
 GARBAGE = "%% not an action %%"
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # api_test nags about non-numpy spaces
