@@ -23,7 +23,8 @@ from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
 # View entries that the screen does not repeat: the header shows them, or the events already
 # told them (histories), or they only matter once the match is over.
-_HIDDEN_KEYS = frozenset({"game", "role", "seat", "finished", "end_reason"})
+_HIDDEN_KEYS = frozenset({"game", "role", "seat", "finished", "end_reason", "legal"})
+"""Shown elsewhere on the screen (the header, the legal-actions line) or not at all."""
 
 ReadLine = Callable[[str], Awaitable[str]]
 
@@ -66,6 +67,8 @@ def view_lines(view: Mapping[str, Any]) -> list[str]:
             continue
         if isinstance(value, Mapping) and key == "private":
             lines += [f"  {k.replace('_', ' ')}: {format_value(v)}" for k, v in value.items()]
+        elif isinstance(value, str) and "\n" in value.strip():  # a board or an OpenSpiel string: as drawn
+            lines += [f"  {key.replace('_', ' ')}:", *(f"    {row}" for row in value.strip("\n").splitlines())]
         else:
             lines.append(f"  {key.replace('_', ' ')}: {format_value(value)}")
     return lines

@@ -83,6 +83,27 @@ def test_kuhn_poker_to_the_end_with_the_module_entry_point():
     child.expect(pexpect.EOF)
 
 
+def test_an_openspiel_game_from_the_terminal():
+    child = spawn(["-m", "maro.agents.human", "openspiel:tic_tac_toe", "--seed", "2", "--name", "tester"])
+    child.expect(r"=== openspiel:tic_tac_toe \| turn \d+ \| you are seat 0, player_0 ===")
+    child.expect(r"observation:\r?\n    \.\.\.\r?\n    \.\.\.\r?\n    \.\.\.")  # the board, as drawn
+    child.expect(r"Legal actions: \[x\(0,0\)\]")
+    child.expect(r"\r?\n> ")
+    child.sendline("[o(1,1)]")
+    child.expect(r"Not valid: \[o\(1,1\)\] is not a legal action now")
+    child.expect(r"\r?\n> ")
+    child.sendline("x(1,1)")  # shortcut for [x(1,1)]
+    child.expect(r"Sending \[x\(1,1\)\]")
+    for _ in range(6):
+        if child.expect(PROMPT_OR_END) == 1:
+            break
+        child.sendline(re.search(r"Legal actions: (\[x\([0-9],[0-9]\)\])", child.before).group(1))
+    else:
+        pytest.fail("the match did not end")
+    child.expect(r"seat 0 \(you\) player_0: outcome [+-]\d\.\d{3}")
+    child.expect(pexpect.EOF)
+
+
 def test_shortcuts_become_bracketed_actions_only_when_valid():
     view = {"role": "seller", "history": [{"role": "buyer", "kind": "offer", "price": 40}], "price_max": 200}
     assert check_line("bargaining-v1", view, "accept") == "[Accept]"
