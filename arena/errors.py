@@ -9,6 +9,7 @@ one table each (`arena/transport/grpc/servicer.py: status_for` for gRPC).
     |- NotFound, PermissionDenied, Conflict, Unavailable
     |- Exhausted            a caller over one of its limits (TooManyStreams)
     |- TimedOut             a caller that did not do in time what the protocol needs next
+    |- GameCrashed          an adapted game's own code failed (the runner aborts that match)
 """
 
 from __future__ import annotations
@@ -68,3 +69,8 @@ class Exhausted(ArenaError):
 
 class TimedOut(ArenaError):
     """A caller that did not do in time what the protocol needs next (join a stream it opened)."""
+
+
+class GameCrashed(ArenaError):
+    """An adapted game's own code (a TextArena environment) raised: its match is aborted with this
+    reason; the server and the other matches go on."""

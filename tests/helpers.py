@@ -147,15 +147,29 @@ def variants():
 
 
 ADAPTED_SEEDS = range(3)
-"""Seeds per adapted game (OpenSpiel's): they are many, and their engine is OpenSpiel's own."""
+"""Seeds per adapted game (OpenSpiel's, TextArena's): they are many, and their engines are their own."""
+
+TEXTARENA_CONFORMANCE = (
+    "KuhnPoker-v0", "SimpleNegotiation-v0", "SecretMafia-v0", "IteratedPrisonersDilemma-v0", "TicTacToe-v0",
+    "GameOfPureStrategy-v0", "LiarsDice-v0", "IndianPoker-v0", "SimpleBlindAuction-v0", "TruthAndDeception-v0",
+    "ThreePlayerIPD-v0", "IteratedRockPaperScissors-v0",
+)
+"""TextArena environments held to the whole contract: those whose legal moves its messages list
+(the random bot plays those), or that take free text."""
 
 
 def adapted_variants():
-    """(game id, params) of every supported OpenSpiel game at its default parameters."""
+    """(game id, params) of every supported OpenSpiel game at its default parameters, and of the
+    TextArena environments above at their smallest and largest seat counts."""
     from maro.arena.games.openspiel import supported
 
     for gid in supported():
         yield pytest.param(gid, {}, id=gid)
+    for env_id in TEXTARENA_CONFORMANCE:
+        gid = f"textarena:{env_id}"
+        spec = game_class(gid).spec
+        for n in sorted({spec.min_players, spec.max_players}):
+            yield pytest.param(gid, {"players": n}, id=f"{gid}-{n}p")
 
 
 def seeds_for(game_id: str):

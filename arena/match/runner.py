@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from maro.arena.engine import Event, Game, GameError, Observation, State
+from maro.arena.errors import GameCrashed
 from maro.arena.match.messages import (
     Accepted,
     BehaviorReport,
@@ -100,6 +101,10 @@ class MatchRunner:
         except asyncio.CancelledError:
             self._abort("aborted: server stopped")
             raise
+        except GameCrashed as exc:  # an adapted game's own bug: this match ends, nothing else
+            log.warning("match %s", exc.reason, exc_info=exc, extra=self._log)
+            self._abort(f"aborted: {exc.reason}")
+            self._end(self.roles, aborted=True, reason=f"aborted: {exc.reason}", observe=False)
         except Exception as exc:  # a bug must not leave a match half-visible as running
             log.exception("match failed", extra=self._log)
             # The detail may quote hidden state (a failed write's parameters): it goes to the log only.
@@ -301,14 +306,18 @@ class MatchRunner:
             if seat not in acting:
                 channel.send(self._observation(seat))
 
-    def _end(self, roles: list[str], aborted: bool = False, reason: str = "aborted") -> None:
-        outcome = tuple(self.state.outcome) if self.state.outcome and not aborted else (0.0,) * len(roles)
+    def _end(self, roles: list[str], aborted: bool = False, reason: str = "aborted", observe: bool = True) -> None:
+        """Tell every seat and spectator the end; `observe` False where the game cannot be asked
+        for views any more (it crashed)."""
+        roles = roles or [""] * len(self.channels)
+        finished = self.state is not None and self.state.outcome and not aborted
+        outcome = tuple(self.state.outcome) if finished else (0.0,) * len(roles)
         reason = reason if aborted else self.state.end_reason
         reveal = self.game.spec.reveal_roles_at_end
         for seat, channel in enumerate(self.channels):
             channel.awaiting_turn = None
             shown = tuple(r if reveal or s == seat else "" for s, r in enumerate(roles))
-            channel.send(MatchEnd(outcome, reason, shown, self._observation(seat)))
+            channel.send(MatchEnd(outcome, reason, shown, self._observation(seat) if observe else None))
         public_end = MatchEnd(outcome, reason, tuple(roles) if reveal else ("",) * len(roles))
         for queue in self.spectators:
             queue.put_nowait(public_end)

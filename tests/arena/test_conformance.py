@@ -94,9 +94,11 @@ def test_invalid_and_out_of_turn_actions_are_refused_with_a_reason(game_id, para
             joint = {s: game.random_action(state, s, rng) for s in acting}
             bad = dict(joint)
             bad[acting[0]] = "%% gibberish %%"
-            with pytest.raises(InvalidAction) as err:
-                game.step(state, bad)
-            assert err.value.reason
+            free_text = getattr(game, "takes_free_text", None)  # TextArena's chat turns take any text
+            if free_text is None or not free_text(state, acting[0]):
+                with pytest.raises(InvalidAction) as err:
+                    game.step(state, bad)
+                assert err.value.reason
             idle = [s for s in range(game.num_players()) if s not in acting]
             if idle:
                 with pytest.raises(NotYourTurn):
