@@ -23,7 +23,7 @@ from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 
 # View entries that the screen does not repeat: the header shows them, or the events already
 # told them (histories), or they only matter once the match is over.
-_HIDDEN_KEYS = frozenset({"game", "role", "seat", "finished", "end_reason", "legal"})
+_HIDDEN_KEYS = frozenset({"game", "role", "seat", "finished", "end_reason", "legal", "messages"})
 """Shown elsewhere on the screen (the header, the legal-actions line) or not at all."""
 
 ReadLine = Callable[[str], Awaitable[str]]

@@ -267,3 +267,24 @@ def test_the_in_process_arena_reads_a_registry_only_for_model_names(tmp_path, mo
     monkeypatch.delenv("MARO_TEST_UNSET_KEY", raising=False)
     with pytest.raises(PlayError, match="MARO_TEST_UNSET_KEY, which is not set"):
         _arena_models({"kind": "model", "model": "mini"}, keyed)
+
+
+def test_a_textarena_game_from_the_terminal():
+    child = spawn(["-m", "maro.agents.human", "textarena:KuhnPoker-v0", "--seed", "2", "--name", "tester"])
+    child.expect(r"Game: ### Starting round 1 out of 3 rounds. Your card is: '[JQK]'")
+    child.expect(r"=== textarena:KuhnPoker-v0 \| turn \d+ \| you are seat 0, player_0 ===")
+    child.expect(r"Legal actions: (\[\w+\])  (\[\w+\])")
+    legal = child.match.group(1)
+    child.expect(r"\r?\n> ")
+    child.sendline("[raise]")
+    child.expect(r"Arena rejected your action: Action must be \[Check\], \[Bet\], \[Call\], or \[Fold\]")
+    child.expect(r"\r?\n> ")
+    child.sendline(legal)
+    for _ in range(20):
+        if child.expect(PROMPT_OR_END) == 1:
+            break
+        child.sendline(re.search(r"Legal actions: (\[\w+\])", child.before).group(1))
+    else:
+        pytest.fail("the match did not end")
+    child.expect(r"seat 0 \(you\) player_0: outcome [+-]\d\.\d{3}")
+    child.expect(pexpect.EOF)

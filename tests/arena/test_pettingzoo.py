@@ -22,7 +22,8 @@ def variants():
 
 
 VARIANTS = list(variants()) + [pytest.param(g, {}, id=g) for g in (
-    "openspiel:kuhn_poker", "openspiel:goofspiel(num_cards=4)", "openspiel:tic_tac_toe", "openspiel:liars_dice")]
+    "openspiel:kuhn_poker", "openspiel:goofspiel(num_cards=4)", "openspiel:tic_tac_toe", "openspiel:liars_dice",
+    "textarena:KuhnPoker-v0", "textarena:IndianPoker-v0", "textarena:TicTacToe-v0")]
 GARBAGE = "%% not an action %%"
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # api_test nags about non-numpy spaces
