@@ -2,8 +2,10 @@
 
 import re
 
+import pytest
 from typer.testing import CliRunner
 
+from maro.arena.engine import game_class
 from maro.learner.cli import app
 
 # A fixed width: Rich wraps messages to the terminal's, which differs from machine to machine.
@@ -93,3 +95,19 @@ def test_selfplay_and_eval_from_the_command_line(tmp_path, tiny_model_dir):
     result = runner.invoke(app, ["eval", "--game", "bargaining-v1", "--adapter", str(tmp_path / "nothing"),
                                  "--model", str(tiny_model_dir), "--run-dir", str(tmp_path / "eval")])
     assert result.exit_code != 0 and "not a PEFT adapter folder" in flat(result.output)
+
+
+@pytest.mark.parametrize("game_id", ["textarena:KuhnPoker-v0", pytest.param("openspiel:kuhn_poker", marks=pytest.mark.slow)])
+def test_selfplay_and_eval_run_on_adapted_games(tmp_path, tiny_model_dir, game_id):
+    import json
+
+    result = runner.invoke(app, ["selfplay", "--game", game_id, "--iterations", "1", "--matches-per-iteration", "2",
+                                 "--model", str(tiny_model_dir), "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    adapter = tmp_path / "run" / "adapters" / "v0001"
+    assert (adapter / "adapter_config.json").exists()
+    result = runner.invoke(app, ["eval", "--game", game_id, "--adapter", str(adapter), "--vs-bot", "--matches", "2",
+                                 "--model", str(tiny_model_dir), "--run-dir", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert summary["games"][game_class(game_id).spec.id]["matches"] == 2
