@@ -70,6 +70,28 @@ def test_the_catalogue_lists_supported_and_refused_environments():
     assert not any(i.endswith("-raw") or i.endswith("-train") for i in entries)
 
 
+def test_listing_every_environment_calls_out_to_no_network(monkeypatch):
+    import socket
+    import urllib.request
+
+    from maro.arena.games.textarena import rules
+
+    calls = []
+
+    def refuse(sock, address):
+        calls.append(address)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, *args, **kwargs: refuse(None, url))
+    nltk = pytest.importorskip("nltk")
+    monkeypatch.setattr(nltk, "download", lambda *args, **kwargs: refuse(None, f"nltk.download{args}"))
+    rules.catalogue.cache_clear()
+    rules.probe.cache_clear()
+    assert len(rules.catalogue()) > 200
+    assert calls == []
+
+
 def test_a_seat_sees_only_the_messages_textarena_gives_that_player():
     game = make_game("textarena:KuhnPoker-v0")
     state, events = game.init(5)

@@ -187,8 +187,8 @@ def probe(env_id: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
     for n in range(1, MAX_PLAYERS + 1):
         for seed in range(3):
             try:
-                env = cls(**kwargs)
                 with _Generators(_fresh_randoms(seed)).around():
+                    env = cls(**kwargs)
                     env.reset(num_players=n, seed=seed)
             except (AssertionError, ValueError) as exc:
                 failure = failure or exc
@@ -274,14 +274,15 @@ class TextArenaGame(Game[TextArenaState, Params]):
                               f"in {what}") from exc
         return result, generators.randoms
 
-    def _new_env(self):
-        cls, kwargs = env_class(self.env_id)
-        return cls(**kwargs)
-
     def _start(self, state: TextArenaState) -> tuple[Table, list]:
-        env = self._new_env()
-        _, randoms = self._call(_fresh_randoms(state.seed), "reset",
-                                lambda: env.reset(num_players=state.players, seed=state.seed))
+        cls, kwargs = env_class(self.env_id)
+
+        def start():
+            made = cls(**kwargs)
+            made.reset(num_players=state.players, seed=state.seed)
+            return made
+
+        env, randoms = self._call(_fresh_randoms(state.seed), "reset", start)
         messages = _drain(env, state.players)
         logs = tuple(tuple((s, k, t) for r, s, k, t, _ in messages if seat in r) for seat in range(state.players))
         return Table(env, randoms, logs), messages
