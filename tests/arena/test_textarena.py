@@ -54,7 +54,8 @@ def test_ids_are_canonical_and_variable_tables_take_a_seat_count():
     ("textarena:Sudoku-v0", "one-player"),
     ("textarena:Codenames-v0", "NLTK data"),
     ("textarena:Debate-v0", "hosted model"),
-    ("textarena:Chess-v0", "does not import"),
+    ("textarena:Chess-v0", "does not compile"),
+    ("textarena:ScorableGames-v0", "data files"),
     ("textarena:" + "x" * 300, "at most"),
 ])
 def test_unsupported_ids_are_refused_with_the_reason(game_id, reason):

@@ -38,6 +38,7 @@ import inspect
 import io
 import random
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -155,9 +156,11 @@ def env_class(env_id: str):
             module, _, name = entry.partition(":")
             with _LOCK, _offline(), contextlib.redirect_stdout(io.StringIO()):
                 entry = getattr(importlib.import_module(module), name)
-    except Exception as exc:  # noqa: BLE001 - TextArena 0.7.4 has modules that do not import on 3.11
-        raise UnknownGame(f"textarena:{env_id} is not supported: it does not import "
-                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
+    except SyntaxError:  # TextArena 0.7.4 has modules written for Python 3.12's f-strings
+        raise UnknownGame(f"textarena:{env_id} is not supported: its module does not compile on Python "
+                          f"{sys.version_info.major}.{sys.version_info.minor} (f-strings of Python 3.12)") from None
+    except Exception as exc:  # noqa: BLE001 - the import's own failure is the reason
+        raise UnknownGame(f"textarena:{env_id} is not supported: {_reason(exc)}") from None
     try:
         source = inspect.getsource(inspect.getmodule(entry))
     except (OSError, TypeError):
@@ -173,8 +176,10 @@ def _reason(exc: Exception) -> str:
         found = re.search(r"Resource (\S+) not found", str(exc))
         name = found.group(1).strip("\x1b[0m") if found else "a corpus"
         return f"it needs NLTK data ({name}) that is not installed, and the arena downloads nothing"
-    if isinstance(exc, FileNotFoundError | ModuleNotFoundError):
-        return f"it needs files or modules that cannot be had offline ({type(exc).__name__})"
+    if isinstance(exc, ModuleNotFoundError):
+        return f"it needs a module that is not installed ({exc.name})"
+    if isinstance(exc, FileNotFoundError):
+        return "it needs data files that the textarena package does not ship"
     return f"it fails to start ({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''})"
 
 
