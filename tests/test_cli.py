@@ -97,7 +97,8 @@ def test_selfplay_and_eval_from_the_command_line(tmp_path, tiny_model_dir):
     assert result.exit_code != 0 and "not a PEFT adapter folder" in flat(result.output)
 
 
-@pytest.mark.parametrize("game_id", ["textarena:KuhnPoker-v0", pytest.param("openspiel:kuhn_poker", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("game_id", ["textarena:KuhnPoker-v0",
+                                     pytest.param("openspiel:kuhn_poker", marks=pytest.mark.slow)])
 def test_selfplay_and_eval_run_on_adapted_games(tmp_path, tiny_model_dir, game_id):
     import json
 

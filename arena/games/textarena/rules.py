@@ -227,7 +227,7 @@ def _drain(env, players: int) -> list[tuple[tuple[int, ...], str, str, str, int]
     queued = getattr(env.state, "observations", None) or {}
     grouped: OrderedDict[tuple, list[int]] = OrderedDict()
     for pid in range(players):
-        for position, message in enumerate(queued.get(pid, ())):
+        for message in queued.get(pid, ()):
             sender, said, kind = message[0], str(message[1]), getattr(message[2], "name", str(message[2]))
             key = (sender, said, kind)
             grouped.setdefault(key, []).append(pid)
