@@ -98,9 +98,10 @@ async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player
 
 
 async def list_games(channel: grpc.aio.Channel, timeout: float | None = None) -> list[str]:
-    """The ids of the games the arena hosts."""
+    """The ids of the games the arena hosts, and `prefix:*` for each game family it hosts (any
+    id `prefix:...` that the family supports)."""
     response = await pb_grpc.ArenaStub(channel).ListGames(pb.ListGamesRequest(), timeout=timeout)
-    return [g.id for g in response.games]
+    return [g.id for g in response.games] + [f"{prefix}:*" for prefix in response.families]
 
 
 async def create_match(channel: grpc.aio.Channel, game_id: str, seed: int, seats: list[dict[str, Any]],

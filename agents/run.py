@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,7 +186,7 @@ class AgentRunner:
                 raise AgentRunError(f"cannot reach the arena at {self.config.arena} ({exc.code().name}): is "
                                     "`maro arena serve` running there, and is the address HOST:PORT?") from None
             raise AgentRunError(f"the arena at {self.config.arena} refused: {exc.details()}") from None
-        if self.config.game not in hosted:
+        if not any(fnmatch.fnmatchcase(self.config.game, pattern) for pattern in hosted):
             raise AgentRunError(f"the arena at {self.config.arena} has no game {self.config.game!r}; "
                                 f"it hosts: {', '.join(hosted)}")
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from maro.arena.auth import LOCAL, Principal
-from maro.arena.engine import GameSpec, game_class, game_ids, make_game
+from maro.arena.engine import GAMES, GameSpec, game_class, game_ids, make_game
 from maro.arena.errors import (
     ArenaError,
     BadRequest,
@@ -105,6 +105,9 @@ class MatchService:
 
     def list_games(self) -> list[GameSpec]:
         return [game_class(g).spec for g in game_ids()]
+
+    def game_families(self) -> list[str]:
+        return GAMES.families()
 
     async def create_match(self, game_id: str, seed: int, params: dict[str, Any] | None,
                            seats: Sequence[SeatPlan], principal: Principal = LOCAL) -> tuple[str, dict[int, str]]:

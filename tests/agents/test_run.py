@@ -172,3 +172,27 @@ async def test_ctrl_c_finishes_cleanly(arena, tiny_registry):
     text = out.decode()
     assert proc.returncode == 0, text
     assert "stopping: finishing the matches in progress" in text and "1 matches (stopped)" in text
+
+
+async def first_listed_action(messages, settings):
+    """A scripted model that plays the first action the prompt lists (adapted games list them)."""
+    import re
+
+    current = messages[-1]["content"]
+    line = next(ln for ln in reversed(current.splitlines()) if "Legal actions:" in ln or "accepts now" in ln)
+    return Completion("I will play this. " + re.search(r"\[[^\]]+\]", line).group(0), (), "scripted", 10, 2)
+
+
+@pytest.mark.parametrize("game_id, bot", [("textarena:KuhnPoker-v0", "textarena-random"),
+                                          ("openspiel:kuhn_poker", "openspiel-cfr")])
+async def test_agents_play_adapted_games_through_the_lobby(arena, game_id, bot):
+    async with grpc.aio.insecure_channel(arena.address) as channel:
+        ids = [(await create_match(channel, game_id, seed, [{"kind": "open"}, {"kind": "bot", "bot": bot}]))[0]
+               for seed in range(2)]
+    config = AgentRunConfig(arena=arena.address, game=game_id, model="scripted", poll_s=0.2, matches=2)
+    summary = await AgentRunner(config, ModelSettings(), complete_fn=first_listed_action, console=quiet()).run()
+    assert len(summary.matches) == 2 and not summary.errors
+    for match_id in ids:
+        record = arena.store.get_match(match_id)
+        assert record.status == "finished", record.end_reason
+        assert all(b.accepted for b in arena.store.behaviors([match_id]) if b.seat == 0)

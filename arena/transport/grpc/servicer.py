@@ -89,7 +89,8 @@ class ArenaServicer(pb_grpc.ArenaServicer):
         self.stream_join_timeout_s = stream_join_timeout_s
 
     async def ListGames(self, request, context):
-        return pb.ListGamesResponse(games=[convert.game_info(s) for s in self.service.list_games()])
+        return pb.ListGamesResponse(games=[convert.game_info(s) for s in self.service.list_games()],
+                                    families=self.service.game_families())
 
     @grpc_errors
     async def CreateMatch(self, request, context):
