@@ -345,13 +345,15 @@ class TextArenaGame(Game[TextArenaState, Params]):
         return messages
 
     def hints(self, state: TextArenaState, seat: int) -> tuple[str, ...]:
-        """Bracketed actions of the seat's recent messages that the environment accepts now."""
-        key = (state.seed, state.players, state.actions)
+        """Bracketed actions of the seat's recent messages and of its first (the rules) that the
+        environment accepts now, the most recent first."""
+        key = (state.seed, state.players, state.actions, seat)
         with _LOCK:
             if key in self._hints:
                 return self._hints[key]
         found: list[str] = []
-        for _, _, said in reversed(self.table(state).logs[seat][-8:]):
+        log = self.table(state).logs[seat]
+        for _, _, said in [*reversed(log[1:][-8:]), *log[:1]]:
             for candidate in _BRACKET.findall(said):
                 if candidate not in found:
                     found.append(candidate)
