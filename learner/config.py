@@ -91,7 +91,8 @@ class MaroConfig(BaseModel):
     """Leave behaviors whose advantage is 0 out of the update (SPIRAL does): they add no policy
     gradient, only the KL term's pull and the compute."""
     estimator: Literal["game", "rollout", "judge", "mix"] = "game"
-    """Utility estimator V_i(s): `game` (each game's heuristic), `rollout` (continuations against an
+    """Utility estimator V_i(s): `game` (each game's heuristic; rollouts for games without one, as
+    OpenSpiel's and TextArena's), `rollout` (continuations against an
     opponent pool), `judge` (an LLM through LiteLLM) or `mix` (weighted mix of those)."""
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     """Settings of the `rollout` estimator (also when mixed)."""

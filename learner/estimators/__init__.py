@@ -22,11 +22,13 @@ __all__ = ["ESTIMATORS", "Estimator", "EstimatorFactory", "GameEstimator", "Judg
 Builder = Callable[[MaroConfig, Game, "Policy | None", "CompleteFn | None"], Estimator]
 
 ESTIMATORS: dict[str, Builder] = {
-    "game": lambda config, game, policy, complete: GameEstimator(game),
+    "game": lambda config, game, policy, complete: (
+        GameEstimator(game) if game.has_heuristic() else RolloutEstimator(game, config.rollout, policy)),
     "rollout": lambda config, game, policy, complete: RolloutEstimator(game, config.rollout, policy),
     "judge": lambda config, game, policy, complete: JudgeEstimator(game, config.judge, complete),
 }
-"""The single estimators by name (`mix` combines them by `MaroConfig.mix`)."""
+"""The single estimators by name (`mix` combines them by `MaroConfig.mix`). `game` is the game's
+heuristic, and rollouts for a game without one (OpenSpiel's and TextArena's)."""
 
 EstimatorFactory = Callable[[Game], Estimator]
 

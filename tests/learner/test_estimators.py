@@ -211,6 +211,8 @@ def test_mix_weights_the_parts_after_normalising():
 def test_make_estimator_follows_the_config():
     assert MaroConfig().estimator == "game"
     assert isinstance(make_estimator(MaroConfig(), BARGAIN), GameEstimator)
+    # games without a heuristic (the adapted ones) get rollouts from the default
+    assert isinstance(make_estimator(MaroConfig(), make_game("textarena:KuhnPoker-v0")), RolloutEstimator)
     assert isinstance(make_estimator(MaroConfig(estimator="rollout"), BARGAIN), RolloutEstimator)
     assert isinstance(make_estimator(MaroConfig(estimator="judge"), BARGAIN), JudgeEstimator)
     mix = make_estimator(MaroConfig(estimator="mix", mix=MixConfig(weights={"game": 1.0, "rollout": 0.0})), BARGAIN)
