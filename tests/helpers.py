@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import random
 import socket
 import threading
 import time
@@ -180,3 +181,15 @@ def visible_text(game, state, events, observer):
     seen = [e.text + " " + json.dumps(dict(e.data)) for e in events if e.visible_to(observer)]
     obs = game.observe(state, observer)  # its `role` is what the transport tells the player
     return json.dumps(obs.view) + f"\n{view_entry('role', obs.role)}\n" + "\n".join(seen)
+
+
+def random_match(game, seed, rng=None):
+    """Play a match of random legal actions to its end; returns its states and events."""
+    rng = rng or random.Random(seed)
+    state, events = game.init(seed)
+    states = [state]
+    while not state.finished:
+        state, new = game.step(state, {s: game.random_action(state, s, rng) for s in sorted(game.acting(state))})
+        states.append(state)
+        events += new
+    return states, events

@@ -11,23 +11,13 @@ from maro.agents.bots import bot_names, get_bot
 from maro.agents.client import create_match, play_seat
 from maro.arena.engine import GAMES, InvalidAction, UnknownGame, game_class, make_game
 from maro.arena.games.openspiel import catalogue, supported
+from tests.helpers import random_match as play
 
 pyspiel = pytest.importorskip("pyspiel")
 
 ARENA_GAMES = ["openspiel:kuhn_poker", "openspiel:leduc_poker", "openspiel:liars_dice", "openspiel:tic_tac_toe",
                "openspiel:goofspiel(num_cards=4)", "openspiel:bargaining", "openspiel:matrix_pd",
                "openspiel:blotto", "openspiel:connect_four", "openspiel:negotiation", "openspiel:hearts"]
-
-
-def play(game, seed, rng=None):
-    rng = rng or random.Random(seed)
-    state, events = game.init(seed)
-    states = [state]
-    while not state.finished:
-        state, new = game.step(state, {s: game.random_action(state, s, rng) for s in sorted(game.acting(state))})
-        states.append(state)
-        events += new
-    return states, events
 
 
 def test_ids_are_canonical_and_carry_parameters():

@@ -15,23 +15,13 @@ from maro.arena.engine import GAMES, InvalidAction, UnknownGame, game_class, mak
 from maro.arena.errors import GameCrashed
 from maro.arena.games.textarena import catalogue, supported
 from maro.arena.match.messages import Submission
+from tests.helpers import random_match as play
 
 ta = pytest.importorskip("textarena")
 
 ARENA_GAMES = ["KuhnPoker-v0", "SimpleNegotiation-v0", "SecretMafia-v0", "IteratedPrisonersDilemma-v0",
                "TicTacToe-v0", "LiarsDice-v0", "IndianPoker-v0", "SimpleBlindAuction-v0", "ThreePlayerIPD-v0",
                "TruthAndDeception-v0"]
-
-
-def play(game, seed, rng=None):
-    rng = rng or random.Random(seed)
-    state, events = game.init(seed)
-    states = [state]
-    while not state.finished:
-        state, new = game.step(state, {s: game.random_action(state, s, rng) for s in sorted(game.acting(state))})
-        states.append(state)
-        events += new
-    return states, events
 
 
 def test_ids_are_canonical_and_variable_tables_take_a_seat_count():
