@@ -153,10 +153,10 @@ ADAPTED_SEEDS = range(3)
 TEXTARENA_CONFORMANCE = (
     "KuhnPoker-v0", "SimpleNegotiation-v0", "SecretMafia-v0", "IteratedPrisonersDilemma-v0", "TicTacToe-v0",
     "GameOfPureStrategy-v0", "LiarsDice-v0", "IndianPoker-v0", "SimpleBlindAuction-v0", "TruthAndDeception-v0",
-    "ThreePlayerIPD-v0", "IteratedRockPaperScissors-v0",
+    "ThreePlayerIPD-v0", "IteratedRockPaperScissors-v0", "ConnectFour-v0", "Nim-v0", "Battleship-v0",
 )
-"""TextArena environments held to the whole contract: those whose legal moves its messages list
-(the random bot plays those), or that take free text."""
+"""TextArena environments held to the whole contract: some whose legal moves its messages list, some
+whose moves our generators spell (`moves.py`), some that take free text."""
 
 
 def adapted_variants():

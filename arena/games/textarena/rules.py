@@ -47,6 +47,7 @@ from typing import Any
 
 from pydantic import Field, create_model
 
+import maro.arena.games.textarena.moves as moves
 import maro.arena.games.textarena.text as text
 from maro.arena.engine import CatalogueEntry, Event, Game, GameFamily, GameSpec, Params, State, UnknownGame
 from maro.arena.errors import GameCrashed, InvalidAction
@@ -62,6 +63,9 @@ MAX_VIEW_MESSAGES = 80
 """The most recent messages a view carries."""
 CANDIDATES = 16
 """Bracketed actions from the seat's recent messages tried as legal-action hints per turn."""
+MAX_LEGAL = 32
+"""The most legal actions offered in one turn (a sample, the same on every replay, where the
+board allows more)."""
 FREE_TEXT = "I have nothing to add."
 _CACHE_TABLES = 64
 _HOSTED = re.compile(r"OpenRouter|Jury|ta\.agents\.")
@@ -183,12 +187,25 @@ def _reason(exc: Exception) -> str:
     return f"it fails to start ({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''})"
 
 
+_STATE_CALL = re.compile(r"self\.state\.(\w+)\(")
+
+
+def _lacking(cls, state) -> set[str]:
+    """The methods of `state` that the environment's module calls and `state` does not have."""
+    try:
+        source = inspect.getsource(inspect.getmodule(cls))
+    except (OSError, TypeError):
+        return set()
+    return {name for name in _STATE_CALL.findall(source) if not hasattr(state, name)}
+
+
 @functools.cache
 def probe(env_id: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """(the player counts the environment accepts, the roles it gives) from resets at seeds
-    0-2; UnknownGame with the reason when it cannot seat two or more."""
+    0-2, less the counts its code was not written for; UnknownGame with the reason when it
+    cannot seat two or more."""
     cls, kwargs = env_class(env_id)
-    counts, roles, failure, solo = [], set(), None, False
+    counts, roles, failure, solo, lacks = [], set(), None, False, {}
     for n in range(1, MAX_PLAYERS + 1):
         for seed in range(3):
             try:
@@ -206,7 +223,11 @@ def probe(env_id: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
             roles.update(role_of(env, p) for p in range(n))
             if seed == 0:
                 counts.append(n)
-    counts = [n for n in counts if n >= 2]
+                lacks[n] = _lacking(cls, env.state)
+    # a count whose state lacks a method the code calls, that the states of other counts have:
+    # the code was written for those (Briscola and Golf at 3+ seats call `set_winner` at their end)
+    always = set.intersection(*lacks.values()) if lacks else set()
+    counts = [n for n in counts if n >= 2 and not lacks[n] - always]
     if not counts:
         why = "a one-player environment (the arena seats 2 or more)" if solo else \
             f"it seats no count of 2 to {MAX_PLAYERS} players ({_reason(failure) if failure else 'no reset'})"
@@ -334,36 +355,52 @@ class TextArenaGame(Game[TextArenaState, Params]):
             while len(self._tables) > _CACHE_TABLES:
                 self._tables.popitem(last=False)
 
-    def _try(self, state: TextArenaState, action: str) -> list:
-        """Step a copy with `action`; keeps the result for `transition` and returns its messages.
-        InvalidAction with TextArena's reason where it would record an invalid move."""
+    def _try(self, state: TextArenaState, action: str, keep: bool = True) -> list:
+        """Step a copy with `action` and return its messages (with `keep`, the stepped copy is
+        cached for the state after it). InvalidAction with TextArena's reason where it would
+        record an invalid move."""
         try:
             table, messages = self._stepped(self.table(state), action, trial=True)
         except _Invalid as exc:
             raise InvalidAction(str(exc)[:300]) from None
-        self._keep((state.seed, state.players, state.actions + (action,)), table)
+        if keep:
+            self._keep((state.seed, state.players, state.actions + (action,)), table)
         return messages
 
     def hints(self, state: TextArenaState, seat: int) -> tuple[str, ...]:
-        """Bracketed actions of the seat's recent messages and of its first (the rules) that the
-        environment accepts now, the most recent first."""
+        """The actions the environment accepts from the acting `seat` now: the bracketed actions
+        of its recent messages and of its first (the rules), the most recent first, then the
+        moves its family spells from the board (`moves.py`). Empty for a seat not acting."""
         key = (state.seed, state.players, state.actions, seat)
         with _LOCK:
             if key in self._hints:
                 return self._hints[key]
+        table = self.table(state)
+        if state.finished or table.done or seat not in self._acting(state):
+            return ()
         found: list[str] = []
-        log = self.table(state).logs[seat]
+        log = table.logs[seat]
         for _, _, said in [*reversed(log[1:][-8:]), *log[:1]]:
             for candidate in _BRACKET.findall(said):
                 if candidate not in found:
                     found.append(candidate)
-        valid = []
-        for candidate in found[:CANDIDATES]:
+        listed = found[:CANDIDATES]
+        turn = random.Random(f"{state.seed}:{len(state.actions)}:{seat}")
+        with _LOCK:
+            generated = [m for m in moves.candidates(table.env, seat, turn) if m not in listed]
+        # the generated moves are tried in an order drawn from the turn's generator, so that where
+        # more than MAX_LEGAL are legal the sample is spread over the board, then shown in their order
+        trials = turn.sample(generated, len(generated))
+        accepted: set[str] = set()
+        for candidate in [*listed, *trials]:
+            if len(accepted) >= MAX_LEGAL:
+                break
             try:
-                self._try(state, candidate)
-                valid.append(candidate)
-            except InvalidAction:
+                self._try(state, candidate, keep=False)
+                accepted.add(candidate)
+            except (InvalidAction, GameCrashed):  # a move the environment's own code fails on is none
                 pass
+        valid = [m for m in [*listed, *generated] if m in accepted]
         with _LOCK:
             self._hints[key] = hints = tuple(valid)
             while len(self._hints) > _CACHE_TABLES:
