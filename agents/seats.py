@@ -57,6 +57,14 @@ class ServerSeats:
 
         return AgentPlayer(game_id, AgentContext(settings=self.models.settings(plan.model)))
 
+    def offers(self, game_id: str, principal: Principal) -> list[SeatPlan]:
+        from maro.agents.bots import bot_names
+
+        plans = [SeatPlan("bot", bot=name) for name in bot_names(game_id)]
+        if self.models is not None and principal.admin:
+            plans += [SeatPlan("model", model=name) for name in self.models.names()]
+        return plans
+
     @staticmethod
     def _bot(seat: int, name: str, game_id: str) -> None:
         from maro.agents.bots import get_bot

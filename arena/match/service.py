@@ -211,6 +211,10 @@ class MatchService:
                     raise Unavailable(f"no open seat in any {game_id} match; create one or call with wait")
                 await self._seat_opened.wait()
 
+    def open_seats(self) -> list[tuple[str, str, int]]:
+        """(game id, match id, seat) of every open seat in the lobby, oldest first per game."""
+        return [(game_id, s.match_id, s.seat) for game_id, seats in self._lobby.items() for s in seats]
+
     def open_seat_count(self, match_id: str) -> int:
         return sum(s.match_id == match_id for seats in self._lobby.values() for s in seats)
 

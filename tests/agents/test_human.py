@@ -10,8 +10,9 @@ import pexpect
 import pytest
 
 from maro.agents.bots import default_bot
-from maro.agents.human import check_line, seat_plan, view_lines
+from maro.agents.human import seat_plan
 from maro.arena.engine import InvalidAction
+from maro.arena.present import check_line, view_lines
 from tests.helpers import free_port
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "GRPC_VERBOSITY": "ERROR"}

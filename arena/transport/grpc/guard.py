@@ -9,7 +9,6 @@ import collections
 import contextvars
 import logging
 import sys
-import time
 from collections.abc import Callable
 
 import grpc
@@ -186,20 +185,3 @@ async def _internal(context, method: str) -> None:
         raise
     except Exception:  # noqa: BLE001 - the call is gone already
         return
-
-
-class RateLimit:
-    """A token bucket: `rate` requests per second on average, bursts up to `burst`."""
-
-    def __init__(self, rate: float, burst: float):
-        self.rate, self.burst = rate, burst
-        self.tokens, self.at = burst, time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False

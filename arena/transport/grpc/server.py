@@ -64,6 +64,11 @@ class ArenaConfig(BaseModel):
     """PEM private key of `tls_cert`."""
     metrics_port: int | None = Field(None, ge=0, le=65535)
     """Serve Prometheus metrics over HTTP on this port."""
+    web_port: int | None = Field(None, ge=0, le=65535)
+    """Serve the web pages (play, watch, replays, ratings, training runs) on this port, on the
+    same host and with the same keys and TLS as gRPC; 0 picks a free one."""
+    runs: Path | None = None
+    """A folder of self-play run folders the training pages show."""
     replica_id: str = ""
     """This server's name in a shared store: on start it aborts only its own interrupted matches.
     Replicas sharing one database need distinct, stable ids."""
@@ -103,6 +108,14 @@ class ArenaServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
         self.port: int | None = None
+        self.web = None
+        if config.web_port is not None:
+            from maro.arena.transport.web import WebServer
+
+            self.web = WebServer(self.service, keys=self.keys, seats=seats, runs=config.runs,
+                                 requests_per_second=config.max_requests_per_second,
+                                 secure_cookies=config.tls_cert is not None)
+        self.web_port: int | None = None
 
     async def start(self) -> int:
         self.service.recover()
@@ -118,10 +131,26 @@ class ArenaServer:
         if self.config.metrics_port is not None:
             self.metrics.serve(self.config.metrics_port, self.config.host)
         await self.server.start()
+        if self.web is not None:
+            self.web_port = await self.web.start(self.config.host, self.config.web_port, self._ssl_context())
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("arena listening on %s:%d, store %s", self.config.host, self.port, self.store.shown_url)
         return self.port
+
+    def _ssl_context(self):
+        if self.config.tls_cert is None:
+            return None
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        return context
+
+    @property
+    def web_address(self) -> str | None:
+        scheme = "https" if self.config.tls_cert is not None else "http"
+        return f"{scheme}://{self.config.host}:{self.web_port}/" if self.web_port is not None else None
 
     @property
     def address(self) -> str:
@@ -130,6 +159,8 @@ class ArenaServer:
     async def stop(self, grace: float = 2.0) -> None:
         """Refuse new work, end live matches (recorded as aborted), finish in-flight calls, close."""
         await self.health.enter_graceful_shutdown()
+        if self.web is not None:
+            await self.web.stop()
         await self.service.shutdown()
         await self.server.stop(grace)
         self.store.close()
@@ -146,6 +177,8 @@ async def serve_forever(config: ArenaConfig, seats: SeatFactory | None = None) -
     scheme = "tls" if config.tls_cert else "insecure"
     who = f"{len(server.keys)} principals from {config.keys}" if server.keys is not None else "local: no keys, loopback only"
     print(f"arena listening on {server.address} ({scheme}; {who}; store: {server.store.shown_url})", flush=True)
+    if server.web_address is not None:
+        print(f"web pages on {server.web_address}", flush=True)
     await stop.wait()
     await server.stop()
     print("arena stopped", flush=True)

@@ -14,7 +14,8 @@ from maro.arena.match import inputs
 from maro.arena.match.messages import Joined, MatchEnd, Rejection
 from maro.arena.match.service import MatchService, SeatPlan
 from maro.arena.transport.grpc import convert
-from maro.arena.transport.grpc.guard import Malformed, RateLimit, stream_joined
+from maro.arena.transport.grpc.guard import Malformed, stream_joined
+from maro.arena.transport.limits import RateLimit
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
 
