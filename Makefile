@@ -7,7 +7,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TRL_EXPERIMENTAL_SILENCE := 1
 export GRPC_VERBOSITY := ERROR
 
-.PHONY: install postgres-server demo test test-fast protogen
+.PHONY: install postgres-server chromium demo test test-fast protogen
 
 install: $(VENV)/.installed
 
@@ -29,13 +29,21 @@ postgres-server:
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	fi
 
+# The web pages are tested in a real browser: install Debian's `chromium` when it is not on PATH.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; else \
+	  sudo=; [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null || sudo=sudo; \
+	  echo "installing Chromium (apt-get install chromium)"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
 demo: install
 	$(BIN)/maro demo
 
-test: install postgres-server
+test: install postgres-server chromium
 	$(BIN)/python -m pytest
 
-test-fast: install postgres-server
+test-fast: install postgres-server chromium
 	$(BIN)/python -m pytest -m "not slow"
 
 protogen: install

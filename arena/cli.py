@@ -112,6 +112,9 @@ def arena_serve(
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain; with --tls-key, serve TLS only.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this HTTP port.")] = None,
+    web_port: Annotated[int | None, typer.Option(help="Serve the web pages (play, watch, replays, ratings, "
+                                                      "training runs) on this port, same host, keys and TLS.")] = None,
+    runs: Annotated[Path | None, typer.Option(help="A folder of self-play run folders for the training pages.")] = None,
     replica_id: Annotated[str, typer.Option(help="This replica's stable name when several share one database.")] = "",
     registry: Annotated[Path | None, typer.Option(help="Model registry naming the models of `model` seats "
                                                      "(keys from this server's environment); without one, "
@@ -119,7 +122,8 @@ def arena_serve(
     log_format: Annotated[str, typer.Option(help="Log lines as `text` or `json`.")] = "text",
     verbose: Annotated[bool, typer.Option(help="Log every match event at INFO.")] = False,
 ) -> None:
-    """Serve the arena over gRPC (with health checking and reflection) until SIGINT/SIGTERM."""
+    """Serve the arena over gRPC (with health checking and reflection), and with --web-port its web
+    pages, until SIGINT/SIGTERM."""
     from maro.arena.logs import configure
     from maro.arena.match.runner import RunnerConfig
     from maro.arena.transport.grpc.server import ArenaConfig, serve_forever
@@ -135,7 +139,8 @@ def arena_serve(
                              stream_join_timeout_s=stream_join_timeout, max_live_matches_per_principal=max_live_matches,
                              keys=keys,
                              max_requests_per_second=max_requests_per_second, tls_cert=tls_cert, tls_key=tls_key,
-                             metrics_port=metrics_port, replica_id=replica_id, runner=runner)
+                             metrics_port=metrics_port, web_port=web_port, runs=runs, replica_id=replica_id,
+                             runner=runner)
         hooks = ctx.obj if isinstance(ctx.obj, ArenaHooks) else ArenaHooks()
         if hooks.seats is None and registry is not None:
             raise ValueError("--registry: this installation plays no server-side seats (install maro-arena[agents])")

@@ -342,12 +342,46 @@ def model_serve(
                       **({} if prefix_cache_tokens is None else {"prefix_cache_tokens": prefix_cache_tokens})))
 
 
+def web(
+    port: Annotated[int, typer.Option(help="Port of the web pages (loopback).")] = 8080,
+    run_dir: Annotated[Path, typer.Option(
+        help="Where the arena's match store and the model server's log go.")] = Path("runs/web"),
+    runs: Annotated[Path, typer.Option(
+        help="The folder of self-play run folders the training pages show.")] = Path("runs"),
+    adapters: Annotated[Path | None, typer.Option(help="Adapter folder whose versions the model serves "
+                                                      "(default: RUN_DIR/adapters, the bare base).")] = None,
+    model: Annotated[str, typer.Option(help="`smollm2` or a folder with a transformers model.")] = "smollm2",
+) -> None:
+    """A local arena in the browser: the local model server, an arena with its web pages on
+    loopback, and the model (newest adapter, or any pinned version) as an opponent next to the bots."""
+    from maro.agents.registry import ModelEntry, ModelRegistry, RegistryFile
+    from maro.agents.seats import ServerSeats
+    from maro.arena.transport.grpc.server import ArenaConfig, serve_forever
+    from maro.learner.localmodel import resolve_model
+    from maro.learner.serving.process import ModelServerProcess
+
+    adapters = adapters or run_dir / "adapters"
+    adapters.mkdir(parents=True, exist_ok=True)
+    server = ModelServerProcess(resolve_model(model), adapters, run_dir / "model_server.log")
+    typer.echo(f"starting the model server (log: {server.log_path})")
+    with server:
+        api = f"{server.base_url}/v1"
+        entries = {"smollm2": ModelEntry(model="openai/smollm2", api_base=api, description="the newest adapter"),
+                   "smollm2@base": ModelEntry(model="openai/smollm2@base", api_base=api, description="the base model")}
+        for version in sorted(p.name for p in adapters.glob("v[0-9]*") if p.is_dir()):
+            entries[f"smollm2@{version}"] = ModelEntry(model=f"openai/smollm2@{version}", api_base=api,
+                                                       description=f"adapter {version}")
+        seats = ServerSeats(ModelRegistry(RegistryFile(default="smollm2", models=entries), source="maro web"))
+        config = ArenaConfig(port=0, web_port=port, db=str(run_dir / "arena.sqlite"), runs=runs)
+        asyncio.run(serve_forever(config, seats))
+
+
 def _mount() -> None:
     add_commands(app)
     app.add_typer(agent_app, name="agent")
     app.add_typer(model_app, name="model")
     app.command()(play)
-    for command in (demo, learn, selfplay, warmstart, exploitability):
+    for command in (demo, learn, selfplay, warmstart, exploitability, web):
         app.command()(command)
     app.command("eval")(evaluate)
 

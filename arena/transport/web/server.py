@@ -135,8 +135,8 @@ class WebServer:
         key = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(KEY_COOKIE)
         return self.keys.principal(key)
 
-    def _page(self, name: str, request: web.Request, http_status: int = 200, **context) -> web.Response:
-        html = self.templates.get_template(name).render(
+    def _page(self, template: str, request: web.Request, http_status: int = 200, **context) -> web.Response:
+        html = self.templates.get_template(template).render(
             static=lambda path: self.app.router["static"].url_for(filename=path), local=self.keys is None, **context)
         return web.Response(text=html, content_type="text/html", status=http_status, headers={
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -630,7 +630,7 @@ def curves(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _store(run: Path):
-    from maro.arena.store import MatchStore
+    from maro.arena.store.matches import MatchStore
 
     path = run / "matches.sqlite"
     return MatchStore(str(path)) if path.is_file() else None
