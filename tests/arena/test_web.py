@@ -132,6 +132,28 @@ async def test_werewolf_is_playable_and_the_page_shows_only_the_own_role(web, br
     assert known == f"known roles: 0={role}"  # at the first turn: the own role, nobody else's
 
 
+async def test_two_people_in_two_browsers_play_one_match_through_the_lobby(web, browser, shots):
+    alice_context, bob_context = await browser.new_context(), await browser.new_context()  # apart: own cookies
+    alice, bob = await alice_context.new_page(), await bob_context.new_page()
+    match_id = await start_match(alice, web, "kuhn_poker-v1", choices={1: "open"})
+    await bob.goto(web.web_address)
+    assert match_id[:8] in await bob.inner_text("main")  # the open seat is listed
+    await bob.click("text=Take a seat")
+    await bob.wait_for_url(f"**/play/{match_id}")
+    await bob.wait_for_selector("#seat-header strong")
+    assert "seat 1" in await bob.inner_text("#seat-header")
+    seen = await asyncio.gather(play_to_the_end(alice), play_to_the_end(bob))
+    await bob.screenshot(path=shots / "play-two-people.png", full_page=True)
+    await web.service.wait(match_id)
+    record = web.store.get_match(match_id)
+    assert record.status == "finished" and sum(len(s) for s in seen) >= 2
+    for seat, texts in enumerate(seen):
+        for text in texts:
+            assert not any(secret in text for secret in secrets_of_others(record, seat))
+    await alice_context.close()
+    await bob_context.close()
+
+
 async def test_a_spectator_sees_only_public_events_of_a_live_hidden_role_match(web, browser, shots):
     player, spectator = await browser.new_page(), await browser.new_page()
     match_id = await start_match(player, web, "werewolf-v1")
