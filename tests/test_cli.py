@@ -112,3 +112,53 @@ def test_selfplay_and_eval_run_on_adapted_games(tmp_path, tiny_model_dir, game_i
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert summary["games"][game_class(game_id).spec.id]["matches"] == 2
+
+
+async def test_maro_web_serves_the_pages_with_the_local_model_as_an_opponent(tmp_path, tiny_model_dir):
+    """`maro web` end to end: the model server, the arena and its pages as child processes; a
+    page's seat plays Kuhn poker over the WebSocket against the model seat until the end."""
+    import asyncio
+    import html
+    import json
+    import os
+    import signal
+    import sys
+
+    import aiohttp
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "maro.learner.cli", "web", "--port", "0", "--model", str(tiny_model_dir),
+        "--run-dir", str(tmp_path / "web"), "--runs", str(tmp_path / "runs"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "COLUMNS": "80"})
+    try:
+        address = None
+        while address is None:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 180)).decode()
+            assert line, "maro web exited before serving"
+            if line.startswith("web pages on "):
+                address = line.split()[-1]
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            async with session.get(f"{address}?game=kuhn_poker-v1") as r:
+                lobby = await r.text()
+            assert "model smollm2" in lobby and "model smollm2@base" in lobby and "bot kuhn-bot" in lobby
+            async with session.post(f"{address}matches", data={"game": "kuhn_poker-v1", "you": "0",
+                                                                "seat1": "model:smollm2"}) as r:
+                match_id = str(r.url).rsplit("/", 1)[1]
+            ws = await session.ws_connect(f"{address}ws/play/{match_id}")
+            while True:
+                message = await asyncio.wait_for(ws.receive_str(), 120)
+                if "The match is over" in message:
+                    break
+                if "Your turn" in message:
+                    turn = int(re.search(r"\(turn (\d+),", message).group(1))
+                    if "[Check]" in message:  # typed as a shortcut: checked into `[Check]` before it is sent
+                        await ws.send_str(json.dumps({"turn": turn, "text": "check"}))
+                    else:  # the first legal action's button
+                        first = re.search(r"hx-vals='([^']*)'", message).group(1)
+                        await ws.send_str(html.unescape(first))
+            await ws.close()
+            async with session.get(f"{address}replay/{match_id}?seat=all") as r:
+                assert "smollm2" in await r.text() and "finished" in await r.text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 60)

@@ -114,6 +114,21 @@ async def test_a_person_plays_kuhn_poker_in_the_browser_and_a_reload_resumes_the
     assert [z for z in record.outcome] and f"{record.outcome[0]:+.2f}" in await page.inner_text("#end")
 
 
+async def test_adapted_games_are_played_from_the_same_pages(web, browser):
+    page = await browser.new_page()
+    await page.goto(web.web_address)
+    await page.fill("input[name=game]", "textarena:TicTacToe-v0")
+    await page.dispatch_event("input[name=game]", "change")
+    await page.wait_for_selector("select[name=seat1] option[value='bot:textarena-random']", state="attached")
+    await page.click("#start")
+    await page.wait_for_url("**/play/*")
+    await play_to_the_end(page)
+    record = web.store.get_match(page.url.rsplit("/", 1)[1])
+    assert record.game_id == "textarena:TicTacToe-v0"
+    await page.goto(f"{web.web_address}?game=nosuch-v9")
+    assert "unknown game" in (await page.inner_text("main")).lower()
+
+
 async def test_werewolf_is_playable_and_the_page_shows_only_the_own_role(web, browser, shots):
     page = await browser.new_page()
     match_id = await start_match(page, web, "werewolf-v1", seed=3)  # seat 0 is the werewolf: it acts at night

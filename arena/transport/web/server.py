@@ -175,8 +175,11 @@ class WebServer:
     async def lobby(self, request: web.Request) -> web.Response:
         principal = self.principal(request)
         games = [s.id for s in self.service.list_games()]
-        game = request.query.get("game", "")
-        game = game if game in games else (games[0] if games else "")
+        game = inputs.game_id(request.query.get("game", ""), optional=True)
+        if game:
+            game = game_class(game).spec.id  # an adapted game's canonical id; an unknown one is refused
+        else:
+            game = games[0] if games else ""
         live = self.service.list_matches(None, "running", None, None, 50)
         open_seats = self.service.open_seats()
         return self._page("lobby.html", request, principal=principal, games=games, game=game,
