@@ -342,6 +342,37 @@ def model_serve(
                       **({} if prefix_cache_tokens is None else {"prefix_cache_tokens": prefix_cache_tokens})))
 
 
+def transfer(
+    adapter: Annotated[Path | None, typer.Option(help="Side A: an adapter folder (omit for the base model).")] = None,
+    vs: Annotated[Path | None, typer.Option(help="Side B: an adapter folder (omit for the frozen base).")] = None,
+    suite: Annotated[str, typer.Option(help="`if` (instruction following), `math`, or `all`.")] = "all",
+    n: Annotated[int, typer.Option(help="Items per suite (at most 20,000).")] = 200,
+    seed: Annotated[int, typer.Option(help="The items' seed.")] = 1,
+    run_dir: Annotated[Path, typer.Option(help="Where replies.jsonl and transfer.json go; "
+                                                "a rerun resumes.")] = Path("runs/transfer"),
+    model: Annotated[str, typer.Option(help="Base model: `smollm2` or a folder.")] = "smollm2",
+    model_server: Annotated[str | None, typer.Option(
+        help="Ask this running OpenAI-compatible server (root URL, without /v1) instead of the local one.")] = None,
+    model_server_kind: Annotated[str, typer.Option(help="`local` (maro model serve) or `vllm`.")] = "local",
+    concurrency: Annotated[int, typer.Option(help="Requests in flight (at most 256).")] = 16,
+    greedy_only: Annotated[bool, typer.Option(help="Only greedy replies (default: greedy and sampled).")] = False,
+) -> None:
+    """An adapter against the frozen base (or --vs) on held-out instruction-following and math items:
+    accuracy per suite and category, and the paired A - B with 95% bootstrap intervals over items."""
+    from maro.learner.serving.client import ModelServerConfig
+    from maro.learner.transfer.run import TransferConfig, run_transfer
+
+    _quiet()
+    server = ModelServerConfig(kind=model_server_kind, base_url=model_server) if model_server else None
+    try:
+        config = TransferConfig(run_dir=run_dir, adapter=adapter, vs=vs, suite=suite, n=n, seed=seed, model=model,
+                                model_server=server, concurrency=concurrency,
+                                modes=("greedy",) if greedy_only else ("greedy", "sampled"))
+        asyncio.run(run_transfer(config))
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 def web(
     port: Annotated[int, typer.Option(help="Port of the web pages (loopback).")] = 8080,
     run_dir: Annotated[Path, typer.Option(
@@ -381,7 +412,7 @@ def _mount() -> None:
     app.add_typer(agent_app, name="agent")
     app.add_typer(model_app, name="model")
     app.command()(play)
-    for command in (demo, learn, selfplay, warmstart, exploitability, web):
+    for command in (demo, learn, selfplay, warmstart, exploitability, transfer, web):
         app.command()(command)
     app.command("eval")(evaluate)
 
