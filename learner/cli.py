@@ -101,6 +101,9 @@ def selfplay(
         help="End each model reply at its action's closing bracket (default: the run config's).")] = None,
     probe_matches: Annotated[int, typer.Option(
         help="After each update, matches against the bot on fixed seeds, logged and plotted (0: off).")] = 0,
+    transfer_every: Annotated[int, typer.Option(
+        help="Every K iterations, greedy accuracy on held-out `maro transfer` items, logged and plotted (0: off).")] = 0,
+    transfer_items: Annotated[int, typer.Option(help="Items per transfer suite in that probe.")] = 50,
     verbose: bool = False,
 ) -> None:
     """Self-play training: play through the arena, MARO update, publish, repeat (resumes a killed run)."""
@@ -136,6 +139,7 @@ def selfplay(
         cfg = SelfPlayConfig(run_dir=run_dir, games=game, players=_players(players), iterations=iterations,
                              matches_per_iteration=matches_per_iteration, seed=seed, model=model, learner=learner,
                              concurrency=concurrency, probe_matches=probe_matches,
+                             transfer_every=transfer_every, transfer_items=transfer_items,
                              **({} if stop_after_action is None else {"stop_after_action": stop_after_action}))
         run = SelfPlayRun(cfg)
     except ValueError as exc:

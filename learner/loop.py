@@ -42,7 +42,7 @@ from maro.learner.variants import recipe
 PROBE_SEED = 3_000_000
 """Probe seeds start here: the same deals every iteration, apart from training and `maro eval` seeds."""
 _RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s", "prefix_cache_tokens", "dtype",
-              "probe_matches"}
+              "probe_matches", "transfer_every", "transfer_items"}
 """Config fields a resumed run may change."""
 
 
@@ -115,6 +115,11 @@ class SelfPlayConfig(BaseModel):
     """After each update, the new adapter (and, before the first, the starting policy) plays this
     many matches against the scripted bot on fixed seeds, its seat alternating; logged as `probe`
     in metrics.jsonl and plotted. 0: no probe."""
+    transfer_every: int = Field(0, ge=0, le=1000)
+    """Every this many iterations, the new adapter (and, before the first, the starting policy)
+    answers `transfer_items` held-out items of each transfer suite greedily (`maro transfer`'s
+    instruction following and math); logged as `transfer` in metrics.jsonl and plotted. 0: off."""
+    transfer_items: int = Field(50, gt=0, le=2000)
     opponents: OpponentMix = Field(default_factory=OpponentMix)
     pool_size: int = Field(3, ge=1)
     """Past versions the `past` opponents are drawn from: the newest few before the current one."""
@@ -260,6 +265,11 @@ class SelfPlayRun:
             if state.iteration == 0:
                 probes["probe_start"] = await self._probe(session, state.version)
             probes["probe"] = await self._probe(session, version)
+        if self.config.transfer_every:
+            if state.iteration == 0:  # the starting policy: the base, or a warm start
+                probes["transfer_start"] = await self._transfer(session, state.version)
+            if (state.iteration + 1) % self.config.transfer_every == 0:
+                probes["transfer"] = await self._transfer(session, version)
         kinds = defaultdict(int)
         for p in plans:
             kinds[plan_kind(p, current)] += 1
@@ -343,6 +353,16 @@ class SelfPlayRun:
         stats = iteration_stats(self.store, ids, current)
         return {"version": version or "base", "matches": stats["matches"], "valid_rate": stats["valid_rate"],
                 "mean_outcome": stats["mean_outcome"], "outcome": stats["outcome"]}
+
+    async def _transfer(self, session: PlaySession, version: str | None) -> dict[str, Any]:
+        """`version`'s greedy accuracy on the transfer suites' probe items (the same every time)."""
+        from maro.learner.transfer.run import probe_accuracy
+
+        model = self.model_string(session.server, version)
+        with self.console.status(f"transfer probe: {version or 'base'} on {self.config.transfer_items} items a suite"):
+            result = await probe_accuracy(model, session.server.api_base(), session.server.api_key,
+                                          n=self.config.transfer_items, concurrency=self.config.concurrency)
+        return {"version": version or "base", **result}
 
     def _published_from(self, match_ids: Sequence[str]) -> str | None:
         """The version already trained on exactly these matches, if a killed run published it."""

@@ -46,6 +46,19 @@ def plot_run(run_dir: Path) -> list[Path]:
             ax.grid(alpha=0.3)
         written.append(_save(fig, out / "probe.png"))
 
+    if any("transfer" in line for line in lines):  # the transfer probe: held-out items, greedy
+        fig, ax = plt.subplots(figsize=(7, 4))
+        start = next((line["transfer_start"] for line in lines if "transfer_start" in line), None)
+        xs = [line["iteration"] for line in lines if "transfer" in line]
+        points = [line["transfer"] for line in lines if "transfer" in line]
+        if start:
+            xs, points = [0, *xs], [start, *points]
+        for suite, label in (("if", "instruction following"), ("math", "math")):
+            ax.plot(xs, [p.get(suite) for p in points], marker="o", label=label)
+        ax.set_ylim(0, 1)
+        _finish(ax, "transfer probe: greedy accuracy on held-out items", "accuracy")
+        written.append(_save(fig, out / "transfer.png"))
+
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(its, [line.get("valid_rate") for line in lines], marker="o", label="valid-action rate")
     ax.set_ylim(0, 1)

@@ -123,6 +123,30 @@ async def ask_all(config: TransferConfig, models: dict[str, str], api_base: str,
     return list(done.values())
 
 
+async def probe_accuracy(model: str, api_base: str, api_key: str | None, *, seed: int = 2, n: int = 50,
+                         concurrency: int = 16) -> dict[str, Any]:
+    """Greedy accuracy of one served model on `n` items of each suite (the self-play loop's
+    transfer probe): `{"if": rate, "math": rate, "items": n}`."""
+    from maro.agents.llm import ModelCallError, ModelSettings, complete
+
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(suite: str, item) -> bool:
+        settings = ModelSettings(model=model, api_base=api_base, api_key=api_key, temperature=0.0,
+                                 max_tokens=MAX_TOKENS[suite], logprobs=False, timeout_s=300.0)
+        async with gate:
+            try:
+                return item.check((await complete([{"role": "user", "content": item.prompt}], settings)).text)
+            except ModelCallError:
+                return False
+
+    out: dict[str, Any] = {"items": n}
+    for suite in ("if", "math"):
+        results = await asyncio.gather(*(one(suite, item) for item in suite_items(suite, seed, n)))
+        out[suite] = sum(results) / n
+    return out
+
+
 def summarise(rows: list[dict], reps: int) -> dict[str, Any]:
     """Accuracy of A and B and the paired A - B per suite, mode and category, with 95% intervals
     from a bootstrap over items."""

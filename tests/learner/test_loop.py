@@ -55,9 +55,13 @@ def _config(tmp_path, model_dir, iterations=2, **kw):
 
 
 async def test_selfplay_run_writes_versions_metrics_and_plots(tmp_path, tiny_model_dir):
-    run = SelfPlayRun(_config(tmp_path, tiny_model_dir, probe_matches=2))
+    run = SelfPlayRun(_config(tmp_path, tiny_model_dir, probe_matches=2, transfer_every=2, transfer_items=1))
     lines = await run.run()
     assert [line["iteration"] for line in lines] == [1, 2]
+    # the transfer probe: the starting policy first, then every 2nd iteration's new version
+    assert lines[0]["transfer_start"]["version"] == "base" and "transfer" not in lines[0]
+    assert lines[1]["transfer"]["version"] == "v0002" and lines[1]["transfer"]["items"] == 1
+    assert all(0 <= lines[1]["transfer"][suite] <= 1 for suite in ("if", "math"))
     assert run.adapters.versions() == ["v0001", "v0002"]
     assert run.adapters.metadata("v0002")["parent"] == "v0001"
     first, second = (set(run.adapters.metadata(v)["data"]["match_ids"]) for v in ("v0001", "v0002"))
@@ -72,7 +76,7 @@ async def test_selfplay_run_writes_versions_metrics_and_plots(tmp_path, tiny_mod
     assert all(s["requests"] >= lines[0]["attempts"] // 2 and s["prefill_tokens"] > 0 and s["decode_rows"] > 0
                for s in serving)
     assert all(s["prefill_s"] > 0 and s["decode_s"] > 0 and s["mean_batch_rows"] >= 1 for s in serving)
-    for name in ("outcome.png", "valid_rate.png", "loss.png", "probe.png"):
+    for name in ("outcome.png", "valid_rate.png", "loss.png", "probe.png", "transfer.png"):
         assert (run.dir / "plots" / name).read_bytes()[:4] == b"\x89PNG"
     # The probe: the starting policy before the first update, each new version after its update,
     # on the same seeds against the bot; never trained on.
