@@ -112,6 +112,9 @@ async def test_a_person_plays_kuhn_poker_in_the_browser_and_a_reload_resumes_the
     for text in seen:
         assert not any(secret in text for secret in secrets_of_others(record, 0))
     assert [z for z in record.outcome] and f"{record.outcome[0]:+.2f}" in await page.inner_text("#end")
+    await page.reload()  # after the end: the page links the replay
+    await page.click("text=Replay it")
+    assert "omniscient" in await page.inner_text("main")
 
 
 async def test_adapted_games_are_played_from_the_same_pages(web, browser):
