@@ -131,13 +131,14 @@ def summarise(matches: Sequence, side_names: dict[str, str], reps: int) -> dict[
     return games
 
 
-def _adapter_dir(config: EvalConfig, root: Path) -> dict[str, str | None]:
-    """Link the two adapters into a fresh folder as v0001 (A) and v0002 (B) for one model server."""
+def link_adapters(root: Path, adapter: Path | None, vs: Path | None) -> dict[str, str | None]:
+    """Link the two adapters into a fresh folder as v0001 (A) and v0002 (B) for one model server;
+    a side without one (the base model) gets None."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     versions: dict[str, str | None] = {}
-    for side, path, version in (("A", config.adapter, "v0001"), ("B", config.vs, "v0002")):
+    for side, path, version in (("A", adapter, "v0001"), ("B", vs, "v0002")):
         if path is None:
             versions[side] = None
             continue
@@ -174,7 +175,7 @@ async def run_eval(config: EvalConfig, console: Console | None = None) -> dict[s
     run_dir = config.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(config.model_dump_json(indent=2))
-    versions = _adapter_dir(config, run_dir / "adapters")
+    versions = link_adapters(run_dir / "adapters", config.adapter, config.vs)
     model_dir = resolve_model(config.model)
     store = MatchStore(run_dir / "matches.sqlite")
     runner = RunnerConfig(turn_timeout_s=config.turn_timeout_s)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from maro.learner.evaluate import link_adapters
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.transfer import arithmetic, instructions
 
@@ -60,25 +59,6 @@ def suites(config: TransferConfig) -> list[str]:
     return ["if", "math"] if config.suite == "all" else [config.suite]
 
 
-def _link_adapters(config: TransferConfig, root: Path) -> dict[str, str | None]:
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    versions: dict[str, str | None] = {}
-    for side, path, version in (("A", config.adapter, "v0001"), ("B", config.vs, "v0002")):
-        if path is None:
-            versions[side] = None
-            continue
-        path = Path(path).resolve()
-        if not (path / "adapter_config.json").exists():
-            raise FileNotFoundError(f"{path} is not a PEFT adapter folder (no adapter_config.json)")
-        os.symlink(path, root / version, target_is_directory=True)
-        versions[side] = version
-    if versions["A"] is None and versions["B"] is None:
-        raise ValueError("A and B are both the base model; name an --adapter or a --vs")
-    return versions
-
-
 def _done(path: Path) -> dict[tuple[str, str, str], dict]:
     found = {}
     if path.exists():
@@ -93,8 +73,6 @@ def _done(path: Path) -> dict[tuple[str, str, str], dict]:
 
 async def ask_all(config: TransferConfig, models: dict[str, str], api_base: str, api_key: str | None) -> list[dict]:
     """Every (side, mode, item) reply, resuming from replies.jsonl."""
-    from maro.agents.llm import ModelCallError, ModelSettings, complete
-
     path = config.run_dir / "replies.jsonl"
     done = _done(path)
     todo = [(side, mode, suite, item) for suite in suites(config) for item in suite_items(suite, config.seed, config.n)
@@ -102,17 +80,9 @@ async def ask_all(config: TransferConfig, models: dict[str, str], api_base: str,
     gate = asyncio.Semaphore(config.concurrency)
     with path.open("a", encoding="utf-8") as out:
         async def one(side: str, mode: str, suite: str, item) -> None:
-            settings = ModelSettings(model=models[side], api_base=api_base, api_key=api_key,
-                                     temperature=MODES[mode], max_tokens=config.max_tokens or MAX_TOKENS[suite],
-                                     logprobs=False,
-                                     timeout_s=300.0)
             async with gate:
-                try:
-                    reply = (await complete([{"role": "user", "content": item.prompt}], settings)).text
-                except ModelCallError as exc:
-                    reply, error = "", str(exc)[:300]
-                else:
-                    error = ""
+                reply, error = await _answer(item, models[side], api_base, api_key, MODES[mode],
+                                             config.max_tokens or MAX_TOKENS[suite])
             row = {"side": side, "mode": mode, "suite": suite, "item": item.id, "category": item.category,
                    "correct": bool(item.check(reply)), "reply": reply[:4000], "error": error}
             out.write(json.dumps(row) + "\n")
@@ -123,22 +93,29 @@ async def ask_all(config: TransferConfig, models: dict[str, str], api_base: str,
     return list(done.values())
 
 
+async def _answer(item, model: str, api_base: str, api_key: str | None, temperature: float,
+                  max_tokens: int) -> tuple[str, str]:
+    """One item's reply, and the error where the call failed (an empty reply then)."""
+    from maro.agents.llm import ModelCallError, ModelSettings, complete
+
+    settings = ModelSettings(model=model, api_base=api_base, api_key=api_key, temperature=temperature,
+                             max_tokens=max_tokens, logprobs=False, timeout_s=300.0)
+    try:
+        return (await complete([{"role": "user", "content": item.prompt}], settings)).text, ""
+    except ModelCallError as exc:
+        return "", str(exc)[:300]
+
+
 async def probe_accuracy(model: str, api_base: str, api_key: str | None, *, seed: int = 2, n: int = 50,
                          concurrency: int = 16) -> dict[str, Any]:
     """Greedy accuracy of one served model on `n` items of each suite (the self-play loop's
     transfer probe): `{"if": rate, "math": rate, "items": n}`."""
-    from maro.agents.llm import ModelCallError, ModelSettings, complete
-
     gate = asyncio.Semaphore(concurrency)
 
     async def one(suite: str, item) -> bool:
-        settings = ModelSettings(model=model, api_base=api_base, api_key=api_key, temperature=0.0,
-                                 max_tokens=MAX_TOKENS[suite], logprobs=False, timeout_s=300.0)
         async with gate:
-            try:
-                return item.check((await complete([{"role": "user", "content": item.prompt}], settings)).text)
-            except ModelCallError:
-                return False
+            reply, _ = await _answer(item, model, api_base, api_key, 0.0, MAX_TOKENS[suite])
+        return item.check(reply)
 
     out: dict[str, Any] = {"items": n}
     for suite in ("if", "math"):
@@ -198,7 +175,9 @@ async def run_transfer(config: TransferConfig, console=None) -> dict[str, Any]:
     started = time.time()
     config.run_dir.mkdir(parents=True, exist_ok=True)
     (config.run_dir / "config.json").write_text(config.model_dump_json(indent=2))
-    versions = _link_adapters(config, config.run_dir / "adapters")
+    versions = link_adapters(config.run_dir / "adapters", config.adapter, config.vs)
+    if versions["A"] is None and versions["B"] is None:
+        raise ValueError("A and B are both the base model; name an --adapter or a --vs")
     if config.model_server is None:
         server = ModelServerProcess(resolve_model(config.model), config.run_dir / "adapters",
                                     config.run_dir / "model_server.log", dtype=config.dtype)

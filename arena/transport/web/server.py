@@ -19,17 +19,15 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
-import re
 import secrets
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import WSMsgType, web
 
+import maro.arena.transport.web.runs as runs
 from maro.arena.auth import LOCAL, AuthError, KeyRing, Principal
 from maro.arena.engine import GameError, InvalidAction, game_class, seating
 from maro.arena.errors import BadRequest, Conflict, Exhausted, NotFound, PermissionDenied, TimedOut, Unavailable
@@ -38,7 +36,7 @@ from maro.arena.match.messages import Accepted, MatchEnd, ObservationMsg, Reject
 from maro.arena.match.seats import SeatFactory, SeatPlan
 from maro.arena.match.service import MatchService
 from maro.arena.present import check_line, view_lines
-from maro.arena.store.records import EventRecord, MatchRecord
+from maro.arena.store.records import MatchRecord
 from maro.arena.transport.limits import RateLimit
 
 log = logging.getLogger("maro.arena.web")
@@ -56,7 +54,6 @@ JOIN_RETRY_S = 3.0
 """How long a reconnecting page waits for its old socket to let go of the seat."""
 SEAT_COOKIE_S = 24 * 3600
 KEY_COOKIE = "maro_key"
-_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 _STATUS = {BadRequest: 400, InvalidAction: 400, GameError: 404, NotFound: 404, PermissionDenied: 403,
            Conflict: 409, Exhausted: 429, Unavailable: 503, TimedOut: 504, AuthError: 401}
 
@@ -488,7 +485,7 @@ class WebServer:
             which, seat = "public", None
             events = [e for e in record.events if e.visible_to(None)]
         return self._page("replay.html", request, record=record, events=events, which=which, over=over,
-                          base=base, private=_private_marks(events, seat))
+                          base=base, private=[bool(e.private_to) for e in events])
 
     async def ratings(self, request: web.Request) -> web.Response:
         self.principal(request)
@@ -502,8 +499,7 @@ class WebServer:
     def _run_dir(self, name: str) -> Path:
         if self.runs is None:
             raise NotFound("this arena shows no self-play runs (start it with --runs DIR)")
-        if not _RUN_NAME.fullmatch(name) or not (self.runs / name / "metrics.jsonl").is_file() \
-                and not (self.runs / name / "state.json").is_file():
+        if not runs.NAME.fullmatch(name) or not runs.is_run(self.runs / name):
             raise NotFound(f"no self-play run {inputs.shown(name)!r} in the runs folder")
         return self.runs / name
 
@@ -512,10 +508,9 @@ class WebServer:
         found = []
         if self.runs is not None and self.runs.is_dir():
             for path in sorted(self.runs.iterdir())[:10 * MAX_LISTED]:
-                if _RUN_NAME.fullmatch(path.name) and ((path / "metrics.jsonl").is_file()
-                                                         or (path / "state.json").is_file()):
-                    found.append({"name": path.name, "iterations": len(_metrics(path)),
-                                  "adapters": len(_adapters(path))})
+                if runs.is_run(path):
+                    found.append({"name": path.name, "iterations": len(runs.metrics(path)),
+                                  "adapters": len(runs.adapters(path))})
                 if len(found) >= MAX_LISTED:
                     break
         return self._page("runs.html", request, runs=found, configured=self.runs is not None)
@@ -523,22 +518,22 @@ class WebServer:
     async def run_page(self, request: web.Request) -> web.Response:
         self.principal(request)
         path = self._run_dir(request.match_info["name"])
-        rows = _metrics(path)
-        recent = await asyncio.to_thread(_run_matches, path, 30)
-        return self._page("run.html", request, name=path.name, rows=rows, adapters=_adapters(path),
+        rows = runs.metrics(path)
+        recent = await asyncio.to_thread(runs.recent_matches, path, 30)
+        return self._page("run.html", request, name=path.name, rows=rows, adapters=runs.adapters(path),
                           last=rows[-1] if rows else None, matches=recent)
 
     async def run_metrics(self, request: web.Request) -> web.Response:
         """The run's curves as series: iteration -> valid-action rate, outcome per role and per
         opponent kind, the probe against the bot, loss terms and KL."""
         self.principal(request)
-        return web.json_response(curves(_metrics(self._run_dir(request.match_info["name"]))))
+        return web.json_response(runs.curves(runs.metrics(self._run_dir(request.match_info["name"]))))
 
     async def run_replay(self, request: web.Request) -> web.Response:
         self.principal(request)
         path = self._run_dir(request.match_info["name"])
         match_id = inputs.match_id(request.match_info["match_id"])
-        record = await asyncio.to_thread(_run_match, path, match_id)
+        record = await asyncio.to_thread(runs.match, path, match_id)
         if record is None:
             raise NotFound(f"no match {match_id} in run {path.name}")
         return self._replay(request, record, f"/runs/{path.name}/replay/{match_id}")
@@ -564,96 +559,3 @@ def _local_path(target: str) -> str:
 async def _close(ws: web.WebSocketResponse, reason: str) -> None:
     with contextlib.suppress(ConnectionError, RuntimeError):
         await ws.close(code=4000, message=reason[:120].encode())
-
-
-def _private_marks(events: Iterable[EventRecord], seat: int | None) -> list[bool]:
-    return [bool(e.private_to) for e in events]
-
-
-def _metrics(run: Path) -> list[dict[str, Any]]:
-    rows = []
-    path = run / "metrics.jsonl"
-    if not path.is_file():
-        return rows
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a line being written, or a torn one: the next refresh has it
-            if isinstance(row, dict):
-                rows.append(row)
-            if len(rows) >= 100_000:
-                break
-    return rows
-
-
-def _adapters(run: Path) -> list[str]:
-    folder = run / "adapters"
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"v\d{1,6}", p.name))
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
-def curves(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Series of a run's metrics rows for the training page's charts: valid-action rate, outcome
-    per role and per opponent kind, the probe against the bot, loss terms, KL and entropy."""
-    charts: dict[str, dict[str, list]] = {"valid action rate": {}, "outcome by role": {},
-                                          "outcome by opponent": {}, "probe against the bot": {},
-                                          "loss": {}, "KL to the base, entropy": {}}
-
-    def put(chart: str, series: str, i: int, value: Any) -> None:
-        charts[chart].setdefault(series, [None] * len(rows))[i] = _number(value)
-
-    for i, row in enumerate(rows):
-        put("valid action rate", "play", i, row.get("valid_rate"))
-        probe = row.get("probe") if isinstance(row.get("probe"), dict) else {}
-        if probe:
-            put("valid action rate", "probe", i, probe.get("valid_rate"))
-            put("probe against the bot", "mean outcome", i, probe.get("mean_outcome"))
-        for key, value in (row.get("outcome") or {}).items():
-            kind, _, role = key.rpartition("/")
-            if "/" in kind:  # `self/<game>/<role>`, `vs_bot/...`, `past/...`
-                put("outcome by opponent", f"{kind.split('/')[0]} {role}", i, value)
-            else:
-                put("outcome by role", role, i, value)
-        update = row.get("update") or {}
-        for key in ("loss", "maro/loss"):
-            if key in update:
-                put("loss", key, i, update[key])
-        for key in ("kl", "entropy"):
-            if key in update:
-                put("KL to the base, entropy", key, i, update[key])
-    x = [_number(row.get("iteration")) or i + 1 for i, row in enumerate(rows)]
-    return {"x": x, "charts": {name: series for name, series in charts.items() if series}}
-
-
-def _store(run: Path):
-    from maro.arena.store.matches import MatchStore
-
-    path = run / "matches.sqlite"
-    return MatchStore(str(path)) if path.is_file() else None
-
-
-def _run_matches(run: Path, limit: int) -> list[MatchRecord]:
-    store = _store(run)
-    if store is None:
-        return []
-    try:
-        return store.list_matches(limit=limit, newest_first=True)
-    finally:
-        store.close()
-
-
-def _run_match(run: Path, match_id: str) -> MatchRecord | None:
-    store = _store(run)
-    if store is None:
-        return None
-    try:
-        return store.get_match(match_id)
-    finally:
-        store.close()
