@@ -269,5 +269,7 @@ async def test_with_a_key_file_pages_ask_for_a_key_and_keep_it(tmp_path):
                 assert r.status == 200 and str(r.url).endswith("/")  # never redirected off this server
             async with session.get(f"{server.web_address}matches") as r:
                 assert r.status == 200 and "Matches" in await r.text()
+            async with session.get(f"{server.web_address}ratings?game=kuhn_poker-v1") as r:
+                assert r.status == 200 and "No rated matches yet" in await r.text()
     finally:
         await server.stop()

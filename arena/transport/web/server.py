@@ -300,10 +300,10 @@ class WebServer:
         await ws.send_str(self._fragment("seat_header", record=record, seat=seat, role=role)
                           + self._fragment("history", events=history, replace=True)
                           + (self._fragment("facts", lines=view_lines(view.view)) if view is not None else ""))
-        turn: dict[str, Any] = {"prompt": channel.last_prompt if channel.awaiting_turn is not None else None}
-        shown_events = len(history)  # a rejoin's pending prompt repeats events the history has
-        if turn["prompt"] is not None:
-            await ws.send_str(self._fragment("turn", prompt=turn["prompt"], now_ms=_now_ms()))
+        turn: dict[str, Any] = {"prompt": None}
+        # a rejoin finds its pending prompt in the outbox again (`MatchService.join` re-sends it),
+        # carrying events the history above already shows
+        repeat = rejoining and channel.awaiting_turn is not None
         reader = asyncio.create_task(self._read(ws, channel, game_id, turn))
         try:
             while not ws.closed:
@@ -313,7 +313,8 @@ class WebServer:
                     getter.cancel()
                     return
                 message = getter.result()
-                html, shown_events = self._render(message, turn, shown_events, record)
+                html = self._render(message, turn, repeat, record)
+                repeat = False
                 await ws.send_str(html)
                 if isinstance(message, MatchEnd):
                     return
@@ -323,18 +324,14 @@ class WebServer:
                 await reader
             await ws.close()
 
-    def _render(self, message, turn: dict, skip: int, record: MatchRecord) -> tuple[str, int]:
-        """The fragments for one message of the runner; `skip` counts history lines already shown
-        that a repeated prompt carries again."""
+    def _render(self, message, turn: dict, repeat: bool, record: MatchRecord) -> str:
+        """The fragments for one message of the runner; `repeat`: a re-sent prompt, whose events
+        the page shows already."""
         html = []
         observation = message.observation if isinstance(message, (TurnPrompt, MatchEnd)) else message
         if isinstance(observation, ObservationMsg):
-            events = list(observation.events)
-            if isinstance(message, TurnPrompt) and message.attempt == 0 and skip:
-                events = []  # the rejoin's repeat of its pending prompt
-            skip = 0
-            if events:
-                html.append(self._fragment("history", events=events, replace=False))
+            if observation.events and not repeat:
+                html.append(self._fragment("history", events=list(observation.events), replace=False))
             html.append(self._fragment("facts", lines=view_lines(observation.view)))
         if isinstance(message, TurnPrompt):
             turn["prompt"] = message
@@ -349,7 +346,7 @@ class WebServer:
             names = [s.name for s in record.seats]
             html.append(self._fragment("turn", prompt=None, now_ms=_now_ms()))
             html.append(self._fragment("end", end=message, names=names))
-        return "".join(html), skip
+        return "".join(html)
 
     async def _read(self, ws: web.WebSocketResponse, channel, game_id: str, turn: dict) -> None:
         """Page -> runner: `{"turn": N, "action": text}` or `{"turn": N, "text": typed}` (checked
