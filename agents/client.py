@@ -6,6 +6,8 @@ generated code outside the arena."""
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,9 +48,34 @@ class SeatResult:
     rejections: list[str] = field(default_factory=list)
 
 
+Connect = Callable[[str], grpc.aio.Channel]
+"""Opens a channel to another replica of the same arena, with the caller's credentials."""
+
+
+def replica_address(exc: grpc.aio.AioRpcError) -> str | None:
+    """The address a refused call names for the replica that plays its match, if it names one."""
+    if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+        return None
+    for key, value in exc.trailing_metadata() or ():
+        if key == convert.REPLICA_ADDRESS and value:
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
 async def play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player: Player,
-                    name: str = "") -> SeatResult:
-    """Join with the seat token and answer every turn until the match ends."""
+                    name: str = "", connect: Connect | None = None) -> SeatResult:
+    """Join with the seat token and answer every turn until the match ends. With `connect`, a
+    match another arena replica plays is followed there (the refusal names it; one hop)."""
+    try:
+        return await _play_seat(channel, match_id, token, player, name)
+    except grpc.aio.AioRpcError as exc:
+        if connect is None or (address := replica_address(exc)) is None:
+            raise
+    async with connect(address) as other:
+        return await _play_seat(other, match_id, token, player, name)
+
+
+async def _play_seat(channel: grpc.aio.Channel, match_id: str, token: str, player: Player, name: str) -> SeatResult:
     stub = pb_grpc.ArenaStub(channel)
     call = stub.Play()
     await call.write(pb.PlayRequest(join=pb.Join(match_id=match_id, seat_token=token, player_name=name)))
@@ -165,9 +192,14 @@ def open_channel(address: str, *, tls_ca: bytes | None = None, tls: bool = False
 async def find_seat(channel: grpc.aio.Channel, game_id: str, *, wait: bool = False, name: str = "",
                     timeout: float | None = None) -> tuple[str, int, str]:
     """Ask the lobby for an open seat; returns (match_id, seat, seat_token)."""
-    request = pb.FindSeatRequest(game_id=game_id, player_name=name, wait=wait)
-    response = await pb_grpc.ArenaStub(channel).FindSeat(request, timeout=timeout)
+    response = await _find_seat(channel, game_id, wait, name, timeout)
     return response.match_id, response.seat, response.seat_token
+
+
+async def _find_seat(channel: grpc.aio.Channel, game_id: str, wait: bool, name: str,
+                     timeout: float | None) -> pb.SeatAssignment:
+    request = pb.FindSeatRequest(game_id=game_id, player_name=name, wait=wait)
+    return await pb_grpc.ArenaStub(channel).FindSeat(request, timeout=timeout)
 
 
 class ArenaClient(Protocol):
@@ -188,9 +220,16 @@ class ArenaClient(Protocol):
 
 @dataclass
 class GrpcArenaClient:
-    """`ArenaClient` over a gRPC channel (`open_channel`); the channel stays the caller's to close."""
+    """`ArenaClient` over a gRPC channel (`open_channel`); the channel stays the caller's to close.
+    With `connect`, seats of matches that another replica of the arena plays are played there:
+    the lobby names that replica, and a refused join names it too. `address` is the channel's
+    own, so a seat on the same replica takes no second channel; `aclose` closes the others."""
 
     channel: grpc.aio.Channel
+    connect: Connect | None = None
+    address: str = ""
+    _owners: OrderedDict[str, str] = field(default_factory=OrderedDict, repr=False)
+    _replicas: dict[str, grpc.aio.Channel] = field(default_factory=dict, repr=False)
 
     async def list_games(self, timeout: float | None = None) -> list[str]:
         return await list_games(self.channel, timeout=timeout)
@@ -201,7 +240,33 @@ class GrpcArenaClient:
 
     async def find_seat(self, game_id: str, *, wait: bool = False, name: str = "",
                         timeout: float | None = None) -> tuple[str, int, str]:
-        return await find_seat(self.channel, game_id, wait=wait, name=name, timeout=timeout)
+        response = await _find_seat(self.channel, game_id, wait, name, timeout)
+        if response.address and response.address != self.address:
+            self._owners[response.match_id] = response.address
+            while len(self._owners) > MAX_REMEMBERED_SEATS:
+                self._owners.popitem(last=False)
+        return response.match_id, response.seat, response.seat_token
 
     async def play_seat(self, match_id: str, token: str, player: Player, name: str = "") -> SeatResult:
-        return await play_seat(self.channel, match_id, token, player, name)
+        owner = self._owners.pop(match_id, None)
+        channel = self.channel if owner is None or self.connect is None else self._replica(owner)
+        return await play_seat(channel, match_id, token, player, name, self.connect)
+
+    def _replica(self, address: str) -> grpc.aio.Channel:
+        if address not in self._replicas:
+            if len(self._replicas) >= MAX_REPLICA_CHANNELS:
+                raise ConnectionError(f"the lobby named more than {MAX_REPLICA_CHANNELS} arena replicas")
+            self._replicas[address] = self.connect(address)
+        return self._replicas[address]
+
+    async def aclose(self) -> None:
+        """Close the channels to other replicas (not `channel`, the caller's)."""
+        channels, self._replicas = list(self._replicas.values()), {}
+        for channel in channels:
+            await channel.close()
+
+
+MAX_REMEMBERED_SEATS = 1024
+"""Lobby seats whose replica a client remembers until it plays them."""
+MAX_REPLICA_CHANNELS = 64
+"""Channels to other replicas one client opens at most."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,9 +155,10 @@ class AgentRunner:
 
     # --- the run ----------------------------------------------------------------------------
     async def run(self) -> RunSummary:
-        async with open_channel(self.config.arena, tls=self.config.tls,
-                                key=self.config.key.get_secret_value() if self.config.key else None) as channel:
-            client = GrpcArenaClient(channel)
+        connect = functools.partial(open_channel, tls=self.config.tls,
+                                    key=self.config.key.get_secret_value() if self.config.key else None)
+        async with connect(self.config.arena) as channel, \
+                contextlib.aclosing(GrpcArenaClient(channel, connect, self.config.arena)) as client:
             await self._check_arena(client)
             problem = await asyncio.to_thread(endpoint_problem, self.settings)
             if problem:

@@ -116,6 +116,10 @@ def arena_serve(
                                                       "training runs) on this port, same host, keys and TLS.")] = None,
     runs: Annotated[Path | None, typer.Option(help="A folder of self-play run folders for the training pages.")] = None,
     replica_id: Annotated[str, typer.Option(help="This replica's stable name when several share one database.")] = "",
+    advertise: Annotated[str, typer.Option(help="host:port clients of other replicas reach this one at (lobby seats, "
+                                                "redirects); default: the address it listens on.")] = "",
+    lease: Annotated[float, typer.Option(help="Seconds after a replica's last heartbeat before the others abort its "
+                                              "live matches.")] = 15.0,
     registry: Annotated[Path | None, typer.Option(help="Model registry naming the models of `model` seats "
                                                      "(keys from this server's environment); without one, "
                                                      "model seats are refused.")] = None,
@@ -140,7 +144,7 @@ def arena_serve(
                              keys=keys,
                              max_requests_per_second=max_requests_per_second, tls_cert=tls_cert, tls_key=tls_key,
                              metrics_port=metrics_port, web_port=web_port, runs=runs, replica_id=replica_id,
-                             runner=runner)
+                             advertise=advertise, lease_s=lease, runner=runner)
         hooks = ctx.obj if isinstance(ctx.obj, ArenaHooks) else ArenaHooks()
         if hooks.seats is None and registry is not None:
             raise ValueError("--registry: this installation plays no server-side seats (install maro-arena[agents])")

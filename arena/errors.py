@@ -7,6 +7,7 @@ one table each (`arena/transport/grpc/servicer.py: status_for` for gRPC).
     |  |- InvalidAction, NotYourTurn, MatchOver, UnknownGame
     |- BadRequest           a request that cannot be served as sent (BadInput, MalformedMessage)
     |- NotFound, PermissionDenied, Conflict, Unavailable
+    |- Moved                a live match another arena replica plays; `address` is where
     |- Exhausted            a caller over one of its limits (TooManyStreams)
     |- TimedOut             a caller that did not do in time what the protocol needs next
     |- GameCrashed          an adapted game's own code failed (the runner aborts that match)
@@ -61,6 +62,14 @@ class Conflict(ArenaError):
 
 class Unavailable(ArenaError):
     """Nothing to hand out now (no open seat); worth retrying later."""
+
+
+class Moved(ArenaError):
+    """The match is live on another arena replica sharing the store; `address` reaches it."""
+
+    def __init__(self, reason: str, address: str):
+        super().__init__(reason)
+        self.address = address
 
 
 class Exhausted(ArenaError):

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
 import uuid
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -24,6 +24,7 @@ from maro.arena.errors import (
     Conflict,
     Exhausted,
     GameError,
+    Moved,
     NotFound,
     PermissionDenied,
     Unavailable,
@@ -33,14 +34,18 @@ from maro.arena.match.messages import MatchEnd, Rejection, SeatChannel, TurnProm
 from maro.arena.match.runner import MatchRunner, RunnerConfig
 from maro.arena.match.seats import SEAT_KINDS, SERVER_KINDS, SeatFactory, SeatPlan, ServerPlayer
 from maro.arena.metrics import ArenaMetrics
-from maro.arena.store.matches import MatchStore, hash_token, store_name
+from maro.arena.store.matches import MatchStore, TakenSeat, hash_token, store_name
 from maro.arena.store.ratings import RatingBook
 from maro.arena.store.records import EventRecord, MatchRecord, SeatRecord
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SEAT_KINDS", "ArenaError", "BadRequest", "Conflict", "Exhausted", "MatchService", "NotFound",
+__all__ = ["SEAT_KINDS", "ArenaError", "BadRequest", "Conflict", "Exhausted", "MatchService", "Moved", "NotFound",
            "PermissionDenied", "SeatPlan", "ServerPlayer", "Unavailable"]
+
+LOBBY_POLL_S = 0.5
+"""How often a lobby call that waits asks the store for seats other replicas opened; a seat this
+replica opens wakes it at once."""
 
 
 @dataclass
@@ -54,7 +59,8 @@ class LiveMatch:
     record: MatchRecord
     """The match as created; seats' names follow `join`, roles and outcome come from the runner."""
     token_hashes: dict[str, int]
-    """The hash of each remote and open seat's token, to its seat."""
+    """The hash of each remote seat's token, and of each open seat's once the lobby gave it out,
+    to its seat."""
     created_by: str = ""
     """The principal that created the match (its live matches are capped)."""
     players: list[asyncio.Task] = field(default_factory=list)
@@ -70,20 +76,19 @@ class LiveMatch:
         )
 
 
-@dataclass(frozen=True)
-class OpenSeat:
-    match_id: str
-    seat: int
-    token: str
-
-
 class MatchService:
     """Everything the transport needs, with domain types only."""
 
     def __init__(self, store: MatchStore, config: RunnerConfig | None = None, metrics: ArenaMetrics | None = None,
-                 replica: str = "", seats: SeatFactory | None = None, max_live_matches_per_principal: int = 64):
-        """`seats` plays `bot` and `model` seats; without one they are refused."""
+                 replica: str = "", seats: SeatFactory | None = None, max_live_matches_per_principal: int = 64,
+                 lease_s: float = 15.0):
+        """`seats` plays `bot` and `model` seats; without one they are refused. `replica` names
+        this service among those sharing `store`; each holds a lease it renews every third of
+        `lease_s`, and the matches of one whose lease ran out are aborted by the others."""
         self.store = store
+        self.lease_s = lease_s
+        self.address = ""
+        self._leasing: asyncio.Task | None = None
         self.max_live_matches = max_live_matches_per_principal
         self.replica = replica
         self.seats = seats
@@ -92,7 +97,6 @@ class MatchService:
         self.ratings = RatingBook(store.engine)
         self._rating: dict[str, asyncio.Task] = {}
         self.live: dict[str, LiveMatch] = {}
-        self._lobby: dict[str, deque[OpenSeat]] = {}
         self._seat_opened = asyncio.Condition()
 
     def recover(self) -> int:
@@ -102,6 +106,42 @@ class MatchService:
         if count:
             log.warning("marked %d interrupted matches aborted", count)
         return count
+
+    async def start(self, address: str) -> None:
+        """Recover, take this replica's lease with the address clients reach it at, and keep
+        renewing it (and reaping replicas whose lease ran out) until `shutdown`."""
+        self.recover()
+        self.address = address
+        await self.store.run(self.store.heartbeat, self.replica, address, register=True)
+        await self._reap()
+        self._leasing = asyncio.create_task(self._keep_lease(), name=f"lease-{self.replica}")
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                if not await self.store.run(self.store.heartbeat, self.replica, self.address):
+                    await self._lost_lease()
+                await self._reap()
+            except Exception:  # an unreachable store: try again next round; the lease may run out
+                log.exception("lease renewal failed", extra={"reason": self.replica})
+
+    async def _lost_lease(self) -> None:
+        """Another replica took this one for dead (its heartbeats did not arrive within the
+        lease) and aborted its matches: stop playing them, and take a lease anew."""
+        log.error("replica %r lost its lease; its %d live matches were aborted by another replica",
+                  self.replica, len(self.live))
+        tasks = [m.task for m in self.live.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.store.run(self.store.heartbeat, self.replica, self.address, register=True)
+
+    async def _reap(self) -> None:
+        reason = f"aborted: its arena replica stopped renewing its lease ({self.lease_s:g}s)"
+        for replica, count in (await self.store.run(self.store.reap, self.lease_s, reason)).items():
+            if replica != self.replica:
+                log.warning("replica %r missed its lease: marked its %d live matches aborted", replica, count)
 
     def list_games(self) -> list[GameSpec]:
         return [game_class(g).spec for g in game_ids()]
@@ -119,7 +159,8 @@ class MatchService:
             raise Exhausted(f"{principal.name} has {mine} live matches, the most one caller may have; "
                             "let some finish first")
         match_id = uuid.uuid4().hex
-        tokens = {i: secrets.token_urlsafe(24) for i, p in enumerate(seats) if p.kind in ("remote", "open")}
+        tokens = {i: secrets.token_urlsafe(24) for i, p in enumerate(seats) if p.kind == "remote"}
+        open_seats = [i for i, p in enumerate(seats) if p.kind == "open"]
         record = MatchRecord(
             match_id=match_id, game_id=game_id, seed=seed, params=game.params.model_dump(mode="json"),
             status="created", config=self.config.model_dump(mode="json"),
@@ -127,7 +168,8 @@ class MatchService:
                                    principal=_server_seat_identity(p, principal)) for i, p in enumerate(seats)),
         )
         hashes = {i: hash_token(t) for i, t in tokens.items()}
-        self.store.create_match(record, hashes, self.replica, created_by=principal.name)
+        # In place, not awaited: the lobby may hand out its open seats only once `live` has it.
+        self.store.create_match(record, hashes, self.replica, created_by=principal.name, open_seats=open_seats)
         channels = [SeatChannel(seat=i) for i in range(len(seats))]
         runner = MatchRunner(match_id, game, seed, channels, self.store, self.config, self.metrics)
         live = LiveMatch(runner, asyncio.create_task(runner.run(), name=f"match-{match_id}"), channels, record,
@@ -139,9 +181,11 @@ class MatchService:
                 live.players.append(asyncio.create_task(_drive(channels[i], player)))
         self.live[match_id] = live
         live.task.add_done_callback(lambda _t, m=match_id: self._ended(m))
-        await self._open_seats(game_id, [OpenSeat(match_id, i, tokens[i]) for i, p in enumerate(seats) if p.kind == "open"])
+        if open_seats:
+            async with self._seat_opened:
+                self._seat_opened.notify_all()
         log.info("match created", extra={"match_id": match_id, "game_id": game_id, "reason": [p.kind for p in seats]})
-        return match_id, {i: t for i, t in tokens.items() if seats[i].kind == "remote"}
+        return match_id, tokens
 
     def _game(self, game_id: str, params: dict[str, Any] | None, seats: Sequence[SeatPlan], principal: Principal):
         try:
@@ -175,9 +219,6 @@ class MatchService:
             return
         for task in live.players:  # an aborted match sends no MatchEnd for them to stop on
             task.cancel()
-        for seats in self._lobby.values():
-            for open_seat in [s for s in seats if s.match_id == match_id]:
-                seats.remove(open_seat)
         if live.runner.status == "finished":  # rated as a task of its own: a transaction per match
             task = asyncio.get_running_loop().create_task(self._rate(match_id, live.final_record()))
             self._rating[match_id] = task
@@ -190,33 +231,38 @@ class MatchService:
             log.exception("rating update failed", extra={"match_id": match_id})
 
     # --- the lobby -------------------------------------------------------------------------
-    async def _open_seats(self, game_id: str, seats: list[OpenSeat]) -> None:
-        if seats:
-            async with self._seat_opened:
-                self._lobby.setdefault(game_id, deque()).extend(seats)
-                self._seat_opened.notify_all()
-
-    async def find_seat(self, game_id: str, wait: bool) -> OpenSeat:
-        """The oldest open seat of a live match of `game_id`; with `wait`, until one opens."""
+    async def find_seat(self, game_id: str, wait: bool, *, here: bool = False) -> TakenSeat:
+        """The oldest open seat of a live match of `game_id` on any live replica sharing the store
+        (on this one with `here`), with a new seat token and the address of the replica playing
+        it; with `wait`, until one opens."""
         try:
             game_id = game_class(game_id).spec.id
         except GameError as exc:
             raise NotFound(str(exc)) from exc
-        async with self._seat_opened:
-            while True:
-                queue = self._lobby.get(game_id)
-                if queue:
-                    return queue.popleft()
-                if not wait:
-                    raise Unavailable(f"no open seat in any {game_id} match; create one or call with wait")
-                await self._seat_opened.wait()
+        replica = self.replica if here else None
+        while True:
+            taken = await self.store.run(self.store.take_seat, game_id, replica)
+            if taken is not None:
+                if (live := self.live.get(taken.match_id)) is not None:
+                    live.token_hashes[hash_token(taken.token)] = taken.seat
+                return taken
+            if not wait:
+                raise Unavailable(f"no open seat in any {game_id} match; create one or call with wait")
+            async with self._seat_opened:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._seat_opened.wait(), LOBBY_POLL_S)
 
-    def open_seats(self) -> list[tuple[str, str, int]]:
-        """(game id, match id, seat) of every open seat in the lobby, oldest first per game."""
-        return [(game_id, s.match_id, s.seat) for game_id, seats in self._lobby.items() for s in seats]
+    def open_seats(self, here: bool = False) -> list[tuple[str, str, int]]:
+        """(game id, match id, seat) of every open seat in the lobby (this replica's with `here`),
+        oldest first per game."""
+        seats = self.store.lobby()
+        return [s for s in seats if s[1] in self.live] if here else seats
 
-    def open_seat_count(self, match_id: str) -> int:
-        return sum(s.match_id == match_id for seats in self._lobby.values() for s in seats)
+    def open_seat_counts(self, match_ids: Sequence[str]) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(match_ids, 0)
+        for _game, match_id, _seat in self.store.lobby(match_ids):
+            counts[match_id] += 1
+        return counts
 
     # --- seats, records, spectators ----------------------------------------------------------
     def join(self, match_id: str, token: str, player_name: str = "",
@@ -228,13 +274,17 @@ class MatchService:
             raise BadRequest("join needs a match_id and a seat_token")
         live = self.live.get(match_id)
         if live is None:
+            self._elsewhere(match_id)
             record = self.store.get_match(match_id, with_events=False)
             if record is None:
                 raise NotFound(f"unknown match {match_id!r}")
             raise Conflict(f"match {match_id} is {record.status}; nothing to join")
         seat = live.token_hashes.get(hash_token(token))
-        if seat is None:
-            raise PermissionDenied("the seat token is not valid for this match")
+        if seat is None:  # an open seat another replica's lobby gave out: its token is in the store
+            seat = self.store.seat_for_token(match_id, token)
+            if seat is None or live.record.seats[seat].kind != "open":
+                raise PermissionDenied("the seat token is not valid for this match")
+            live.token_hashes[hash_token(token)] = seat
         channel = live.channels[seat]
         label = display_name(player_name)
         identity = _joined_identity(principal, label)
@@ -270,12 +320,25 @@ class MatchService:
 
     def spectate(self, match_id: str) -> tuple[list[EventRecord], asyncio.Queue | None, MatchRecord]:
         """Public events so far and, for a live match, a queue of the next ones and its end."""
-        record = self.get_match(match_id)
         live = self.live.get(match_id)
+        if live is None:
+            self._elsewhere(match_id)
+        record = self.get_match(match_id)
         if live is None:
             return [e for e in record.events if e.visible_to(None)], None, record
         history, queue = live.runner.spectate()
         return history, queue, record
+
+    def _elsewhere(self, match_id: str) -> None:
+        """Raise Moved for a match live on another replica, Unavailable while that replica has no lease."""
+        owner = self.store.owner(match_id)
+        if owner is None or owner[0] == self.replica:
+            return
+        replica, address = owner
+        if address is None:
+            raise Unavailable(f"match {match_id} is played on replica {replica!r}, which holds no lease now; "
+                              f"unless it renews it, the match is aborted within {self.lease_s:g}s")
+        raise Moved(f"match {match_id} is played on replica {replica!r} at {address}; connect there", address)
 
     async def wait(self, match_id: str) -> None:
         """Until the match has ended and, when it finished, been rated."""
@@ -286,12 +349,22 @@ class MatchService:
             await asyncio.shield(rating)
 
     async def shutdown(self) -> None:
-        """Stop every live match; the runner marks interrupted matches aborted."""
+        """Stop every live match (the runner marks interrupted matches aborted), then give up
+        this replica's lease."""
+        if self._leasing is not None:
+            self._leasing.cancel()
+            await asyncio.gather(self._leasing, return_exceptions=True)
         tasks = [m.task for m in self.live.values()]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*self._rating.values(), return_exceptions=True)  # finished matches get rated
+        if self._leasing is not None:
+            self._leasing = None
+            try:
+                await self.store.run(self.store.leave, self.replica)
+            except Exception:  # the lease runs out on its own
+                log.exception("could not give up the lease", extra={"reason": self.replica})
 
 
 def _joined_identity(principal: Principal, name: str) -> str:

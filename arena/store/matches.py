@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection, bindparam, create_engine, event, insert, inspect, select, text, update
+from sqlalchemy import Connection, bindparam, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from maro.arena.match.inputs import display_name
 from maro.arena.store.records import BehaviorRecord, EventRecord, MatchRecord, SeatRecord, TokenLogprob
-from maro.arena.store.schema import Base, BehaviorRow, EventRow, MatchRow, SeatRow, now
+from maro.arena.store.schema import Base, BehaviorRow, EventRow, LobbyRow, MatchRow, ReplicaRow, SeatRow, now
+
+LIVE = ("created", "running")
+"""The statuses of a match not yet ended: only these may change, so an end is never overwritten."""
+
+
+@dataclass(frozen=True)
+class Replica:
+    id: str
+    address: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class TakenSeat:
+    """A lobby seat handed out: its match, seat number, the new token and where the match is played."""
+
+    match_id: str
+    seat: int
+    token: str
+    replica: str
+    address: str
 
 
 def hash_token(token: str) -> str:
@@ -74,7 +98,8 @@ class MatchStore:
     # Core statements, not ORM objects: one executemany per table and one short transaction
     # per call keep the per-action write cheap; the hot path is `append`, once per step.
     def create_match(self, match: MatchRecord, token_hashes: dict[int, str] | None = None,
-                     replica: str = "", created_by: str = "") -> None:
+                     replica: str = "", created_by: str = "", open_seats: Sequence[int] = ()) -> None:
+        """Record a new match; its `open_seats` go to the lobby in the same transaction."""
         token_hashes = token_hashes or {}
         seats = [dict(match_id=match.match_id, seat=s.seat, kind=s.kind, name=store_name(s.name), bot=_text(s.bot),
                       role=s.role, token_hash=token_hashes.get(s.seat, ""), principal=s.principal)
@@ -87,6 +112,9 @@ class MatchStore:
             ))
             if seats:
                 db.execute(_INSERT_SEATS, seats)
+            if open_seats:
+                db.execute(insert(_LOBBY), [dict(match_id=match.match_id, seat=seat, game_id=match.game_id,
+                                                 replica=replica, opened_at=now()) for seat in open_seats])
 
     def set_roles(self, match_id: str, roles: Sequence[str], events: Iterable[EventRecord] = ()) -> None:
         """Store each seat's role, with the events of the initial state in the same transaction."""
@@ -103,14 +131,12 @@ class MatchStore:
     def abort_unfinished(self, reason: str, replica: str = "") -> int:
         """Mark the matches of `replica` still created or running as aborted; returns how many."""
         with self._lock, self.engine.begin() as db:
-            result = db.execute(update(_MATCHES).where(
-                _MATCHES.c.status.in_(("created", "running")), _MATCHES.c.replica == replica,
-            ).values(status="aborted", end_reason=reason, finished_at=now()))
-            return result.rowcount
+            return _abort_replica(db, replica, reason)
 
     def set_status(self, match_id: str, status: str) -> None:
+        """Move a live match on (`created` -> `running`); a match already ended keeps its end."""
         with self._lock, self.engine.begin() as db:
-            _check_found(db.execute(_SET_STATUS, dict(m=match_id, status=status)), match_id)
+            _check_found(db, db.execute(_SET_STATUS, dict(m=match_id, status=status)), match_id)
 
     def append(self, match_id: str, events: Iterable[EventRecord] = (), behaviors: Iterable[BehaviorRecord] = (),
                finish: tuple[Sequence[float], str] | None = None) -> None:
@@ -127,6 +153,86 @@ class MatchStore:
     def finish(self, match_id: str, outcome: Sequence[float], reason: str, status: str = "finished") -> None:
         with self._lock, self.engine.begin() as db:
             _finish(db, match_id, outcome, reason, status)
+
+    # --- the lobby -----------------------------------------------------------------------
+    def take_seat(self, game_id: str, replica: str | None = None) -> TakenSeat | None:
+        """Take the oldest open seat of a live `game_id` match on a live replica (only `replica`'s
+        when given) with a new token, whose hash replaces the seat's in the same transaction. Two
+        replicas taking at once get different seats: a row deleted by another is skipped."""
+        query = (select(_LOBBY.c.match_id, _LOBBY.c.seat, _LOBBY.c.replica, _REPLICAS.c.address)
+                 .join(_REPLICAS, _REPLICAS.c.id == _LOBBY.c.replica).where(_LOBBY.c.game_id == game_id)
+                 .order_by(_LOBBY.c.opened_at, _LOBBY.c.match_id, _LOBBY.c.seat).limit(8))
+        if replica is not None:
+            query = query.where(_LOBBY.c.replica == replica)
+        with self._lock:
+            for _ in range(8):
+                with self.engine.begin() as db:
+                    rows = db.execute(query).all()
+                    if not rows:
+                        return None
+                    for match_id, seat, owner, address in rows:
+                        taken = db.execute(delete(_LOBBY).where(_LOBBY.c.match_id == match_id, _LOBBY.c.seat == seat))
+                        if taken.rowcount == 1:
+                            token = secrets.token_urlsafe(24)
+                            db.execute(update(_SEATS).where(_SEATS.c.match_id == match_id, _SEATS.c.seat == seat)
+                                       .values(token_hash=hash_token(token)))
+                            return TakenSeat(match_id, seat, token, owner, address)
+        return None
+
+    def lobby(self, match_ids: Sequence[str] | None = None) -> list[tuple[str, str, int]]:
+        """(game id, match id, seat) of the open seats (of `match_ids` when given), oldest first."""
+        query = select(_LOBBY.c.game_id, _LOBBY.c.match_id, _LOBBY.c.seat).order_by(
+            _LOBBY.c.game_id, _LOBBY.c.opened_at, _LOBBY.c.match_id, _LOBBY.c.seat)
+        if match_ids is not None:
+            query = query.where(_LOBBY.c.match_id.in_(list(match_ids)))
+        with self.engine.connect() as db:
+            return [tuple(row) for row in db.execute(query)]
+
+    # --- replicas ----------------------------------------------------------------------
+    def heartbeat(self, replica: str, address: str, *, register: bool = False) -> bool:
+        """Renew `replica`'s lease. False when it has none: another replica took it for dead and
+        aborted its matches. With `register`, a replica without a lease gets one (on start)."""
+        stamp = now()
+        with self._lock, self.engine.begin() as db:
+            renewed = db.execute(update(_REPLICAS).where(_REPLICAS.c.id == replica)
+                                 .values(address=address, heartbeat_at=stamp)).rowcount == 1
+            if not renewed and register:
+                db.execute(insert(_REPLICAS).values(id=replica, address=address, started_at=stamp, heartbeat_at=stamp))
+                return True
+            return renewed
+
+    def leave(self, replica: str) -> None:
+        """A replica stopping: its matches are aborted already; drop its lease and lobby seats."""
+        with self._lock, self.engine.begin() as db:
+            db.execute(delete(_LOBBY).where(_LOBBY.c.replica == replica))
+            db.execute(delete(_REPLICAS).where(_REPLICAS.c.id == replica))
+
+    def reap(self, lease_s: float, reason: str) -> dict[str, int]:
+        """Replicas whose heartbeat is older than `lease_s`: their live matches are marked aborted
+        with `reason`, their lobby seats and leases removed. Returns matches aborted per replica."""
+        cutoff = now() - timedelta(seconds=lease_s)
+        reaped: dict[str, int] = {}
+        with self._lock, self.engine.begin() as db:
+            dead = db.scalars(select(_REPLICAS.c.id).where(_REPLICAS.c.heartbeat_at < cutoff)).all()
+            for replica in dead:
+                reaped[replica] = _abort_replica(db, replica, reason)
+                db.execute(delete(_REPLICAS).where(_REPLICAS.c.id == replica, _REPLICAS.c.heartbeat_at < cutoff))
+        return reaped
+
+    def replicas(self) -> list[Replica]:
+        with self.engine.connect() as db:
+            return [Replica(*row) for row in db.execute(select(
+                _REPLICAS.c.id, _REPLICAS.c.address, _REPLICAS.c.started_at, _REPLICAS.c.heartbeat_at,
+            ).order_by(_REPLICAS.c.id))]
+
+    def owner(self, match_id: str) -> tuple[str, str | None] | None:
+        """A live match's replica and that replica's address (None while it has no lease);
+        None when the match is not live."""
+        with self.engine.connect() as db:
+            row = db.execute(select(_MATCHES.c.replica, _REPLICAS.c.address)
+                             .join(_REPLICAS, _REPLICAS.c.id == _MATCHES.c.replica, isouter=True)
+                             .where(_MATCHES.c.id == match_id, _MATCHES.c.status.in_(LIVE))).first()
+            return None if row is None else (row[0], row[1])
 
     # --- reads -----------------------------------------------------------------------------
     def seat_for_token(self, match_id: str, token: str) -> int | None:
@@ -189,11 +295,12 @@ class MatchStore:
 
 _MATCHES, _SEATS, _EVENTS, _BEHAVIORS = (MatchRow.__table__, SeatRow.__table__, EventRow.__table__,
                                          BehaviorRow.__table__)
+_LOBBY, _REPLICAS = LobbyRow.__table__, ReplicaRow.__table__
 # Built once: a statement object caches its compiled form, so the hot path skips rebuilding it.
 _INSERT_MATCH, _INSERT_SEATS = insert(_MATCHES), insert(_SEATS)
 _INSERT_EVENTS, _INSERT_BEHAVIORS = insert(_EVENTS), insert(_BEHAVIORS)
 _SET_ROLE = update(_SEATS).where(_SEATS.c.match_id == bindparam("m"), _SEATS.c.seat == bindparam("s"))
-_SET_STATUS = update(_MATCHES).where(_MATCHES.c.id == bindparam("m"))
+_SET_STATUS = update(_MATCHES).where(_MATCHES.c.id == bindparam("m"), _MATCHES.c.status.in_(LIVE))
 
 
 def _insert_events(db: Connection, match_id: str, events: Iterable[EventRecord]) -> None:
@@ -204,12 +311,23 @@ def _insert_events(db: Connection, match_id: str, events: Iterable[EventRecord])
 
 
 def _finish(db: Connection, match_id: str, outcome: Sequence[float], reason: str, status: str) -> None:
-    _check_found(db.execute(_SET_STATUS, dict(m=match_id, status=status, outcome=list(outcome), end_reason=reason,
-                                              finished_at=now())), match_id)
+    """End a live match; one another replica ended already (taken for dead) keeps that end."""
+    _check_found(db, db.execute(_SET_STATUS, dict(m=match_id, status=status, outcome=list(outcome), end_reason=reason,
+                                                  finished_at=now())), match_id)
+    db.execute(delete(_LOBBY).where(_LOBBY.c.match_id == match_id))
 
 
-def _check_found(result, match_id: str) -> None:
-    if result.rowcount == 0:
+def _abort_replica(db: Connection, replica: str, reason: str) -> int:
+    live = select(_MATCHES.c.id).where(_MATCHES.c.status.in_(LIVE), _MATCHES.c.replica == replica)
+    db.execute(delete(_LOBBY).where(_LOBBY.c.match_id.in_(live)))
+    return db.execute(update(_MATCHES).where(_MATCHES.c.status.in_(LIVE), _MATCHES.c.replica == replica)
+                      .values(status="aborted", end_reason=reason, finished_at=now())).rowcount
+
+
+def _check_found(db: Connection, result, match_id: str) -> None:
+    """A write that changed no row: an unknown match raises KeyError; an ended one is left as it is."""
+    if result.rowcount == 0 and db.execute(select(func.count()).select_from(_MATCHES)
+                                           .where(_MATCHES.c.id == match_id)).scalar() == 0:
         raise KeyError(match_id)
 
 

@@ -1,5 +1,6 @@
-"""Every table of the match store in one place: matches, seats, events, behaviors, and the
-ratings kept beside them. `MatchStore` creates them all; `RatingBook` reads and writes its own."""
+"""Every table of the match store in one place: matches, seats, events, behaviors, the lobby and
+the arena replicas sharing the store, and the ratings kept beside them. `MatchStore` creates them
+all; `RatingBook` reads and writes its own."""
 
 from __future__ import annotations
 
@@ -78,6 +79,29 @@ class BehaviorRow(Base):
     snapshot_before: Mapped[str] = mapped_column(Text, default="")
     snapshot_after: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LobbyRow(Base):
+    """An open seat of a live match nobody has taken yet. Any replica may hand it out: taking it
+    deletes the row and sets the seat's token hash in one transaction (`MatchStore.take_seat`)."""
+
+    __tablename__ = "lobby"
+    match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), primary_key=True)
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    game_id: Mapped[str] = mapped_column(String(64), index=True)
+    replica: Mapped[str] = mapped_column(Text, default="")
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ReplicaRow(Base):
+    """An arena replica serving matches from this store: where clients reach it, and its lease.
+    A replica whose heartbeat is older than the lease is taken for dead (`MatchStore.reap`)."""
+
+    __tablename__ = "replicas"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    address: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class RatingRow(Base):

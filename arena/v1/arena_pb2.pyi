@@ -338,14 +338,16 @@ class FindSeatRequest(_message.Message):
     def __init__(self, game_id: _Optional[str] = ..., player_name: _Optional[str] = ..., wait: _Optional[bool] = ...) -> None: ...
 
 class SeatAssignment(_message.Message):
-    __slots__ = ("match_id", "seat", "seat_token")
+    __slots__ = ("match_id", "seat", "seat_token", "address")
     MATCH_ID_FIELD_NUMBER: _ClassVar[int]
     SEAT_FIELD_NUMBER: _ClassVar[int]
     SEAT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
     match_id: str
     seat: int
     seat_token: str
-    def __init__(self, match_id: _Optional[str] = ..., seat: _Optional[int] = ..., seat_token: _Optional[str] = ...) -> None: ...
+    address: str
+    def __init__(self, match_id: _Optional[str] = ..., seat: _Optional[int] = ..., seat_token: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class SpectateRequest(_message.Message):
     __slots__ = ("match_id",)

@@ -119,8 +119,9 @@ class ArenaServicer:
         raise NotImplementedError('Method not implemented!')
 
     def FindSeat(self, request, context):
-        """The lobby: a seat token for an OPEN seat of any live match of a game; with `wait`, blocks
-        until one opens (bounded by the call's deadline).
+        """The lobby: a seat token for an OPEN seat of any live match of a game, on any replica, with
+        the address of the replica that plays it; with `wait`, blocks until one opens (bounded by
+        the call's deadline).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,4 +1,5 @@
-"""A real, throwaway Postgres server for the arena tests: initdb, pg_ctl start, stop, remove."""
+"""A real, throwaway Postgres server for the arena tests (initdb, pg_ctl start, stop, remove), and
+match stores on it."""
 
 import glob
 import os
@@ -9,7 +10,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from maro.arena.store.matches import MatchStore
 from tests.helpers import free_port
 
 PG_USER = "maro"
@@ -97,3 +100,21 @@ def postgres_url():
             _run(os_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def open_store(postgres_url):
+    """Opens MatchStores (arena replicas) on the session's database; closes them and empties it after."""
+    opened: list[MatchStore] = []
+
+    def _open() -> MatchStore:
+        opened.append(MatchStore(postgres_url))
+        return opened[-1]
+
+    yield _open
+    for store in opened:
+        store.close()
+    engine = create_engine(postgres_url)
+    with engine.begin() as db:  # every table, including ones other components add beside the store's
+        db.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()

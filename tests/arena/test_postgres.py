@@ -5,36 +5,18 @@ from dataclasses import replace
 
 import grpc
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from test_store import make_record
 
 from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, play_seat
 from maro.agents.seats import ServerSeats
 from maro.arena.match.runner import RunnerConfig
-from maro.arena.store.matches import Base, MatchStore, hash_token
+from maro.arena.store.matches import Base, hash_token
 from maro.arena.store.records import BehaviorRecord, EventRecord, SeatRecord, TokenLogprob
 from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc
-
-
-@pytest.fixture
-def open_store(postgres_url):
-    """Opens MatchStores (arena replicas) on the session's database; closes them and empties it after."""
-    opened: list[MatchStore] = []
-
-    def _open() -> MatchStore:
-        opened.append(MatchStore(postgres_url))
-        return opened[-1]
-
-    yield _open
-    for store in opened:
-        store.close()
-    engine = create_engine(postgres_url)
-    with engine.begin() as db:  # every table, including ones other components add beside the store's
-        db.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def behavior(match_id, seat=0, index=0, **changes):

@@ -13,6 +13,11 @@ from maro.arena.store.records import EventRecord, MatchRecord, TokenLogprob
 from maro.arena.v1 import arena_pb2 as pb
 
 
+REPLICA_ADDRESS = "maro-replica-address"
+"""Trailing metadata of a Play or Spectate refused with FAILED_PRECONDITION because another arena
+replica plays the match: the address that replica serves on (arena.proto, Replicas)."""
+
+
 class MalformedMessage(BadRequest, ValueError):
     """A protobuf message that does not carry what its kind requires."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,9 +70,17 @@ class ArenaConfig(BaseModel):
     same host and with the same keys and TLS as gRPC; 0 picks a free one."""
     runs: Path | None = None
     """A folder of self-play run folders the training pages show."""
-    replica_id: str = ""
+    replica_id: str = Field("", max_length=128)
     """This server's name in a shared store: on start it aborts only its own interrupted matches.
     Replicas sharing one database need distinct, stable ids."""
+    advertise: str = Field("", max_length=256)
+    """host:port at which clients reach this replica, handed out by the lobby of every replica
+    and in redirects; by default the address it listens on (a wildcard host becomes this
+    machine's host name)."""
+    lease_s: float = Field(15.0, ge=1.0, le=3600.0)
+    """A replica renews its lease in the shared store every third of this; one whose lease ran
+    out is taken for dead and its live matches are aborted by the others. Replicas' clocks must
+    agree to well within it."""
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 
     @model_validator(mode="after")
@@ -96,7 +105,7 @@ class ArenaServer:
         self.metrics = ArenaMetrics()
         self.keys = KeyRing(config.keys) if config.keys is not None else None
         self.service = MatchService(self.store, config.runner, self.metrics, config.replica_id, seats,
-                                    config.max_live_matches_per_principal)
+                                    config.max_live_matches_per_principal, config.lease_s)
         limit = config.max_message_bytes
         self.guard = GuardInterceptor(config.max_streams_per_client, self.metrics.streams.inc, self.keys,
                                       config.max_pending_streams_per_client)
@@ -118,7 +127,6 @@ class ArenaServer:
         self.web_port: int | None = None
 
     async def start(self) -> int:
-        self.service.recover()
         target = f"{self.config.host}:{self.config.port}"
         if self.config.tls_cert is not None:
             credentials = grpc.ssl_server_credentials(
@@ -131,6 +139,7 @@ class ArenaServer:
         if self.config.metrics_port is not None:
             self.metrics.serve(self.config.metrics_port, self.config.host)
         await self.server.start()
+        await self.service.start(self.advertised)
         if self.web is not None:
             self.web_port = await self.web.start(self.config.host, self.config.web_port, self._ssl_context())
         for name in ("", SERVICE_NAME):
@@ -155,6 +164,16 @@ class ArenaServer:
     @property
     def address(self) -> str:
         return f"{self.config.host}:{self.port}"
+
+    @property
+    def advertised(self) -> str:
+        """Where clients of other replicas reach this one (`ArenaConfig.advertise`)."""
+        if self.config.advertise:
+            return self.config.advertise
+        host = self.config.host
+        if host in ("0.0.0.0", "::", "[::]", ""):
+            host = socket.gethostname()
+        return f"{host}:{self.port}"
 
     async def stop(self, grace: float = 2.0) -> None:
         """Refuse new work, end live matches (recorded as aborted), finish in-flight calls, close."""

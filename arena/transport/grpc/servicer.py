@@ -9,7 +9,16 @@ import functools
 import grpc
 
 from maro.arena.auth import current_principal
-from maro.arena.errors import BadRequest, Conflict, Exhausted, NotFound, PermissionDenied, TimedOut, Unavailable
+from maro.arena.errors import (
+    BadRequest,
+    Conflict,
+    Exhausted,
+    Moved,
+    NotFound,
+    PermissionDenied,
+    TimedOut,
+    Unavailable,
+)
 from maro.arena.match import inputs
 from maro.arena.match.messages import Joined, MatchEnd, Rejection
 from maro.arena.match.service import MatchService, SeatPlan
@@ -24,6 +33,7 @@ _STATUS = {  # every kind of errors.py a caller can cause (BadInput, MalformedMe
     NotFound: grpc.StatusCode.NOT_FOUND,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Conflict: grpc.StatusCode.FAILED_PRECONDITION,
+    Moved: grpc.StatusCode.FAILED_PRECONDITION,  # with the owner's address in convert.REPLICA_ADDRESS
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     Exhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     TimedOut: grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -75,7 +85,10 @@ def grpc_stream_errors(method):
 
 async def refuse(context, exc: Exception):
     detail = str(exc)
-    await context.abort(status_for(exc), detail if len(detail) <= MAX_DETAIL_CHARS else detail[:MAX_DETAIL_CHARS] + "...")
+    detail = detail if len(detail) <= MAX_DETAIL_CHARS else detail[:MAX_DETAIL_CHARS] + "..."
+    if isinstance(exc, Moved):
+        await context.abort(status_for(exc), detail, trailing_metadata=((convert.REPLICA_ADDRESS, exc.address),))
+    await context.abort(status_for(exc), detail)
 
 
 def _seat_plan(s: pb.SeatPlan) -> SeatPlan:
@@ -113,13 +126,13 @@ class ArenaServicer(pb_grpc.ArenaServicer):
             inputs.game_id(request.game_id, optional=True) or None, inputs.status(request.status) or None,
             inputs.unix_ms(request.since_unix_ms, "since_unix_ms"),
             inputs.unix_ms(request.until_unix_ms, "until_unix_ms"), request.limit)
-        return pb.ListMatchesResponse(matches=[
-            convert.match_summary_to_pb(r, self.service.open_seat_count(r.match_id)) for r in records])
+        counts = self.service.open_seat_counts([r.match_id for r in records])
+        return pb.ListMatchesResponse(matches=[convert.match_summary_to_pb(r, counts[r.match_id]) for r in records])
 
     @grpc_errors
     async def FindSeat(self, request, context):
         seat = await self.service.find_seat(inputs.game_id(request.game_id), request.wait)
-        return pb.SeatAssignment(match_id=seat.match_id, seat=seat.seat, seat_token=seat.token)
+        return pb.SeatAssignment(match_id=seat.match_id, seat=seat.seat, seat_token=seat.token, address=seat.address)
 
     @grpc_errors
     async def GetRatings(self, request, context):

@@ -178,7 +178,7 @@ class WebServer:
         else:
             game = games[0] if games else ""
         live = self.service.list_matches(None, "running", None, None, 50)
-        open_seats = self.service.open_seats()
+        open_seats = self.service.open_seats(here=True)  # seats this page can join
         return self._page("lobby.html", request, principal=principal, games=games, game=game,
                           seats=self._seat_form(game, principal), live=live, open_seats=open_seats)
 
@@ -245,7 +245,7 @@ class WebServer:
         """The oldest open seat of a live match of the chosen game, as the lobby's FindSeat."""
         self.principal(request)
         form = await self._form(request)
-        seat = await self.service.find_seat(inputs.game_id(form.get("game", "")), wait=False)
+        seat = await self.service.find_seat(inputs.game_id(form.get("game", "")), wait=False, here=True)
         response = web.HTTPSeeOther(f"/play/{seat.match_id}")
         self._set_cookie(response, seat_cookie(seat.match_id), seat.token, SEAT_COOKIE_S)
         return response
