@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from dataclasses import dataclass
@@ -121,7 +122,8 @@ class MatchRunner:
         that has started always completes, and `then` runs once it did, even when the match is
         cancelled meanwhile: the abort that cancellation leads to is written after it, and never
         over a match this write has finished."""
-        task = asyncio.ensure_future(self.store.run(call, *args, **kwargs))
+        write = call(*args, **kwargs) if inspect.iscoroutinefunction(call) else self.store.run(call, *args, **kwargs)
+        task = asyncio.ensure_future(write)
         try:
             result = await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -213,7 +215,7 @@ class MatchRunner:
         self._count(records, accepted)
         # Written before anything is acknowledged to a player; the last step also ends the match.
         end = (new_state.outcome, new_state.end_reason) if new_state.finished else None
-        await self._write(self.store.append, self.match_id, records, accepted, finish=end,
+        await self._write(self.store.append_grouped, self.match_id, records, accepted, finish=end,
                           then=self._finished if end is not None else None)
         self.state = new_state
         self._publish(records)
@@ -257,7 +259,7 @@ class MatchRunner:
                 reason = getattr(exc, "reason", str(exc))
                 refused = self._behavior(state, None, seat, submission, attempt, reason)
                 self._count([], [refused])
-                await self._write(self.store.append, self.match_id, behaviors=[refused])
+                await self._write(self.store.append_grouped, self.match_id, behaviors=[refused])
                 channel.send(Rejection(self.turn, reason, attempts - attempt - 1))
                 self.metrics.rejections.labels(game_id).inc()
         channel.awaiting_turn = None

@@ -68,6 +68,9 @@ class MatchStore:
         Base.metadata.create_all(self.engine)
         _add_missing_columns(self.engine)
         self._lock = threading.Lock()
+        self._group: list[tuple[tuple, asyncio.Future]] = []
+        self._group_loop: asyncio.AbstractEventLoop | None = None
+        self._committing = False
 
     @property
     def networked(self) -> bool:
@@ -149,6 +152,57 @@ class MatchStore:
                 db.execute(_INSERT_BEHAVIORS, rows)
             if finish is not None:
                 _finish(db, match_id, finish[0], finish[1], "finished")
+
+    async def append_grouped(self, match_id: str, events: Iterable[EventRecord] = (),
+                             behaviors: Iterable[BehaviorRecord] = (),
+                             finish: tuple[Sequence[float], str] | None = None) -> None:
+        """`append` from async code, with group commit: the steps of all matches that become
+        ready while a transaction is being written share the next one, so a busy arena pays one
+        commit (one round trip to Postgres) for many actions. Returns once this step is
+        committed, so an action is still durable before it is acknowledged."""
+        loop = asyncio.get_running_loop()
+        if self._group_loop not in (None, loop):  # a store shared with another event loop: no grouping
+            return await self.run(self.append, match_id, events, behaviors, finish)
+        self._group_loop = loop
+        done = loop.create_future()
+        self._group.append(((match_id, tuple(events), tuple(behaviors), finish), done))
+        if not self._committing:
+            self._committing = True
+            loop.create_task(self._commit_groups())
+        await done
+
+    async def _commit_groups(self) -> None:
+        try:
+            while self._group:
+                group, self._group = self._group, []
+                try:
+                    await self.run(self._append_many, [step for step, _ in group])
+                except Exception:  # one step's bad write must fail that step only: retry them one by one
+                    for step, done in group:
+                        try:
+                            await self.run(self.append, *step)
+                        except Exception as exc:
+                            _settle(done, exc)
+                        else:
+                            _settle(done)
+                else:
+                    for _, done in group:
+                        _settle(done)
+        finally:
+            self._committing = False
+
+    def _append_many(self, steps: Sequence[tuple]) -> None:
+        """Several matches' steps (`append`'s arguments) in one transaction."""
+        events = [row for match_id, step_events, _, _ in steps for row in _event_rows(match_id, step_events)]
+        behaviors = [_behavior_row(b) for _, _, step_behaviors, _ in steps for b in step_behaviors]
+        with self._lock, self.engine.begin() as db:
+            if events:
+                db.execute(_INSERT_EVENTS, events)
+            if behaviors:
+                db.execute(_INSERT_BEHAVIORS, behaviors)
+            for match_id, _, _, finish in steps:
+                if finish is not None:
+                    _finish(db, match_id, finish[0], finish[1], "finished")
 
     def finish(self, match_id: str, outcome: Sequence[float], reason: str, status: str = "finished") -> None:
         with self._lock, self.engine.begin() as db:
@@ -303,11 +357,23 @@ _SET_ROLE = update(_SEATS).where(_SEATS.c.match_id == bindparam("m"), _SEATS.c.s
 _SET_STATUS = update(_MATCHES).where(_MATCHES.c.id == bindparam("m"), _MATCHES.c.status.in_(LIVE))
 
 
-def _insert_events(db: Connection, match_id: str, events: Iterable[EventRecord]) -> None:
-    rows = [dict(match_id=match_id, seq=e.seq, kind=e.kind, seat=e.seat, text=_text(e.text),
+def _event_rows(match_id: str, events: Iterable[EventRecord]) -> list[dict]:
+    return [dict(match_id=match_id, seq=e.seq, kind=e.kind, seat=e.seat, text=_text(e.text),
                  private_to=list(e.private_to), data=dict(e.data)) for e in events]
-    if rows:
+
+
+def _insert_events(db: Connection, match_id: str, events: Iterable[EventRecord]) -> None:
+    if rows := _event_rows(match_id, events):
         db.execute(_INSERT_EVENTS, rows)
+
+
+def _settle(done: asyncio.Future, exc: BaseException | None = None) -> None:
+    if done.done():  # its waiter is gone (cancelled); nothing to tell
+        return
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)
 
 
 def _finish(db: Connection, match_id: str, outcome: Sequence[float], reason: str, status: str) -> None:

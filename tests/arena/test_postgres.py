@@ -1,11 +1,12 @@
 """The match store and the arena on a real Postgres server (see conftest.postgres_url)."""
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import grpc
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from test_store import make_record
 
 from maro.agents.bots import ScriptedPlayer
@@ -150,3 +151,14 @@ def test_a_completion_with_a_nul_character_is_stored(open_store):
     store.create_match(make_record("m1"))
     store.append("m1", [EventRecord(0, "say", "a\x00b")], [behavior("m1", action_text="[Offer: 5]\x00")])
     assert store.behaviors(["m1"])[0].action_text.startswith("[Offer: 5]")
+
+
+async def test_steps_written_at_once_share_a_transaction_off_the_event_loop(open_store):
+    store = open_store()
+    for i in range(20):
+        store.create_match(make_record(f"m{i}"))
+    commits = []
+    event.listen(store.engine, "commit", lambda _connection: commits.append(1))
+    await asyncio.gather(*(store.append_grouped(f"m{i}", [EventRecord(0, "start", "x")], [behavior(f"m{i}")])
+                           for i in range(20)))
+    assert len(commits) == 1 and len(store.behaviors([f"m{i}" for i in range(20)])) == 20

@@ -1,6 +1,9 @@
 """The match store on a real SQLite file."""
 
+import asyncio
 import sqlite3
+
+from sqlalchemy import event
 
 from maro.arena.store.matches import MatchStore, hash_token
 from maro.arena.store.records import BehaviorRecord, EventRecord, MatchRecord, SeatRecord, TokenLogprob
@@ -63,3 +66,21 @@ def test_a_store_made_before_principals_gains_their_columns_and_keeps_its_matche
     store.create_match(make_record("m2"), created_by="alice")
     store.set_seat_player("m2", 0, "Alice", "alice")
     assert store.get_match("m2").seats[0].principal == "alice"
+
+
+async def test_steps_of_many_matches_ready_at_once_share_one_transaction(tmp_path):
+    store = MatchStore(tmp_path / "store.sqlite")
+    for i in range(5):
+        store.create_match(make_record(f"m{i}"))
+    commits = []
+    event.listen(store.engine, "commit", lambda _connection: commits.append(1))
+    await asyncio.gather(*(store.append_grouped(f"m{i}", [EventRecord(0, "start", f"match {i}")],
+                                                finish=([1.0, -1.0], "deal") if i == 4 else None) for i in range(5)))
+    assert len(commits) == 1
+    assert [store.get_match(f"m{i}").events[0].text for i in range(5)] == [f"match {i}" for i in range(5)]
+    assert store.get_match("m4").status == "finished"
+    # A step that cannot be written fails alone; the others of its group are written.
+    results = await asyncio.gather(store.append_grouped("m0", [EventRecord(1, "say", "still here")]),
+                                   store.append_grouped("nope", finish=([0.0, 0.0], "x")), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], KeyError)
+    assert [e.text for e in store.get_match("m0").events] == ["match 0", "still here"]
