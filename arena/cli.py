@@ -120,6 +120,8 @@ def arena_serve(
                                                 "redirects); default: the address it listens on.")] = "",
     lease: Annotated[float, typer.Option(help="Seconds after a replica's last heartbeat before the others abort its "
                                               "live matches.")] = 15.0,
+    workers: Annotated[int, typer.Option(help="Arena processes sharing --port, one replica each (<replica-id>-<k>), "
+                                              "to use more cores of this host.")] = 1,
     registry: Annotated[Path | None, typer.Option(help="Model registry naming the models of `model` seats "
                                                      "(keys from this server's environment); without one, "
                                                      "model seats are refused.")] = None,
@@ -144,7 +146,7 @@ def arena_serve(
                              keys=keys,
                              max_requests_per_second=max_requests_per_second, tls_cert=tls_cert, tls_key=tls_key,
                              metrics_port=metrics_port, web_port=web_port, runs=runs, replica_id=replica_id,
-                             advertise=advertise, lease_s=lease, runner=runner)
+                             advertise=advertise, lease_s=lease, workers=workers, runner=runner)
         hooks = ctx.obj if isinstance(ctx.obj, ArenaHooks) else ArenaHooks()
         if hooks.seats is None and registry is not None:
             raise ValueError("--registry: this installation plays no server-side seats (install maro-arena[agents])")
@@ -155,6 +157,11 @@ def arena_serve(
             read_key_file(keys)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if workers > 1:
+        from maro.arena.transport.grpc.workers import serve_workers
+
+        raise typer.Exit(serve_workers(config, hooks.seats, registry, (logging.INFO if verbose else logging.WARNING,
+                                                                       log_format)))
     asyncio.run(serve_forever(config, seats))
 
 

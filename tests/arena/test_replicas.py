@@ -197,3 +197,44 @@ async def test_a_replica_that_lost_its_lease_stops_its_matches_and_takes_a_new_l
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_workers_share_one_port_and_play_each_others_lobby_seats(tmp_path):
+    db, port = tmp_path / "arena.sqlite", free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "maro.learner.cli", "arena", "serve", "--port", str(port),
+                             "--db", str(db), "--workers", "2", "--replica-id", "host"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        assert all("arena listening on" in line for line in lines), lines
+        created = []
+        for seed in range(16):  # a channel each: new connections, spread over the workers by the kernel
+            async with open_channel(f"127.0.0.1:{port}") as channel:
+                created.append((await create_match(channel, "bargaining-v1", seed, [OPEN, BOT]))[0])
+        store = MatchStore(db)
+        owners = {store.owner(m)[0] for m in created}
+        assert owners == {"host-0", "host-1"}
+        async with open_channel(f"127.0.0.1:{port}") as channel:
+            client = GrpcArenaClient(channel, connect=open_channel, address=f"127.0.0.1:{port}")
+            try:
+                for _ in created:
+                    match_id, _, token = await client.find_seat("bargaining-v1")
+                    result = await client.play_seat(match_id, token, ScriptedPlayer("bargaining-bot", 1))
+                    assert result.outcome is not None
+            finally:
+                await client.aclose()
+        assert sorted(r.match_id for r in store.list_matches(status="finished")) == sorted(created)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert "arena stopped" in proc.stdout.read()
+    assert store.replicas() == []  # both workers gave up their leases on the way out
+
+
+def test_workers_refuse_what_one_process_must_serve():
+    with pytest.raises(ValueError, match="web pages"):
+        ArenaConfig(workers=2, web_port=0)
+    with pytest.raises(ValueError, match="advertise"):
+        ArenaConfig(workers=2, advertise="arena.example:50051")
+    with pytest.raises(ValueError):
+        ArenaConfig(workers=65)

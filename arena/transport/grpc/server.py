@@ -81,7 +81,20 @@ class ArenaConfig(BaseModel):
     """A replica renews its lease in the shared store every third of this; one whose lease ran
     out is taken for dead and its live matches are aborted by the others. Replicas' clocks must
     agree to well within it."""
+    workers: int = Field(1, ge=1, le=64)
+    """Arena processes on this host sharing `port` (SO_REUSEPORT spreads connections over them),
+    each a replica of its own (`<replica_id>-<k>`) that clients also reach directly at a port of
+    its own, where the lobby and redirects send them."""
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    @model_validator(mode="after")
+    def _workers(self) -> ArenaConfig:
+        if self.workers > 1 and self.web_port is not None:
+            raise ValueError("the web pages play a match on the process that serves the page: serve them from a "
+                             "replica of their own (`maro arena serve --web-port` on the same --db), not from workers")
+        if self.workers > 1 and self.advertise:
+            raise ValueError("workers advertise their own ports; give --advertise without --workers")
+        return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ArenaConfig:
@@ -97,10 +110,15 @@ class ArenaConfig(BaseModel):
 class ArenaServer:
     """The arena server in this process: start, serve, stop (used by `maro arena serve`, the demo, tests)."""
 
-    def __init__(self, config: ArenaConfig, store: MatchStore | None = None, seats: SeatFactory | None = None):
+    def __init__(self, config: ArenaConfig, store: MatchStore | None = None, seats: SeatFactory | None = None,
+                 shared_port: bool = False):
         """`seats` plays the `bot` and `model` seats (`maro.agents.seats.ServerSeats`); without
-        one the server refuses them and every seat is a remote client's."""
+        one the server refuses them and every seat is a remote client's. With `shared_port` (a
+        worker of `serve_workers`), `config.port` is shared with other processes and this one is
+        also reached, and advertised, at a port of its own."""
         self.config = config
+        self.shared_port = shared_port
+        self.direct_port: int | None = None
         self.store = store or MatchStore(config.db)
         self.metrics = ArenaMetrics()
         self.keys = KeyRing(config.keys) if config.keys is not None else None
@@ -110,7 +128,8 @@ class ArenaServer:
         self.guard = GuardInterceptor(config.max_streams_per_client, self.metrics.streams.inc, self.keys,
                                       config.max_pending_streams_per_client)
         self.server = grpc.aio.server(interceptors=[self.guard], options=[
-            ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
+            ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", 1 if shared_port else 0)])
         servicer = ArenaServicer(self.service, config.max_requests_per_second, config.stream_join_timeout_s)
         pb_grpc.add_ArenaServicer_to_server(servicer, self.server)
         self.health = health.aio.HealthServicer()
@@ -128,14 +147,9 @@ class ArenaServer:
 
     async def start(self) -> int:
         target = f"{self.config.host}:{self.config.port}"
-        if self.config.tls_cert is not None:
-            credentials = grpc.ssl_server_credentials(
-                [(self.config.tls_key.read_bytes(), self.config.tls_cert.read_bytes())])
-            self.port = self.server.add_secure_port(target, credentials)
-        else:
-            self.port = self.server.add_insecure_port(target)
-        if self.port == 0:
-            raise RuntimeError(f"could not listen on {target}")
+        self.port = self._listen(target)
+        if self.shared_port:
+            self.direct_port = self._listen(f"{self.config.host}:0")
         if self.config.metrics_port is not None:
             self.metrics.serve(self.config.metrics_port, self.config.host)
         await self.server.start()
@@ -146,6 +160,17 @@ class ArenaServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("arena listening on %s:%d, store %s", self.config.host, self.port, self.store.shown_url)
         return self.port
+
+    def _listen(self, target: str) -> int:
+        if self.config.tls_cert is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(self.config.tls_key.read_bytes(), self.config.tls_cert.read_bytes())])
+            port = self.server.add_secure_port(target, credentials)
+        else:
+            port = self.server.add_insecure_port(target)
+        if port == 0:
+            raise RuntimeError(f"could not listen on {target}")
+        return port
 
     def _ssl_context(self):
         if self.config.tls_cert is None:
@@ -173,7 +198,7 @@ class ArenaServer:
         host = self.config.host
         if host in ("0.0.0.0", "::", "[::]", ""):
             host = socket.gethostname()
-        return f"{host}:{self.port}"
+        return f"{host}:{self.direct_port or self.port}"
 
     async def stop(self, grace: float = 2.0) -> None:
         """Refuse new work, end live matches (recorded as aborted), finish in-flight calls, close."""
@@ -185,17 +210,19 @@ class ArenaServer:
         self.store.close()
 
 
-async def serve_forever(config: ArenaConfig, seats: SeatFactory | None = None) -> None:
+async def serve_forever(config: ArenaConfig, seats: SeatFactory | None = None, shared_port: bool = False) -> None:
     """Run until SIGINT/SIGTERM; live matches are marked aborted on the way out."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before listening, so no signal finds them missing
         loop.add_signal_handler(sig, stop.set)
-    server = ArenaServer(config, seats=seats)
+    server = ArenaServer(config, seats=seats, shared_port=shared_port)
     await server.start()
     scheme = "tls" if config.tls_cert else "insecure"
     who = f"{len(server.keys)} principals from {config.keys}" if server.keys is not None else "local: no keys, loopback only"
-    print(f"arena listening on {server.address} ({scheme}; {who}; store: {server.store.shown_url})", flush=True)
+    direct = f", directly at {server.advertised} as replica {config.replica_id!r}" if shared_port else ""
+    print(f"arena listening on {server.address}{direct} ({scheme}; {who}; store: {server.store.shown_url})",
+          flush=True)
     if server.web_address is not None:
         print(f"web pages on {server.web_address}", flush=True)
     await stop.wait()
