@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,8 +66,7 @@ class MatchStore:
         self.engine = create_engine(self.url, connect_args=self._connect_args())
         if self.url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        _create_tables(self.engine)
         self._lock = threading.Lock()
         self._group: list[tuple[tuple, asyncio.Future]] = []
         self._group_loop: asyncio.AbstractEventLoop | None = None
@@ -409,6 +409,20 @@ def _text(value: str) -> str:
 
 _ADDED_COLUMNS = {"matches": ("created_by",), "seats": ("principal",)}
 """Columns added after the first release: stores created before them get them on open."""
+
+
+def _create_tables(engine, attempts: int = 5) -> None:
+    """Create what is missing. Replicas (or a host's workers) starting together race to create
+    the same tables; the loser's statement fails, and its next look finds them there."""
+    for attempt in range(attempts):
+        try:
+            Base.metadata.create_all(engine)
+            _add_missing_columns(engine)
+            return
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _add_missing_columns(engine) -> None:

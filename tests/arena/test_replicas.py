@@ -205,8 +205,11 @@ async def test_workers_share_one_port_and_play_each_others_lobby_seats(tmp_path)
                              "--db", str(db), "--workers", "2", "--replica-id", "host"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        lines = [proc.stdout.readline() for _ in range(2)]
-        assert all("arena listening on" in line for line in lines), lines
+        lines = []
+        while sum("arena listening on" in line for line in lines) < 2:
+            lines.append(proc.stdout.readline())
+            assert lines[-1], f"the arena exited: {lines}"
+        assert len(lines) == 2, lines  # nothing else: no worker failed and was restarted
         created = []
         for seed in range(16):  # a channel each: new connections, spread over the workers by the kernel
             async with open_channel(f"127.0.0.1:{port}") as channel:

@@ -221,10 +221,11 @@ async def serve_forever(config: ArenaConfig, seats: SeatFactory | None = None, s
     scheme = "tls" if config.tls_cert else "insecure"
     who = f"{len(server.keys)} principals from {config.keys}" if server.keys is not None else "local: no keys, loopback only"
     direct = f", directly at {server.advertised} as replica {config.replica_id!r}" if shared_port else ""
-    print(f"arena listening on {server.address}{direct} ({scheme}; {who}; store: {server.store.shown_url})",
-          flush=True)
+    # One write per line: a host's workers share the terminal.
+    print(f"arena listening on {server.address}{direct} ({scheme}; {who}; store: {server.store.shown_url})\n",
+          end="", flush=True)
     if server.web_address is not None:
         print(f"web pages on {server.web_address}", flush=True)
     await stop.wait()
     await server.stop()
-    print("arena stopped", flush=True)
+    print("arena stopped\n", end="", flush=True)
