@@ -1,7 +1,7 @@
 """Arena throughput and turn latency over loopback gRPC, against a bare grpc.aio echo of the same traffic.
 
     python benchmarks/arena.py [--concurrency 1 10 100] [--seconds 5] [--warmup 1] [--clients 1]
-                               [--max-rounds N] [--profile-server FILE.prof --profile-at 100]
+                               [--workers 1 2] [--max-rounds N] [--profile-server FILE.prof --profile-at 100]
 
 Arena load: every match is bargaining-v1 with BOTH seats remote scripted clients (the
 `bargaining-bot` policy of maro.agents.bots, run client-side from the view JSON). That stresses
@@ -23,7 +23,10 @@ Metrics, over a measurement window that follows a warm-up:
   srv/cli cpu CPU seconds of the server process (of all client processes) per wall second;
               1.0 = one core busy. A Python server is bound near 1.0 whatever the core count.
 Server and clients run in separate processes (spawned); each (system, concurrency) pair gets a
-fresh server and, for the arena, a fresh SQLite store in a temporary directory.
+fresh server and, for the arena, a fresh SQLite store in a temporary directory. With `--workers
+N`, the arena runs as `maro arena serve --workers N` does (N processes sharing the port, one
+replica each); every slot holds a connection of its own, which the kernel gives to one worker,
+and "srv cpu" sums the workers.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import socket
 import statistics
 import tempfile
 import time
@@ -77,6 +81,30 @@ def sample_messages() -> tuple[bytes, list[bytes]]:
 
 
 # --- servers (each in its own process) ----------------------------------------------------------
+def _serve_workers(db_dir: str, port: int, workers: int) -> None:
+    """Process entry: the arena as `maro arena serve --workers N`, until SIGTERM."""
+    from maro.arena.transport.grpc.workers import serve_workers
+
+    serve_workers(_arena_config(db_dir, port, workers), _bench_seats)
+
+
+def _bench_seats(_registry):
+    from maro.agents.seats import ServerSeats
+
+    return ServerSeats()
+
+
+def _arena_config(db_dir: str, port: int = 0, workers: int = 1):
+    from maro.arena.match.runner import RunnerConfig
+    from maro.arena.transport.grpc.server import ArenaConfig
+
+    runner = RunnerConfig(turn_timeout_s=600, join_timeout_s=600)
+    # Every slot's matches belong to the one local caller: without a higher cap its per-caller
+    # limit (64 live matches) would hold the 100-match level at 64.
+    return ArenaConfig(port=port, db=str(Path(db_dir) / "bench.sqlite"), runner=runner,
+                       max_live_matches_per_principal=100_000, workers=workers)
+
+
 def _serve(system: str, db_dir: str, conn, profile_path: str | None) -> None:
     """Process entry: run one server, send its port, stop when the parent says so."""
     profiler = None
@@ -94,15 +122,9 @@ def _serve(system: str, db_dir: str, conn, profile_path: str | None) -> None:
 async def _serve_async(system: str, db_dir: str, conn) -> None:
     if system == "arena":
         from maro.agents.seats import ServerSeats
-        from maro.arena.match.runner import RunnerConfig
-        from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
+        from maro.arena.transport.grpc.server import ArenaServer
 
-        runner = RunnerConfig(turn_timeout_s=600, join_timeout_s=600)
-        # Every slot's matches belong to the one local caller: without a higher cap its per-caller
-        # limit (64 live matches) would hold the 100-match level at 64.
-        config = ArenaConfig(port=0, db=str(Path(db_dir) / "bench.sqlite"), runner=runner,
-                             max_live_matches_per_principal=100_000)
-        server = ArenaServer(config, seats=ServerSeats())
+        server = ArenaServer(_arena_config(db_dir), seats=ServerSeats())
         port = await server.start()
         stop = server.stop
     else:
@@ -160,7 +182,9 @@ async def _arena_seat(call, seat_rng: random.Random, samples: list) -> None:
 
 
 async def _arena_slot(load: Load, slot: int, samples: list, counts: dict) -> None:
-    async with grpc.aio.insecure_channel(load.address) as channel:
+    # A connection of its own (channels to one address otherwise share one), so that workers
+    # sharing the port each get their part of the slots.
+    async with grpc.aio.insecure_channel(load.address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
         stub = pb_grpc.ArenaStub(channel)
         seed = load.seed * 100_000 + slot * 1000
         while time.monotonic() < load.stop:
@@ -215,6 +239,7 @@ def _client(system: str, load: Load, conn) -> None:
 class Result:
     system: str
     concurrency: int
+    workers: int
     actions_per_s: float
     p50_ms: float
     p99_ms: float
@@ -225,7 +250,14 @@ class Result:
     first_error: str = ""
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def _cpu_seconds(pid: int, with_children: bool = False) -> float | None:
+    if with_children:  # a process and its children (the workers of a --workers arena)
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        parts = [_cpu_seconds(pid), *(_cpu_seconds(int(c)) for c in children)]
+        return None if None in parts else sum(parts)
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -234,12 +266,38 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def measure(system: str, concurrency: int, args, ctx, profile_path: str | None = None) -> Result:
+def _start_workers(ctx, db_dir: str, workers: int):
+    """The arena's workers in a process of their own; returns it and the shared port once every
+    worker holds its lease."""
+    from maro.arena.store.matches import MatchStore
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ctx.Process(target=_serve_workers, args=(db_dir, port, workers))
+    server.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if Path(db_dir, "bench.sqlite").exists():
+            store = MatchStore(Path(db_dir) / "bench.sqlite")
+            up = len(store.replicas())
+            store.close()
+            if up == workers:
+                return server, port
+        time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError(f"{workers} workers did not start within 60 s")
+
+
+def measure(system: str, concurrency: int, args, ctx, profile_path: str | None = None, workers: int = 1) -> Result:
     with tempfile.TemporaryDirectory(prefix="maro-bench-") as db_dir:
         parent, child = ctx.Pipe()
-        server = ctx.Process(target=_serve, args=(system, db_dir, child, profile_path), daemon=True)
-        server.start()
-        port = parent.recv()
+        if workers > 1:
+            server, port = _start_workers(ctx, db_dir, workers)
+        else:
+            server = ctx.Process(target=_serve, args=(system, db_dir, child, profile_path), daemon=True)
+            server.start()
+            port = parent.recv()
         start = time.monotonic() + 0.5 + args.warmup  # 0.5 s for the client processes to start
         stop = start + args.seconds
         procs = min(args.clients, concurrency)
@@ -253,9 +311,9 @@ def measure(system: str, concurrency: int, args, ctx, profile_path: str | None =
             p.start()
             clients.append((p, mine))
         time.sleep(max(0.0, start - time.monotonic()))
-        cpu0 = [_cpu_seconds(q.pid) for q in (server, *(p for p, _ in clients))]
+        cpu0 = [_cpu_seconds(server.pid, workers > 1), *(_cpu_seconds(p.pid) for p, _ in clients)]
         time.sleep(max(0.0, stop - time.monotonic()))
-        cpu1 = [_cpu_seconds(q.pid) for q in (server, *(p for p, _ in clients))]
+        cpu1 = [_cpu_seconds(server.pid, workers > 1), *(_cpu_seconds(p.pid) for p, _ in clients)]
         busy = [None if a is None or b is None else (b - a) / args.seconds for a, b in zip(cpu0, cpu1)]
         samples, counts = [], {"matches": 0, "errors": 0}
         for p, conn in clients:
@@ -265,11 +323,14 @@ def measure(system: str, concurrency: int, args, ctx, profile_path: str | None =
             counts["matches"] += c["matches"]
             counts["errors"] += c["errors"]
             counts.setdefault("first_error", c.get("first_error", ""))
-        parent.send("stop")
+        if workers > 1:
+            server.terminate()  # SIGTERM: the workers stop as `maro arena serve --workers` does
+        else:
+            parent.send("stop")
         server.join(30)
     latencies = sorted(s[1] for s in samples) or [float("nan")]
     return Result(
-        system=system, concurrency=concurrency, actions_per_s=len(samples) / args.seconds,
+        system=system, concurrency=concurrency, workers=workers, actions_per_s=len(samples) / args.seconds,
         p50_ms=1000 * statistics.median(latencies), p99_ms=1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
         server_cpu=busy[0], client_cpu=None if None in busy[1:] else sum(busy[1:]),
         matches_per_s=counts["matches"] / args.seconds, errors=counts["errors"], first_error=counts.get("first_error") or "")
@@ -280,20 +341,23 @@ def print_table(results: list[Result], args) -> None:
     print(f"\nbargaining-v1, both seats remote scripted clients; {args.seconds:g}s window after {args.warmup:g}s warm-up; "
           f"{args.clients} client process(es); {os.cpu_count()} CPUs")
     print(f"messages per action: request {len(request)} B, responses {'+'.join(str(len(r)) for r in responses)} B\n")
-    header = f"{'conc':>5} {'system':>6} {'actions/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu':>8} {'cli cpu':>8} {'matches/s':>9} {'arena/echo':>10}"
+    header = f"{'conc':>5} {'system':>10} {'actions/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu':>8} {'cli cpu':>8} {'matches/s':>9} {'arena/echo':>10}"
     print(header)
     print("-" * len(header))
-    by = {(r.system, r.concurrency): r for r in results}
+    by = {(r.system, r.concurrency, r.workers): r for r in results}
     for c in args.concurrency:
-        for system in ("echo", "arena"):
-            r = by[(system, c)]
-            ratio = f"{r.actions_per_s / by[('echo', c)].actions_per_s:10.2f}" if system == "arena" else ""
+        for system, workers in [("echo", 1)] + [("arena", w) for w in args.workers]:
+            r = by[(system, c, workers)]
+            name = system if workers == 1 else f"arena x{workers}"
+            ratio = f"{r.actions_per_s / by[('echo', c, 1)].actions_per_s:10.2f}" if system == "arena" else ""
             cpu = " ".join(f"{x:8.2f}" if x is not None else f"{'-':>8}" for x in (r.server_cpu, r.client_cpu))
             matches = f"{r.matches_per_s:9.1f}" if system == "arena" else f"{'':>9}"
-            print(f"{c:>5} {system:>6} {r.actions_per_s:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {cpu} {matches} {ratio}")
+            print(f"{c:>5} {name:>10} {r.actions_per_s:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {cpu} {matches} {ratio}")
     top = max(args.concurrency)
-    ratio = by[("arena", top)].actions_per_s / by[("echo", top)].actions_per_s
-    print(f"\ntarget: arena >= 0.5 x echo at {top} concurrent matches: {ratio:.2f} ({'met' if ratio >= 0.5 else 'NOT met'})")
+    best = max(args.workers, key=lambda w: by[("arena", top, w)].actions_per_s)
+    ratio = by[("arena", top, best)].actions_per_s / by[("echo", top, 1)].actions_per_s
+    print(f"\ntarget: arena >= 0.5 x echo at {top} concurrent matches: {ratio:.2f} with {best} worker(s) "
+          f"({'met' if ratio >= 0.5 else 'NOT met'})")
     for r in results:
         if r.errors:
             print(f"! {r.system} at {r.concurrency}: {r.errors} slot(s) failed, first: {r.first_error}")
@@ -309,6 +373,8 @@ def main() -> None:
                         help="bargaining max_rounds (default: the game's 4); more rounds = longer matches, "
                              "which separates per-action from per-match cost")
     parser.add_argument("--system", choices=["both", "arena", "echo"], default="both")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+                        help="arena processes sharing the port (maro arena serve --workers), one row each")
     parser.add_argument("--profile-server", metavar="FILE", help="cProfile the arena server into FILE (.prof)")
     parser.add_argument("--profile-at", type=int, default=100, help="the concurrency to profile at")
     args = parser.parse_args()
@@ -317,8 +383,10 @@ def main() -> None:
     results = []
     for c in args.concurrency:
         for system in systems:
-            results.append(r := measure(system, c, args, ctx))
-            print(f"  {system:>5} x{c:<4} {r.actions_per_s:8.0f} actions/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms", flush=True)
+            for workers in args.workers if system == "arena" else [1]:
+                results.append(r := measure(system, c, args, ctx, workers=workers))
+                print(f"  {system:>5} x{c:<4} workers {workers}: {r.actions_per_s:8.0f} actions/s  "
+                      f"p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms", flush=True)
     if args.system == "both":
         print_table(results, args)
     if args.profile_server:  # a separate run: the profiler slows the server down several-fold
