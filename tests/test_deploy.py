@@ -1,5 +1,6 @@
 """The deployment files: the registries they mount load, and the commands point at them."""
 
+import re
 from pathlib import Path
 
 import yaml
@@ -56,3 +57,38 @@ def test_both_manifests_give_the_arena_a_key_file_since_it_listens_beyond_loopba
     assert container["args"][container["args"].index("--keys") + 1].startswith(mount + "/")
     secret = next(v for v in spec["volumes"] if v["name"] == "keys")["secret"]["secretName"]
     assert secret == "maro-arena-keys"
+
+
+def cli_params(args: list[str], env: dict[str, str]) -> dict:
+    """The options `maro ARGS` parses to (with Kubernetes' $(VAR) filled in from `env`), without running it."""
+    import typer.main
+
+    from maro.learner.cli import app
+
+    args = [re.sub(r"\$\((\w+)\)", lambda m: env[m[1]], a) for a in args]
+    command, ctx = typer.main.get_command(app), None
+    while hasattr(command, "get_command"):  # a group: its subcommand is the next argument
+        ctx = command.context_class(command, info_name=command.name, parent=ctx)
+        command = command.get_command(ctx, args.pop(0))
+        assert command is not None, "no such command"
+    return command.make_context(command.name, args, parent=ctx).params
+
+
+def test_k8s_replicas_advertise_their_names_under_the_headless_service_and_hold_leases():
+    docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "arena.yaml").read_text()))
+    stateful = next(d for d in docs if d["kind"] == "StatefulSet")
+    headless = next(d for d in docs if d["kind"] == "Service" and d["spec"].get("clusterIP") == "None")
+    assert stateful["spec"]["serviceName"] == headless["metadata"]["name"]
+    assert headless["spec"]["selector"] == stateful["spec"]["template"]["metadata"]["labels"]
+    (container,) = stateful["spec"]["template"]["spec"]["containers"]
+    params = cli_params(container["args"], {"POD_NAME": "maro-arena-0", "MARO_DB_URL": "postgresql+psycopg://db/m"})
+    assert params["replica_id"] == "maro-arena-0" and params["db"] == "postgresql+psycopg://db/m"
+    assert params["advertise"] == f"maro-arena-0.{headless['metadata']['name']}:{params['port']}"
+    assert params["lease"] >= 1 and params["workers"] == 1
+    assert stateful["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 0
+
+
+def test_compose_arena_command_parses():
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    params = cli_params(compose["services"]["arena"]["command"], {})
+    assert params["db"].startswith("postgresql+psycopg://") and params["host"] == "0.0.0.0"
