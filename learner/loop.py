@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
 from collections import defaultdict
@@ -29,8 +30,9 @@ from maro.arena.store.matches import MatchStore
 from maro.learner.adapters import AdapterRegistry
 from maro.learner.config import UpdateConfig
 from maro.learner.credit import CreditState, credit
+from maro.learner.distributed import RayConfig
 from maro.learner.models import resolve_dtype
-from maro.learner.rollouts import MatchPlan, play_batch
+from maro.learner.rollouts import MatchPlan, create_planned, play_batch
 from maro.learner.runs import METRICS, STATE, atomic_write
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.serving.config import PREFIX_CACHE_TOKENS
@@ -42,7 +44,7 @@ from maro.learner.variants import recipe
 PROBE_SEED = 3_000_000
 """Probe seeds start here: the same deals every iteration, apart from training and `maro eval` seeds."""
 _RESUMABLE = {"iterations", "run_dir", "model_server", "concurrency", "turn_timeout_s", "prefix_cache_tokens", "dtype",
-              "probe_matches", "transfer_every", "transfer_items"}
+              "probe_matches", "transfer_every", "transfer_items", "ray", "arena_host"}
 """Config fields a resumed run may change."""
 
 
@@ -125,10 +127,16 @@ class SelfPlayConfig(BaseModel):
     """Past versions the `past` opponents are drawn from: the newest few before the current one."""
     learner: LearnerConfig = Field(default_factory=default_learner)
     model_server: ModelServerConfig | None = None
+    """None starts the local model server for the run."""
+    ray: RayConfig | None = None
+    """Play on Ray's rollout workers and update in a Ray task (`learner.distributed`); None: all in
+    this process."""
+    arena_host: str = Field("127.0.0.1", max_length=256)
+    """Where the run's arena listens. Beyond loopback (rollout workers on other machines) it
+    takes a key file in the run folder with one key for the run, which the workers carry."""
     turn_timeout_s: float = Field(600.0, gt=0)
     """The arena's per-attempt deadline: generous, since every seat here is our own model or a bot
     and a busy CPU server can queue a reply for minutes."""
-    """None starts the local model server for the run."""
 
     def num_players(self, game_id: str) -> int:
         return seating(game_id, None, self.players.get(game_id, game_class(game_id).spec.min_players))[1]
@@ -195,6 +203,7 @@ class SelfPlayRun:
         self.adapters = AdapterRegistry(self.dir / "adapters")
         self.store = MatchStore(self.dir / "matches.sqlite")
         self.state = self._load_state()
+        self._ray = None
 
     def _check_config(self) -> None:
         path = self.dir / "config.json"
@@ -240,9 +249,20 @@ class SelfPlayRun:
         written = []
         async with play_session(self.dir, model_dir, self.store, self.adapters.root, model_server=config.model_server,
                                 runner=runner, prefix_cache_tokens=config.prefix_cache_tokens, dtype=config.dtype,
-                                console=self.console) as session:
-            while self.state.iteration < config.iterations:
-                written.append(await self._iteration(session, model_dir))
+                                console=self.console, host=config.arena_host) as session:
+            try:
+                if config.ray is not None:
+                    from maro.learner.distributed import RayRollouts
+
+                    with self.console.status(f"starting {config.ray.workers} rollout workers on Ray"):
+                        self._ray = RayRollouts(config.ray, session.arena.advertised, session.key,
+                                                name=f"maro-{os.getpid()}")
+                while self.state.iteration < config.iterations:
+                    written.append(await self._iteration(session, model_dir))
+            finally:
+                if self._ray is not None:
+                    self._ray.close()
+                    self._ray = None
         from maro.learner.plots import plot_run
 
         plot_run(self.dir)
@@ -260,6 +280,8 @@ class SelfPlayRun:
         served = None
         if version is not None:
             served = await asyncio.to_thread(session.server.publish_adapter, version, self.adapters.path(version))
+            for replica in self.config.ray.model_servers if self.config.ray is not None else ():
+                await asyncio.to_thread(replica.publish_adapter, version, self.adapters.path(version))
         probes = {}
         if self.config.probe_matches:
             if state.iteration == 0:
@@ -301,10 +323,34 @@ class SelfPlayRun:
             label = self._label()
             with progress(label, self.console) as bar:
                 task = bar.add_task(label, total=len(plans), completed=len(plans) - len(todo))
-                await play_batch(session.address, [p for _, p in todo], settings, concurrency=config.concurrency,
-                                 on_done=lambda _m: bar.advance(task), on_result=done,
-                                 stop_after_action=config.stop_after_action)
+                if self._ray is not None:
+                    await self._play_on_ray(session, todo, current, lambda: bar.advance(task))
+                else:
+                    await play_batch(session.address, [p for _, p in todo], settings, concurrency=config.concurrency,
+                                     on_done=lambda _m: bar.advance(task), on_result=done,
+                                     stop_after_action=config.stop_after_action, key=session.key)
         return _serving_delta(before, await asyncio.to_thread(session.server.stats))
+
+    async def _play_on_ray(self, session: PlaySession, todo: list[tuple[int, MatchPlan]], current: str,
+                           advance) -> None:
+        """The plans on Ray's rollout workers; the matches are created (and, when a worker dies,
+        aborted) here, in the run's arena."""
+        from maro.agents.client import open_channel
+
+        config, state = self.config, self.state
+        ours = session.settings(config.temperature, config.max_tokens, model=current)
+        # Replicas serve the same model under the same names: only where a worker sends its calls differs.
+        settings = [ours] + [ours.model_copy(update={"api_base": s.api_base(), "api_key": s.api_key})
+                             for s in config.ray.model_servers]
+
+        def done(index: int, match_id: str) -> None:
+            state.played[index] = match_id
+            self._save()
+            advance()
+
+        async with open_channel(session.address, key=session.key) as channel:
+            await self._ray.play(todo, settings, lambda plan, chosen: create_planned(channel, plan, chosen),
+                                 session.arena.service.abort, done, config.stop_after_action)
 
     async def _update(self, model_dir: Path, match_ids: list[str]) -> tuple[str | None, dict, dict[str, float]]:
         """The MARO update on exactly these matches: (the version now, its metrics, the role
@@ -316,6 +362,11 @@ class SelfPlayRun:
         learner = _tempered(self.config.learner, self.config.temperature)
         try:
             with self.console.status(f"MARO update ({learner.maro.variant}) on {len(match_ids)} matches"):
+                if self.config.ray is not None:
+                    from maro.learner.distributed import remote_update
+
+                    return await remote_update(self.config.ray, self.store.url, self.adapters.root, model_dir,
+                                               match_ids, learner, state.baselines)
                 result = await asyncio.to_thread(run_update, self.store, self.adapters, model_dir, match_ids,
                                                  learner, CreditState(state.baselines))
         except ValueError as exc:  # nothing learnable (say, every branch group tied): keep the policy
@@ -349,7 +400,7 @@ class SelfPlayRun:
         settings = session.settings(config.temperature, config.max_tokens, model=current)
         with self.console.status(f"probe: {version or 'base'} against the bot on {len(plans)} fixed seeds"):
             ids = await play_batch(session.address, plans, settings, concurrency=config.concurrency,
-                                   stop_after_action=config.stop_after_action)
+                                   stop_after_action=config.stop_after_action, key=session.key)
         stats = iteration_stats(self.store, ids, current)
         return {"version": version or "base", "matches": stats["matches"], "valid_rate": stats["valid_rate"],
                 "mean_outcome": stats["mean_outcome"], "outcome": stats["outcome"]}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import grpc
 
 from maro.agents.bots import default_bot
-from maro.agents.client import create_match, play_seat
+from maro.agents.client import create_match, open_channel, play_seat
 from maro.agents.graph import AgentContext, AgentPlayer
 from maro.agents.llm import ModelSettings
 from maro.arena.store.matches import MatchStore
@@ -57,42 +57,55 @@ def mixed_plans(game_id: str, n: int, seed: int, num_players: int = 2) -> list[M
     return plans
 
 
+async def create_planned(channel: grpc.aio.Channel, plan: MatchPlan, settings: ModelSettings) -> tuple[str, dict[int, str]]:
+    """Create the plan's match: remote seats for the model, the game's scripted bot elsewhere;
+    returns its id and the remote seats' tokens."""
+    bot = default_bot(plan.game_id)
+    seats = [{"kind": "remote", "name": f"model:{plan.model_for(s, settings.model)}"} if s in plan.model_seats
+             else {"kind": "bot", "bot": bot} for s in range(plan.num_players)]
+    return await create_match(channel, plan.game_id, plan.seed, seats, match_params(plan.game_id, plan.num_players))
+
+
+async def play_planned(channel: grpc.aio.Channel, plan: MatchPlan, match_id: str, tokens: dict[int, str],
+                       settings: ModelSettings, stop_after_action: bool = False) -> None:
+    """Play the model seats of a created match to its end, each with its plan's model."""
+
+    def context(model: str) -> AgentContext:
+        return AgentContext(settings=settings.model_copy(update={"model": model}), stop_after_action=stop_after_action)
+
+    results = await asyncio.gather(*(
+        play_seat(channel, match_id, tokens[s], AgentPlayer(plan.game_id, context(plan.model_for(s, settings.model))))
+        for s in plan.model_seats), return_exceptions=True)
+    for error in (r for r in results if isinstance(r, BaseException)):
+        if not isinstance(error, (grpc.aio.AioRpcError, ConnectionError)):
+            raise error
+        # One seat's stream failing does not stop the batch: the arena still ends and records
+        # the match (fallbacks, forfeit or abort), and its status decides its use.
+        log.warning("match %s (seed %d): a seat's stream failed: %s", match_id, plan.seed, error)
+
+
 async def play_batch(address: str, plans: Sequence[MatchPlan], settings: ModelSettings, *,
                      concurrency: int = 8, on_done: Callable[[str], None] | None = None,
                      on_result: Callable[[int, str], None] | None = None,
-                     stop_after_action: bool = False) -> list[str]:
-    """Play every plan through the arena at `address`; returns the match ids in plan order.
+                     stop_after_action: bool = False, key: str | None = None) -> list[str]:
+    """Play every plan through the arena at `address` (with its `key` where it wants one);
+    returns the match ids in plan order.
 
     `on_done(match_id)` and `on_result(plan_index, match_id)` are called as each match ends;
     `stop_after_action` ends every reply at its action's closing bracket (AgentContext)."""
     limit = asyncio.Semaphore(concurrency)
 
-    def context(model: str) -> AgentContext:
-        return AgentContext(settings=settings.model_copy(update={"model": model}), stop_after_action=stop_after_action)
-
     async def one(channel: grpc.aio.Channel, index: int, plan: MatchPlan) -> str:
         async with limit:
-            bot = default_bot(plan.game_id)
-            seats = [{"kind": "remote", "name": f"model:{plan.model_for(s, settings.model)}"} if s in plan.model_seats
-                     else {"kind": "bot", "bot": bot} for s in range(plan.num_players)]
-            match_id, tokens = await create_match(channel, plan.game_id, plan.seed, seats,
-                                                  match_params(plan.game_id, plan.num_players))
-            results = await asyncio.gather(*(
-                play_seat(channel, match_id, tokens[s], AgentPlayer(plan.game_id, context(plan.model_for(s, settings.model))))
-                for s in plan.model_seats), return_exceptions=True)
-            for error in (r for r in results if isinstance(r, BaseException)):
-                if not isinstance(error, (grpc.aio.AioRpcError, ConnectionError)):
-                    raise error
-                # One seat's stream failing does not stop the batch: the arena still ends and
-                # records the match (fallbacks, forfeit or abort), and its status decides its use.
-                log.warning("match %s (seed %d): a seat's stream failed: %s", match_id, plan.seed, error)
+            match_id, tokens = await create_planned(channel, plan, settings)
+            await play_planned(channel, plan, match_id, tokens, settings, stop_after_action)
             if on_done:
                 on_done(match_id)
             if on_result:
                 on_result(index, match_id)
             return match_id
 
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_channel(address, key=key) as channel:
         return list(await asyncio.gather(*(one(channel, i, p) for i, p in enumerate(plans))))
 
 

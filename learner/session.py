@@ -28,6 +28,8 @@ class PlaySession:
 
     arena: ArenaServer
     server: ModelServerConfig
+    key: str | None = None
+    """The arena key its callers send (an arena listening beyond loopback wants one)."""
 
     @property
     def address(self) -> str:
@@ -43,21 +45,29 @@ class PlaySession:
 async def play_session(run_dir: Path, model_dir: Path, store: MatchStore, adapters_dir: Path, *,
                        model_server: ModelServerConfig | None = None, runner: RunnerConfig | None = None,
                        prefix_cache_tokens: int = PREFIX_CACHE_TOKENS, dtype: str = "float32",
-                       console: Console | None = None) -> AsyncIterator[PlaySession]:
+                       console: Console | None = None, host: str = "127.0.0.1") -> AsyncIterator[PlaySession]:
     """Start the model server (unless `model_server` names a running one) serving `adapters_dir`,
-    and an arena over `store`; stop both on the way out, whatever happened inside."""
+    and an arena over `store` listening on `host`; stop both on the way out, whatever happened
+    inside. Beyond loopback the arena takes `run_dir/arena-keys.toml` with a new key for the
+    session's callers (`PlaySession.key`), so nobody else can play or create matches on it."""
+    from maro.arena.auth import add_principal, is_loopback
+
     console = console or Console()
+    keys = key = None
+    if not is_loopback(host):
+        keys = run_dir / "arena-keys.toml"
+        key = add_principal(keys, "selfplay", "admin")
     process = None
     if model_server is None:
         process = ModelServerProcess(model_dir, adapters_dir, run_dir / "model_server.log",
                                      prefix_cache_tokens=prefix_cache_tokens, dtype=dtype)
         with console.status("starting the model server"):
             process.start()
-    arena = ArenaServer(ArenaConfig(port=0, db=store.url, runner=runner or RunnerConfig()), store=store,
-                        seats=ServerSeats())
+    arena = ArenaServer(ArenaConfig(host=host, port=0, db=store.url, runner=runner or RunnerConfig(), keys=keys),
+                        store=store, seats=ServerSeats())
     try:
         await arena.start()
-        yield PlaySession(arena, model_server or process.config)
+        yield PlaySession(arena, model_server or process.config, key)
     finally:
         await arena.stop()
         if process is not None:

@@ -46,6 +46,17 @@ class LearnerConfig(BaseModel):
     """Settings of the `branch` mode."""
 
 
+def gpu_settings(config: LearnerConfig) -> LearnerConfig:
+    """On a machine with a CUDA GPU, the update in bf16 with its old log-probs recomputed (play's
+    recorded ones are another precision's); elsewhere `config` as it is."""
+    import torch
+
+    if not torch.cuda.is_available() or config.update.bf16:
+        return config
+    update = config.update.model_copy(update={"bf16": True, "old_logprobs": "recompute"})
+    return config.model_copy(update={"update": update})
+
+
 @dataclass(frozen=True)
 class UpdateResult:
     version: str

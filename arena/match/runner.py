@@ -92,6 +92,8 @@ class MatchRunner:
         self.turn = 0
         self.stored_bytes = 0
         self.roles: list[str] = []
+        self.stop_reason = "aborted: server stopped"
+        """The abort reason written when the match is cancelled (`MatchService.abort` sets its own)."""
         self.status = "created"
         """created, running, then finished or aborted; what the store holds for the match too."""
 
@@ -100,7 +102,7 @@ class MatchRunner:
         try:
             await self._run()
         except asyncio.CancelledError:
-            self._abort("aborted: server stopped")
+            self._abort(self.stop_reason)
             raise
         except GameCrashed as exc:  # an adapted game's own bug: this match ends, nothing else
             log.warning("match %s", exc.reason, exc_info=exc, extra=self._log)

@@ -329,6 +329,17 @@ class MatchService:
         history, queue = live.runner.spectate()
         return history, queue, record
 
+    async def abort(self, match_id: str, reason: str) -> bool:
+        """End a live match of this replica as aborted with `reason` (its seats get no end: a
+        client whose player died, say). False when it is not live here."""
+        live = self.live.get(match_id)
+        if live is None:
+            return False
+        live.runner.stop_reason = f"aborted: {reason}"
+        live.task.cancel()
+        await asyncio.gather(live.task, return_exceptions=True)
+        return True
+
     def _elsewhere(self, match_id: str) -> None:
         """Raise Moved for a match live on another replica, Unavailable while that replica has no lease."""
         owner = self.store.owner(match_id)
