@@ -112,11 +112,15 @@ def selfplay(
     arena_host: Annotated[str, typer.Option(
         help="Where the run's arena listens; beyond loopback (workers on other machines) with a key for the run.")
     ] = "127.0.0.1",
+    model_server: Annotated[str | None, typer.Option(
+        help="Base URL of a running model server (vLLM, say) instead of starting the local one.")] = None,
+    model_server_kind: Annotated[str, typer.Option(help="`local` (maro model serve) or `vllm`.")] = "local",
     verbose: bool = False,
 ) -> None:
     """Self-play training: play through the arena, MARO update, publish, repeat (resumes a killed run)."""
     from maro.learner.distributed import RayConfig
     from maro.learner.loop import SelfPlayConfig, SelfPlayRun, default_learner
+    from maro.learner.serving.client import ModelServerConfig
     from maro.learner.update import LearnerConfig
 
     _logging(verbose)
@@ -149,6 +153,8 @@ def selfplay(
                              matches_per_iteration=matches_per_iteration, seed=seed, model=model, learner=learner,
                              concurrency=concurrency, probe_matches=probe_matches,
                              transfer_every=transfer_every, transfer_items=transfer_items, arena_host=arena_host,
+                             model_server=ModelServerConfig(kind=model_server_kind, base_url=model_server)
+                             if model_server else None,
                              ray=None if ray is None else RayConfig(address=ray, workers=ray_workers,
                                                                     matches_per_worker=matches_per_worker),
                              **({} if stop_after_action is None else {"stop_after_action": stop_after_action}))

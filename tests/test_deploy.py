@@ -1,6 +1,7 @@
 """The deployment files: the registries they mount load, and the commands point at them."""
 
 import re
+import shlex
 from pathlib import Path
 
 import yaml
@@ -92,3 +93,44 @@ def test_compose_arena_command_parses():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     params = cli_params(compose["services"]["arena"]["command"], {})
     assert params["db"].startswith("postgresql+psycopg://") and params["host"] == "0.0.0.0"
+
+
+def test_k8s_ray_job_runs_selfplay_on_the_cluster_with_one_run_folder_for_every_node():
+    docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "ray.yaml").read_text()))
+    job = next(d for d in docs if d["kind"] == "RayJob")
+    claim = next(d for d in docs if d["kind"] == "PersistentVolumeClaim")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    args = shlex.split(job["spec"]["entrypoint"])
+    assert args[0] == "maro"
+    params = cli_params(args[1:], {})
+    assert params["ray"] == "auto" and params["arena_host"] == "0.0.0.0" and params["model_server_kind"] == "vllm"
+    cluster = job["spec"]["rayClusterSpec"]
+    groups = cluster["workerGroupSpecs"]
+    pods = [cluster["headGroupSpec"]["template"]["spec"]] + [g["template"]["spec"] for g in groups]
+    for pod in pods:  # every node sees the run folder at the same path
+        (container,) = pod["containers"]
+        mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "runs")
+        assert str(params["run_dir"]).startswith(mount + "/")
+        assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert any("nvidia.com/gpu" in g["template"]["spec"]["containers"][0]["resources"].get("limits", {})
+               for g in cluster["workerGroupSpecs"])
+    model = next(d for d in yaml.safe_load_all((DEPLOY / "k8s" / "model.yaml").read_text()) if d["kind"] == "Deployment")
+    vllm = model["spec"]["template"]["spec"]
+    mount = next(m["mountPath"] for m in vllm["containers"][0]["volumeMounts"] if m["name"] == "runs")
+    assert str(params["run_dir"]).startswith(mount + "/")  # vLLM loads the run's adapters by path
+    assert vllm["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    service = next(d for d in yaml.safe_load_all((DEPLOY / "k8s" / "model.yaml").read_text()) if d["kind"] == "Service")
+    assert params["model_server"] == f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+
+
+def test_compose_ray_workers_join_the_head_that_runs_selfplay():
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    head, worker = services["ray-head"], services["ray-worker"]
+    start, selfplay = head["command"][0].split(" && exec ")
+    assert shlex.split(start)[:3] == ["ray", "start", "--head"]
+    port = shlex.split(start)[shlex.split(start).index("--port") + 1]
+    params = cli_params(shlex.split(selfplay)[1:], {})
+    assert params["ray"] == "auto" and params["model_server"] == "http://vllm:8000"
+    assert worker["command"][worker["command"].index("--address") + 1] == f"ray-head:{port}"
+    assert "runs:/runs" in head["volumes"] and "runs:/runs" in worker["volumes"]
+    assert any(v.startswith("runs:/runs") for v in services["vllm"]["volumes"])

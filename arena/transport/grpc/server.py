@@ -75,8 +75,8 @@ class ArenaConfig(BaseModel):
     Replicas sharing one database need distinct, stable ids."""
     advertise: str = Field("", max_length=256)
     """host:port at which clients reach this replica, handed out by the lobby of every replica
-    and in redirects; by default the address it listens on (a wildcard host becomes this
-    machine's host name)."""
+    and in redirects; by default the address it listens on (a wildcard host becomes the address
+    this machine's host name resolves to, or the name where that is loopback)."""
     lease_s: float = Field(15.0, ge=1.0, le=3600.0)
     """A replica renews its lease in the shared store every third of this; one whose lease ran
     out is taken for dead and its live matches are aborted by the others. Replicas' clocks must
@@ -197,7 +197,7 @@ class ArenaServer:
             return self.config.advertise
         host = self.config.host
         if host in ("0.0.0.0", "::", "[::]", ""):
-            host = socket.gethostname()
+            host = _own_address()
         return f"{host}:{self.direct_port or self.port}"
 
     async def stop(self, grace: float = 2.0) -> None:
@@ -208,6 +208,18 @@ class ArenaServer:
         await self.service.shutdown()
         await self.server.stop(grace)
         self.store.close()
+
+
+def _own_address() -> str:
+    """This machine as others reach it: the address its host name resolves to (a container's or a
+    pod's own IP), or the host name itself where that is a loopback address (a Debian host's
+    127.0.1.1) or does not resolve."""
+    name = socket.gethostname()
+    try:
+        address = socket.gethostbyname(name)
+    except OSError:
+        return name
+    return name if address.startswith("127.") else address
 
 
 async def serve_forever(config: ArenaConfig, seats: SeatFactory | None = None, shared_port: bool = False) -> None:
