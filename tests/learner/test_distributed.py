@@ -58,3 +58,26 @@ async def test_a_worker_killed_mid_iteration_costs_only_its_unfinished_matches(c
     assert len(trained) == len(set(trained)) == 6 and sorted(trained) == sorted(finished(run))
     assert aborted[0].match_id not in trained
     assert sorted(p.seed for p in (run.store.get_match(m, with_events=False) for m in trained)) == list(range(6))
+
+
+def test_the_update_task_takes_bf16_and_recomputed_old_logprobs_on_a_gpu_only(monkeypatch):
+    import torch
+
+    from maro.learner.update import gpu_settings
+
+    config = LearnerConfig(update=UpdateConfig(bf16=False, old_logprobs="recorded"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_settings(config) == config
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    on_gpu = gpu_settings(config)
+    assert on_gpu.update.bf16 and on_gpu.update.old_logprobs == "recompute"
+    assert on_gpu.maro == config.maro and on_gpu.update.learning_rate == config.update.learning_rate
+
+
+def test_the_learner_asks_for_a_gpu_when_the_cluster_has_one(cluster, monkeypatch):
+    from maro.learner.distributed import learner_gpus
+
+    assert learner_gpus(RayConfig()) == 0.0  # this cluster: 2 CPUs
+    assert learner_gpus(RayConfig(learner_gpus=0.5)) == 0.5
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0, "GPU": 2.0})
+    assert learner_gpus(RayConfig()) == 1.0
