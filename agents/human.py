@@ -182,7 +182,8 @@ async def play_human(address: str | None, game_id: str, vs: str | None, *, seed:
                                                           player_out)) for s in range(count) if s != own]
         print(f"Match {match_id} ({game_id}) on {address}", file=player_out, flush=True)
         player = HumanPlayer(game_id, seat=own, out=out, read_line=read_line)
-        result = await play_seat(channel, match_id, token, player, name=name)
+        result = await play_seat(channel, match_id, token, player, name=name,
+                                 connect=lambda other: open_channel(other, key=key))  # another replica's match
         if agents:  # they end with the match; a model call still running is not waited for long
             await asyncio.wait(agents, timeout=AGENT_GRACE_S)
         roles = [r if r or i != result.seat else result.role for i, r in enumerate(result.roles)]
