@@ -57,7 +57,8 @@ def mixed_plans(game_id: str, n: int, seed: int, num_players: int = 2) -> list[M
     return plans
 
 
-async def create_planned(channel: grpc.aio.Channel, plan: MatchPlan, settings: ModelSettings) -> tuple[str, dict[int, str]]:
+async def create_planned(channel: grpc.aio.Channel, plan: MatchPlan,
+                         settings: ModelSettings) -> tuple[str, dict[int, str]]:
     """Create the plan's match: remote seats for the model, the game's scripted bot elsewhere;
     returns its id and the remote seats' tokens."""
     bot = default_bot(plan.game_id)

@@ -114,12 +114,13 @@ def test_k8s_ray_job_runs_selfplay_on_the_cluster_with_one_run_folder_for_every_
         assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
     assert any("nvidia.com/gpu" in g["template"]["spec"]["containers"][0]["resources"].get("limits", {})
                for g in cluster["workerGroupSpecs"])
-    model = next(d for d in yaml.safe_load_all((DEPLOY / "k8s" / "model.yaml").read_text()) if d["kind"] == "Deployment")
+    manifests = list(yaml.safe_load_all((DEPLOY / "k8s" / "model.yaml").read_text()))
+    model = next(d for d in manifests if d["kind"] == "Deployment")
     vllm = model["spec"]["template"]["spec"]
     mount = next(m["mountPath"] for m in vllm["containers"][0]["volumeMounts"] if m["name"] == "runs")
     assert str(params["run_dir"]).startswith(mount + "/")  # vLLM loads the run's adapters by path
     assert vllm["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
-    service = next(d for d in yaml.safe_load_all((DEPLOY / "k8s" / "model.yaml").read_text()) if d["kind"] == "Service")
+    service = next(d for d in manifests if d["kind"] == "Service")
     assert params["model_server"] == f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
 
 
