@@ -280,7 +280,7 @@ def _start_workers(ctx, db_dir: str, workers: int):
     while time.monotonic() < deadline:
         if Path(db_dir, "bench.sqlite").exists():
             store = MatchStore(Path(db_dir) / "bench.sqlite")
-            up = len(store.replicas())
+            up = len(store.leases.replicas())
             store.close()
             if up == workers:
                 return server, port

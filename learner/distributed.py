@@ -166,6 +166,20 @@ class RayRollouts:
                     self._lost(k, exc)
                     load.pop(k, None)
 
+    async def play_in(self, session: Any, plans: Sequence[tuple[int, Any]], settings: Any,
+                      on_result: Callable[[int, str], None], stop_after_action: bool = False) -> None:
+        """`play` in a self-play session's arena (`learner.session.PlaySession`): the matches are
+        created there, and aborted there when a worker dies. `settings` are the session's; each
+        extra serving replica gets a copy that differs only in where its calls go."""
+        from maro.agents.client import open_channel
+        from maro.learner.rollouts import create_planned
+
+        every = [settings] + [settings.model_copy(update={"api_base": s.api_base(), "api_key": s.api_key})
+                              for s in self.config.model_servers]
+        async with open_channel(session.address, key=session.key) as channel:
+            await self.play(plans, every, lambda plan, chosen: create_planned(channel, plan, chosen),
+                            session.arena.service.abort, on_result, stop_after_action)
+
     def _lost(self, k: int, exc: BaseException) -> None:
         if self.workers.pop(k, None) is None:  # its other matches already reported it
             return

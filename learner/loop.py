@@ -32,7 +32,7 @@ from maro.learner.config import UpdateConfig
 from maro.learner.credit import CreditState, credit
 from maro.learner.distributed import RayConfig
 from maro.learner.models import resolve_dtype
-from maro.learner.rollouts import MatchPlan, create_planned, play_batch
+from maro.learner.rollouts import MatchPlan, play_batch
 from maro.learner.runs import METRICS, STATE, atomic_write
 from maro.learner.serving.client import ModelServerConfig
 from maro.learner.serving.config import PREFIX_CACHE_TOKENS
@@ -324,33 +324,17 @@ class SelfPlayRun:
             with progress(label, self.console) as bar:
                 task = bar.add_task(label, total=len(plans), completed=len(plans) - len(todo))
                 if self._ray is not None:
-                    await self._play_on_ray(session, todo, current, lambda: bar.advance(task))
+                    def recorded(index: int, match_id: str) -> None:  # a plan's own index, in any order
+                        state.played[index] = match_id
+                        self._save()
+                        bar.advance(task)
+
+                    await self._ray.play_in(session, todo, settings, recorded, config.stop_after_action)
                 else:
                     await play_batch(session.address, [p for _, p in todo], settings, concurrency=config.concurrency,
                                      on_done=lambda _m: bar.advance(task), on_result=done,
                                      stop_after_action=config.stop_after_action, key=session.key)
         return _serving_delta(before, await asyncio.to_thread(session.server.stats))
-
-    async def _play_on_ray(self, session: PlaySession, todo: list[tuple[int, MatchPlan]], current: str,
-                           advance) -> None:
-        """The plans on Ray's rollout workers; the matches are created (and, when a worker dies,
-        aborted) here, in the run's arena."""
-        from maro.agents.client import open_channel
-
-        config, state = self.config, self.state
-        ours = session.settings(config.temperature, config.max_tokens, model=current)
-        # Replicas serve the same model under the same names: only where a worker sends its calls differs.
-        settings = [ours] + [ours.model_copy(update={"api_base": s.api_base(), "api_key": s.api_key})
-                             for s in config.ray.model_servers]
-
-        def done(index: int, match_id: str) -> None:
-            state.played[index] = match_id
-            self._save()
-            advance()
-
-        async with open_channel(session.address, key=session.key) as channel:
-            await self._ray.play(todo, settings, lambda plan, chosen: create_planned(channel, plan, chosen),
-                                 session.arena.service.abort, done, config.stop_after_action)
 
     async def _update(self, model_dir: Path, match_ids: list[str]) -> tuple[str | None, dict, dict[str, float]]:
         """The MARO update on exactly these matches: (the version now, its metrics, the role

@@ -34,9 +34,11 @@ from maro.arena.match.messages import MatchEnd, Rejection, SeatChannel, TurnProm
 from maro.arena.match.runner import MatchRunner, RunnerConfig
 from maro.arena.match.seats import SEAT_KINDS, SERVER_KINDS, SeatFactory, SeatPlan, ServerPlayer
 from maro.arena.metrics import ArenaMetrics
-from maro.arena.store.matches import MatchStore, TakenSeat, hash_token, store_name
+from maro.arena.store.matches import MatchStore, store_name
 from maro.arena.store.ratings import RatingBook
 from maro.arena.store.records import EventRecord, MatchRecord, SeatRecord
+from maro.arena.store.replicas import TakenSeat
+from maro.arena.store.schema import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ class MatchService:
         renewing it (and reaping replicas whose lease ran out) until `shutdown`."""
         self.recover()
         self.address = address
-        await self.store.run(self.store.heartbeat, self.replica, address, register=True)
+        await self.store.run(self.store.leases.heartbeat, self.replica, address, register=True)
         await self._reap()
         self._leasing = asyncio.create_task(self._keep_lease(), name=f"lease-{self.replica}")
 
@@ -120,7 +122,7 @@ class MatchService:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             try:
-                if not await self.store.run(self.store.heartbeat, self.replica, self.address):
+                if not await self.store.run(self.store.leases.heartbeat, self.replica, self.address):
                     await self._lost_lease()
                 await self._reap()
             except Exception:  # an unreachable store: try again next round; the lease may run out
@@ -135,11 +137,11 @@ class MatchService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self.store.run(self.store.heartbeat, self.replica, self.address, register=True)
+        await self.store.run(self.store.leases.heartbeat, self.replica, self.address, register=True)
 
     async def _reap(self) -> None:
         reason = f"aborted: its arena replica stopped renewing its lease ({self.lease_s:g}s)"
-        for replica, count in (await self.store.run(self.store.reap, self.lease_s, reason)).items():
+        for replica, count in (await self.store.run(self.store.leases.reap, self.lease_s, reason)).items():
             if replica != self.replica:
                 log.warning("replica %r missed its lease: marked its %d live matches aborted", replica, count)
 
@@ -241,7 +243,7 @@ class MatchService:
             raise NotFound(str(exc)) from exc
         replica = self.replica if here else None
         while True:
-            taken = await self.store.run(self.store.take_seat, game_id, replica)
+            taken = await self.store.run(self.store.leases.take_seat, game_id, replica)
             if taken is not None:
                 if (live := self.live.get(taken.match_id)) is not None:
                     live.token_hashes[hash_token(taken.token)] = taken.seat
@@ -255,12 +257,12 @@ class MatchService:
     def open_seats(self, here: bool = False) -> list[tuple[str, str, int]]:
         """(game id, match id, seat) of every open seat in the lobby (this replica's with `here`),
         oldest first per game."""
-        seats = self.store.lobby()
+        seats = self.store.leases.lobby()
         return [s for s in seats if s[1] in self.live] if here else seats
 
     def open_seat_counts(self, match_ids: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(match_ids, 0)
-        for _game, match_id, _seat in self.store.lobby(match_ids):
+        for _game, match_id, _seat in self.store.leases.lobby(match_ids):
             counts[match_id] += 1
         return counts
 
@@ -342,7 +344,7 @@ class MatchService:
 
     def _elsewhere(self, match_id: str) -> None:
         """Raise Moved for a match live on another replica, Unavailable while that replica has no lease."""
-        owner = self.store.owner(match_id)
+        owner = self.store.leases.owner(match_id)
         if owner is None or owner[0] == self.replica:
             return
         replica, address = owner
@@ -373,7 +375,7 @@ class MatchService:
         if self._leasing is not None:
             self._leasing = None
             try:
-                await self.store.run(self.store.leave, self.replica)
+                await self.store.run(self.store.leases.leave, self.replica)
             except Exception:  # the lease runs out on its own
                 log.exception("could not give up the lease", extra={"reason": self.replica})
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, bindparam, create_engine, delete, event, func, insert, inspect, select, text, update
@@ -19,33 +16,8 @@ from sqlalchemy.orm import Session
 
 from maro.arena.match.inputs import display_name
 from maro.arena.store.records import BehaviorRecord, EventRecord, MatchRecord, SeatRecord, TokenLogprob
-from maro.arena.store.schema import Base, BehaviorRow, EventRow, LobbyRow, MatchRow, ReplicaRow, SeatRow, now
-
-LIVE = ("created", "running")
-"""The statuses of a match not yet ended: only these may change, so an end is never overwritten."""
-
-
-@dataclass(frozen=True)
-class Replica:
-    id: str
-    address: str
-    started_at: datetime
-    heartbeat_at: datetime
-
-
-@dataclass(frozen=True)
-class TakenSeat:
-    """A lobby seat handed out: its match, seat number, the new token and where the match is played."""
-
-    match_id: str
-    seat: int
-    token: str
-    replica: str
-    address: str
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+from maro.arena.store.replicas import Leases, abort_replica
+from maro.arena.store.schema import LIVE, Base, BehaviorRow, EventRow, LobbyRow, MatchRow, SeatRow, hash_token, now
 
 
 def database_url(target: str | Path) -> str:
@@ -68,6 +40,8 @@ class MatchStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         _create_tables(self.engine)
         self._lock = threading.Lock()
+        self.leases = Leases(self.engine, self._lock)
+        """The replicas' leases and the lobby they share (`replicas.py`)."""
         self._group: list[tuple[tuple, asyncio.Future]] = []
         self._group_loop: asyncio.AbstractEventLoop | None = None
         self._committing = False
@@ -134,7 +108,7 @@ class MatchStore:
     def abort_unfinished(self, reason: str, replica: str = "") -> int:
         """Mark the matches of `replica` still created or running as aborted; returns how many."""
         with self._lock, self.engine.begin() as db:
-            return _abort_replica(db, replica, reason)
+            return abort_replica(db, replica, reason)
 
     def set_status(self, match_id: str, status: str) -> None:
         """Move a live match on (`created` -> `running`); a match already ended keeps its end."""
@@ -208,86 +182,6 @@ class MatchStore:
         with self._lock, self.engine.begin() as db:
             _finish(db, match_id, outcome, reason, status)
 
-    # --- the lobby -----------------------------------------------------------------------
-    def take_seat(self, game_id: str, replica: str | None = None) -> TakenSeat | None:
-        """Take the oldest open seat of a live `game_id` match on a live replica (only `replica`'s
-        when given) with a new token, whose hash replaces the seat's in the same transaction. Two
-        replicas taking at once get different seats: a row deleted by another is skipped."""
-        query = (select(_LOBBY.c.match_id, _LOBBY.c.seat, _LOBBY.c.replica, _REPLICAS.c.address)
-                 .join(_REPLICAS, _REPLICAS.c.id == _LOBBY.c.replica).where(_LOBBY.c.game_id == game_id)
-                 .order_by(_LOBBY.c.opened_at, _LOBBY.c.match_id, _LOBBY.c.seat).limit(8))
-        if replica is not None:
-            query = query.where(_LOBBY.c.replica == replica)
-        with self._lock:
-            for _ in range(8):
-                with self.engine.begin() as db:
-                    rows = db.execute(query).all()
-                    if not rows:
-                        return None
-                    for match_id, seat, owner, address in rows:
-                        taken = db.execute(delete(_LOBBY).where(_LOBBY.c.match_id == match_id, _LOBBY.c.seat == seat))
-                        if taken.rowcount == 1:
-                            token = secrets.token_urlsafe(24)
-                            db.execute(update(_SEATS).where(_SEATS.c.match_id == match_id, _SEATS.c.seat == seat)
-                                       .values(token_hash=hash_token(token)))
-                            return TakenSeat(match_id, seat, token, owner, address)
-        return None
-
-    def lobby(self, match_ids: Sequence[str] | None = None) -> list[tuple[str, str, int]]:
-        """(game id, match id, seat) of the open seats (of `match_ids` when given), oldest first."""
-        query = select(_LOBBY.c.game_id, _LOBBY.c.match_id, _LOBBY.c.seat).order_by(
-            _LOBBY.c.game_id, _LOBBY.c.opened_at, _LOBBY.c.match_id, _LOBBY.c.seat)
-        if match_ids is not None:
-            query = query.where(_LOBBY.c.match_id.in_(list(match_ids)))
-        with self.engine.connect() as db:
-            return [tuple(row) for row in db.execute(query)]
-
-    # --- replicas ----------------------------------------------------------------------
-    def heartbeat(self, replica: str, address: str, *, register: bool = False) -> bool:
-        """Renew `replica`'s lease. False when it has none: another replica took it for dead and
-        aborted its matches. With `register`, a replica without a lease gets one (on start)."""
-        stamp = now()
-        with self._lock, self.engine.begin() as db:
-            renewed = db.execute(update(_REPLICAS).where(_REPLICAS.c.id == replica)
-                                 .values(address=address, heartbeat_at=stamp)).rowcount == 1
-            if not renewed and register:
-                db.execute(insert(_REPLICAS).values(id=replica, address=address, started_at=stamp, heartbeat_at=stamp))
-                return True
-            return renewed
-
-    def leave(self, replica: str) -> None:
-        """A replica stopping: its matches are aborted already; drop its lease and lobby seats."""
-        with self._lock, self.engine.begin() as db:
-            db.execute(delete(_LOBBY).where(_LOBBY.c.replica == replica))
-            db.execute(delete(_REPLICAS).where(_REPLICAS.c.id == replica))
-
-    def reap(self, lease_s: float, reason: str) -> dict[str, int]:
-        """Replicas whose heartbeat is older than `lease_s`: their live matches are marked aborted
-        with `reason`, their lobby seats and leases removed. Returns matches aborted per replica."""
-        cutoff = now() - timedelta(seconds=lease_s)
-        reaped: dict[str, int] = {}
-        with self._lock, self.engine.begin() as db:
-            dead = db.scalars(select(_REPLICAS.c.id).where(_REPLICAS.c.heartbeat_at < cutoff)).all()
-            for replica in dead:
-                reaped[replica] = _abort_replica(db, replica, reason)
-                db.execute(delete(_REPLICAS).where(_REPLICAS.c.id == replica, _REPLICAS.c.heartbeat_at < cutoff))
-        return reaped
-
-    def replicas(self) -> list[Replica]:
-        with self.engine.connect() as db:
-            return [Replica(*row) for row in db.execute(select(
-                _REPLICAS.c.id, _REPLICAS.c.address, _REPLICAS.c.started_at, _REPLICAS.c.heartbeat_at,
-            ).order_by(_REPLICAS.c.id))]
-
-    def owner(self, match_id: str) -> tuple[str, str | None] | None:
-        """A live match's replica and that replica's address (None while it has no lease);
-        None when the match is not live."""
-        with self.engine.connect() as db:
-            row = db.execute(select(_MATCHES.c.replica, _REPLICAS.c.address)
-                             .join(_REPLICAS, _REPLICAS.c.id == _MATCHES.c.replica, isouter=True)
-                             .where(_MATCHES.c.id == match_id, _MATCHES.c.status.in_(LIVE))).first()
-            return None if row is None else (row[0], row[1])
-
     # --- reads -----------------------------------------------------------------------------
     def seat_for_token(self, match_id: str, token: str) -> int | None:
         with Session(self.engine) as db:
@@ -349,7 +243,7 @@ class MatchStore:
 
 _MATCHES, _SEATS, _EVENTS, _BEHAVIORS = (MatchRow.__table__, SeatRow.__table__, EventRow.__table__,
                                          BehaviorRow.__table__)
-_LOBBY, _REPLICAS = LobbyRow.__table__, ReplicaRow.__table__
+_LOBBY = LobbyRow.__table__
 # Built once: a statement object caches its compiled form, so the hot path skips rebuilding it.
 _INSERT_MATCH, _INSERT_SEATS = insert(_MATCHES), insert(_SEATS)
 _INSERT_EVENTS, _INSERT_BEHAVIORS = insert(_EVENTS), insert(_BEHAVIORS)
@@ -381,13 +275,6 @@ def _finish(db: Connection, match_id: str, outcome: Sequence[float], reason: str
     _check_found(db, db.execute(_SET_STATUS, dict(m=match_id, status=status, outcome=list(outcome), end_reason=reason,
                                                   finished_at=now())), match_id)
     db.execute(delete(_LOBBY).where(_LOBBY.c.match_id == match_id))
-
-
-def _abort_replica(db: Connection, replica: str, reason: str) -> int:
-    live = select(_MATCHES.c.id).where(_MATCHES.c.status.in_(LIVE), _MATCHES.c.replica == replica)
-    db.execute(delete(_LOBBY).where(_LOBBY.c.match_id.in_(live)))
-    return db.execute(update(_MATCHES).where(_MATCHES.c.status.in_(LIVE), _MATCHES.c.replica == replica)
-                      .values(status="aborted", end_reason=reason, finished_at=now())).rowcount
 
 
 def _check_found(db: Connection, result, match_id: str) -> None:

@@ -4,10 +4,19 @@ all; `RatingBook` reads and writes its own."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+LIVE = ("created", "running")
+"""The statuses of a match not yet ended: only these may change, so an end is never overwritten."""
+
+
+def hash_token(token: str) -> str:
+    """What the store keeps of a seat's token: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def now() -> datetime:
@@ -83,7 +92,7 @@ class BehaviorRow(Base):
 
 class LobbyRow(Base):
     """An open seat of a live match nobody has taken yet. Any replica may hand it out: taking it
-    deletes the row and sets the seat's token hash in one transaction (`MatchStore.take_seat`)."""
+    deletes the row and sets the seat's token hash in one transaction (`Leases.take_seat`)."""
 
     __tablename__ = "lobby"
     match_id: Mapped[str] = mapped_column(ForeignKey("matches.id"), primary_key=True)
@@ -95,7 +104,7 @@ class LobbyRow(Base):
 
 class ReplicaRow(Base):
     """An arena replica serving matches from this store: where clients reach it, and its lease.
-    A replica whose heartbeat is older than the lease is taken for dead (`MatchStore.reap`)."""
+    A replica whose heartbeat is older than the lease is taken for dead (`Leases.reap`)."""
 
     __tablename__ = "replicas"
     id: Mapped[str] = mapped_column(String(128), primary_key=True)

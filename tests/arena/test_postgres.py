@@ -13,8 +13,8 @@ from maro.agents.bots import ScriptedPlayer
 from maro.agents.client import create_match, play_seat
 from maro.agents.seats import ServerSeats
 from maro.arena.match.runner import RunnerConfig
-from maro.arena.store.matches import Base, hash_token
 from maro.arena.store.records import BehaviorRecord, EventRecord, SeatRecord, TokenLogprob
+from maro.arena.store.schema import Base, hash_token
 from maro.arena.transport.grpc.server import ArenaConfig, ArenaServer
 from maro.arena.v1 import arena_pb2 as pb
 from maro.arena.v1 import arena_pb2_grpc as pb_grpc

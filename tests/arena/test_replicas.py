@@ -108,7 +108,7 @@ async def test_a_lobby_seat_of_one_replica_is_played_through_another(replicas, o
         finally:
             await client.aclose()
     assert store.get_match(match_id).status == store.get_match(second).status == "finished"
-    assert {r.id: r.address for r in store.replicas()} == {"a": a.address, "b": b.address}
+    assert {r.id: r.address for r in store.leases.replicas()} == {"a": a.address, "b": b.address}
 
 
 async def test_a_killed_replicas_matches_are_aborted_by_another_once_its_lease_runs_out(replicas, open_store):
@@ -119,7 +119,7 @@ async def test_a_killed_replicas_matches_are_aborted_by_another_once_its_lease_r
         lobby, _ = await create_match(at_a, "bargaining-v1", 6, [OPEN, BOT])
         a.proc.send_signal(signal.SIGKILL)
         assert a.proc.wait(timeout=20) == -signal.SIGKILL
-        last_heartbeat = {r.id: r.heartbeat_at for r in store.replicas()}["a"]
+        last_heartbeat = {r.id: r.heartbeat_at for r in store.leases.replicas()}["a"]
         deadline = time.monotonic() + 30
         while store.get_match(waiting, with_events=False).status != "aborted":
             assert time.monotonic() < deadline, "b never aborted a's match"
@@ -128,7 +128,7 @@ async def test_a_killed_replicas_matches_are_aborted_by_another_once_its_lease_r
             record = store.get_match(match_id, with_events=False)
             assert record.status == "aborted" and "lease" in record.end_reason
             assert (record.finished_at - last_heartbeat).total_seconds() >= LEASE_S  # not before the lease ran out
-        assert [r.id for r in store.replicas()] == ["b"]
+        assert [r.id for r in store.leases.replicas()] == ["b"]
         with pytest.raises(grpc.aio.AioRpcError) as gone:  # a's open seat left the lobby with it
             await find(at_b)
         assert gone.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -142,30 +142,30 @@ async def test_a_killed_replicas_matches_are_aborted_by_another_once_its_lease_r
 
 def test_two_stores_taking_lobby_seats_never_take_the_same_one(tmp_path):
     one, two = MatchStore(tmp_path / "arena.sqlite"), MatchStore(tmp_path / "arena.sqlite")
-    one.heartbeat("a", "host-a:1", register=True)
+    one.leases.heartbeat("a", "host-a:1", register=True)
     for i in range(3):
         one.create_match(make_record(f"m{i}"), replica="a", open_seats=[0])
-    taken = [store.take_seat("bargaining-v1") for store in (one, two, two, one)]
+    taken = [store.leases.take_seat("bargaining-v1") for store in (one, two, two, one)]
     assert [t.match_id for t in taken[:3]] == ["m0", "m1", "m2"] and taken[3] is None
     assert all(t.address == "host-a:1" and t.replica == "a" for t in taken[:3])
-    assert two.seat_for_token("m1", taken[1].token) == 0 and one.lobby() == []
+    assert two.seat_for_token("m1", taken[1].token) == 0 and one.leases.lobby() == []
     assert one.get_match("m1").seats[0].kind == "remote"  # the record is what it was
 
 
 def test_reaping_a_replica_aborts_its_live_matches_only_and_ends_its_lease(tmp_path):
     store = MatchStore(tmp_path / "arena.sqlite")
-    store.heartbeat("dead", "d:1", register=True)
+    store.leases.heartbeat("dead", "d:1", register=True)
     store.create_match(make_record("live"), replica="dead", open_seats=[0])
     store.create_match(make_record("done"), replica="dead")
     store.finish("done", [1.0, -1.0], "deal")
     time.sleep(0.05)
-    store.heartbeat("alive", "a:1", register=True)
+    store.leases.heartbeat("alive", "a:1", register=True)
     store.create_match(make_record("other"), replica="alive")
-    assert store.reap(60.0, "aborted: lease") == {}
-    assert store.reap(0.04, "aborted: lease") == {"dead": 1}
+    assert store.leases.reap(60.0, "aborted: lease") == {}
+    assert store.leases.reap(0.04, "aborted: lease") == {"dead": 1}
     assert [store.get_match(m).status for m in ("live", "done", "other")] == ["aborted", "finished", "created"]
-    assert store.lobby() == [] and [r.id for r in store.replicas()] == ["alive"]
-    assert store.heartbeat("dead", "d:1") is False  # its next heartbeat learns it was taken for dead
+    assert store.leases.lobby() == [] and [r.id for r in store.leases.replicas()] == ["alive"]
+    assert store.leases.heartbeat("dead", "d:1") is False  # its next heartbeat learns it was taken for dead
     store.finish("live", [0.5, -0.5], "a late end")  # ... and a late write does not undo the abort
     store.set_status("live", "running")
     assert store.get_match("live").status == "aborted" and store.get_match("live").outcome is None
@@ -192,7 +192,7 @@ async def test_a_replica_that_lost_its_lease_stops_its_matches_and_takes_a_new_l
         while a.service.live:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
-        assert sorted(r.id for r in b.store.replicas()) == ["a", "b"]
+        assert sorted(r.id for r in b.store.leases.replicas()) == ["a", "b"]
         assert b.store.get_match(match_id).end_reason.endswith("lease (1s)")
     finally:
         await a.stop()
@@ -215,7 +215,7 @@ async def test_workers_share_one_port_and_play_each_others_lobby_seats(tmp_path)
             async with open_channel(f"127.0.0.1:{port}") as channel:
                 created.append((await create_match(channel, "bargaining-v1", seed, [OPEN, BOT]))[0])
         store = MatchStore(db)
-        owners = {store.owner(m)[0] for m in created}
+        owners = {store.leases.owner(m)[0] for m in created}
         assert owners == {"host-0", "host-1"}
         async with open_channel(f"127.0.0.1:{port}") as channel:
             client = GrpcArenaClient(channel, connect=open_channel, address=f"127.0.0.1:{port}")
@@ -231,7 +231,7 @@ async def test_workers_share_one_port_and_play_each_others_lobby_seats(tmp_path)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     assert "arena stopped" in proc.stdout.read()
-    assert store.replicas() == []  # both workers gave up their leases on the way out
+    assert store.leases.replicas() == []  # both workers gave up their leases on the way out
 
 
 def test_workers_refuse_what_one_process_must_serve():

@@ -5,8 +5,9 @@ import sqlite3
 
 from sqlalchemy import event
 
-from maro.arena.store.matches import MatchStore, hash_token
+from maro.arena.store.matches import MatchStore
 from maro.arena.store.records import BehaviorRecord, EventRecord, MatchRecord, SeatRecord, TokenLogprob
+from maro.arena.store.schema import hash_token
 
 
 def make_record(match_id, game="bargaining-v1"):
