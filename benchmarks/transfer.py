@@ -1,0 +1,198 @@
+"""The transfer table of docs/results.md: `maro transfer` for several adapters against one frozen base.
+
+    python benchmarks/transfer.py --out ~/maro-runs/transfer --n 1000 \
+        --adapters kuhn-maro-s0=docs/results/experiment/kuhn_poker-v1-maro-s0/adapters/v0020 ... \
+        [--warmstart kuhn_poker-v1] [--modes greedy] [--dtype bfloat16] [--archive docs/results/transfer] [--summary]
+
+Each adapter is one `maro transfer` run folder (`--out/NAME`) on the same held-out items (`--seed`,
+`--n` per suite). The base model's replies do not depend on the adapter it is compared with, so
+they are asked once: every finished run's side-B rows go to `--out/base.jsonl`, and each later run
+starts with them in its `replies.jsonl` (a run resumes from that file and asks only what is
+missing). `--warmstart GAME` trains `maro warmstart --game GAME` once (into `--out/warmstart-GAME`)
+and adds its adapter to the list. With `--archive`, every run's `transfer.json` is copied there;
+`--summary` prints the table from the archive and the run folders alone. A killed run resumes
+where it stopped. Run it with nothing else loading the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def base_rows(out: Path) -> dict[tuple[str, str], str]:
+    """The base model's replies gathered so far: (mode, item) -> the JSON line."""
+    path, rows = out / "base.jsonl", {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                rows[(row["mode"], row["item"])] = line
+            except (ValueError, KeyError):
+                continue
+    return rows
+
+
+def seed_base(out: Path, run_dir: Path) -> int:
+    """Put the base replies asked already into a run's replies.jsonl; returns how many went in."""
+    known = base_rows(out)
+    replies = run_dir / "replies.jsonl"
+    have = set()
+    if replies.exists():
+        for line in replies.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                have.add((row["side"], row["mode"], row["item"]))
+            except (ValueError, KeyError):
+                continue
+    missing = [line for (mode, item), line in known.items() if ("B", mode, item) not in have]
+    if missing:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with replies.open("a", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line in missing)
+    return len(missing)
+
+
+def keep_base(out: Path, run_dir: Path) -> None:
+    """Add a finished run's side-B (base) replies to base.jsonl."""
+    known = base_rows(out)
+    new = []
+    for line in (run_dir / "replies.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row.get("side") == "B" and not row.get("error") and (row["mode"], row["item"]) not in known:
+            known[(row["mode"], row["item"])] = line
+            new.append(line)
+    if new:
+        with (out / "base.jsonl").open("a", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line in new)
+
+
+def warm_start(out: Path, game: str, matches: int) -> Path:
+    run_dir = out / f"warmstart-{game}"
+    adapter = run_dir / "adapters" / "v0001"
+    if not (adapter / "adapter_config.json").exists():
+        log(f"warm start on {game} ({matches} bot matches)")
+        subprocess.run([sys.executable, "-m", "maro.learner.cli", "warmstart", "--game", game,
+                        "--matches", str(matches), "--run-dir", str(run_dir)], check=True)
+    return adapter
+
+
+def run_one(out: Path, name: str, adapter: Path, args) -> dict:
+    from maro.learner.transfer.run import TransferConfig, run_transfer
+
+    run_dir = out / name
+    result_path = run_dir / "transfer.json"
+    if result_path.exists():
+        result = json.loads(result_path.read_text())
+        if result.get("n") == args.n and result.get("seed") == args.seed:
+            return result
+    seeded = seed_base(out, run_dir)
+    log(f"{name}: {adapter} against the base ({seeded} base replies reused)")
+    config = TransferConfig(run_dir=run_dir, adapter=adapter, n=args.n, seed=args.seed, modes=tuple(args.modes),
+                            dtype=args.dtype, concurrency=args.concurrency)
+    result = asyncio.run(run_transfer(config))
+    keep_base(out, run_dir)
+    return result
+
+
+def results(out: Path, archive: Path | None, names: list[str]) -> dict[str, dict]:
+    found = {}
+    for name in names:
+        for path in ([archive / f"{name}.json"] if archive else []) + [out / name / "transfer.json"]:
+            if path.exists():
+                found[name] = json.loads(path.read_text())
+                break
+    return found
+
+
+def table(found: dict[str, dict]) -> str:
+    """One row per adapter, suite and mode: base accuracy, adapter accuracy, paired difference."""
+    lines = ["| adapter | suite | mode | items | base | adapter | adapter - base [95% CI] |",
+             "| --- | --- | --- | ---: | ---: | ---: | --- |"]
+    for name, result in found.items():
+        for suite, modes in result["suites"].items():
+            for mode, categories in modes.items():
+                e = categories["all"]
+                d = e["a_minus_b"]
+                lines.append(f"| {name} | {suite} | {mode} | {e['items']} | {100 * e['B']['mean']:.1f}% | "
+                             f"{100 * e['A']['mean']:.1f}% | {100 * d['mean']:+.1f} "
+                             f"[{100 * d['ci'][0]:+.1f}, {100 * d['ci'][1]:+.1f}] |")
+    return "\n".join(lines)
+
+
+def categories(found: dict[str, dict], suite: str, mode: str = "greedy") -> str:
+    """Base accuracy per category of a suite (from the first run that has it)."""
+    for result in found.values():
+        cats = result["suites"].get(suite, {}).get(mode)
+        if cats:
+            lines = ["| category | items | base [95% CI] |", "| --- | ---: | --- |"]
+            for name, e in sorted(cats.items()):
+                b = e["B"]
+                lines.append(f"| {name} | {e['items']} | {100 * b['mean']:.1f}% "
+                             f"[{100 * b['ci'][0]:.1f}, {100 * b['ci'][1]:.1f}] |")
+            return "\n".join(lines)
+    return ""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path.home() / "maro-runs" / "transfer")
+    parser.add_argument("--adapters", nargs="*", default=[], help="NAME=ADAPTER_FOLDER, in the table's order")
+    parser.add_argument("--warmstart", nargs="*", default=[], help="games to train a warm start on and add")
+    parser.add_argument("--warmstart-matches", type=int, default=200)
+    parser.add_argument("--n", type=int, default=1000, help="items per suite")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--modes", nargs="+", default=["greedy"], choices=["greedy", "sampled"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "auto"])
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--archive", type=Path, default=None)
+    parser.add_argument("--summary", action="store_true", help="only print the tables of what is there")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    adapters: dict[str, Path] = {}
+    for item in args.adapters:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"--adapters {item!r}: expected NAME=FOLDER")
+        adapters[name] = Path(path)
+    names = [f"warmstart-{g}" for g in args.warmstart] + list(adapters)
+    if not args.summary:
+        for game in args.warmstart:
+            adapters = {f"warmstart-{game}": warm_start(args.out, game, args.warmstart_matches), **adapters}
+        for name in names:
+            archived = args.archive / f"{name}.json" if args.archive else None
+            if archived and archived.exists():
+                kept = json.loads(archived.read_text())
+                if kept.get("n") == args.n and kept.get("seed") == args.seed:
+                    continue
+            result = run_one(args.out, name, adapters[name], args)
+            log(f"{name}: done in {result['seconds'] / 60:.0f} min")
+            if args.archive:
+                args.archive.mkdir(parents=True, exist_ok=True)
+                shutil.copy(args.out / name / "transfer.json", args.archive / f"{name}.json")
+    found = results(args.out, args.archive, names)
+    print(table(found))
+    for suite in ("if", "math"):
+        print(f"\nbase model per category, {suite}:\n{categories(found, suite)}")
+
+
+if __name__ == "__main__":
+    main()
