@@ -65,14 +65,16 @@ def _done(path: Path) -> dict[tuple[str, str, str], dict]:
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
-                found[(row["side"], row["mode"], row["item"])] = row
-            except (ValueError, KeyError):
+            except ValueError:
                 continue  # a torn last line of a killed run: asked again
+            if isinstance(row, dict) and "item" in row and not row.get("error"):  # a failed call is asked again
+                found[(row["side"], row["mode"], row["item"])] = row
     return found
 
 
 async def ask_all(config: TransferConfig, models: dict[str, str], api_base: str, api_key: str | None) -> list[dict]:
-    """Every (side, mode, item) reply, resuming from replies.jsonl."""
+    """Every (side, mode, item) reply, resuming from replies.jsonl. A call that fails is no answer: it
+    is logged with its error and asked once more; still failing, the run stops (a rerun resumes)."""
     path = config.run_dir / "replies.jsonl"
     done = _done(path)
     todo = [(side, mode, suite, item) for suite in suites(config) for item in suite_items(suite, config.seed, config.n)
@@ -84,13 +86,22 @@ async def ask_all(config: TransferConfig, models: dict[str, str], api_base: str,
                 reply, error = await _answer(item, models[side], api_base, api_key, MODES[mode],
                                              config.max_tokens or MAX_TOKENS[suite])
             row = {"side": side, "mode": mode, "suite": suite, "item": item.id, "category": item.category,
-                   "correct": bool(item.check(reply)), "reply": reply[:4000], "error": error}
+                   "correct": bool(item.check(reply)) and not error, "reply": reply[:4000], "error": error}
             out.write(json.dumps(row) + "\n")
             out.flush()
-            done[(side, mode, item.id)] = row
+            if error:
+                failed.append((side, mode, suite, item, error))
+            else:
+                done[(side, mode, item.id)] = row
 
-        await asyncio.gather(*(one(*job) for job in todo))
-    return list(done.values())
+        for _ in range(2):
+            failed: list[tuple] = []
+            await asyncio.gather(*(one(*job) for job in todo))
+            todo = [job[:4] for job in failed]
+            if not todo:
+                return list(done.values())
+    raise RuntimeError(f"{len(failed)} calls failed twice (first: {failed[0][4]}); "
+                       "nothing was counted for them, run the command again to ask them again")
 
 
 async def _answer(item, model: str, api_base: str, api_key: str | None, temperature: float,

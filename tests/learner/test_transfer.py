@@ -93,3 +93,41 @@ async def test_a_tiny_model_run_end_to_end_resumes_where_it_stopped(tmp_path, ti
     assert len(rows) == 2 * 2 * 2 * 4 and again["suites"]["if"]["sampled"]["all"]["items"] == 4
     with pytest.raises(ValueError, match="both the base"):
         await run_transfer(TransferConfig(run_dir=tmp_path / "none", n=2, model=str(tiny_model_dir)))
+
+
+async def test_a_failed_call_is_asked_again_and_never_counted(tmp_path, monkeypatch):
+    from maro.learner.transfer import run
+
+    config = TransferConfig(run_dir=tmp_path, suite="math", n=3, modes=("greedy",))
+    items = {i.id: i for i in arithmetic.items(config.seed, 3)}
+    first = next(iter(items))
+    # A reply file from a run that was killed: one good row, one failed call, a torn line.
+    good = {"side": "A", "mode": "greedy", "suite": "math", "item": first, "category": items[first].category,
+            "correct": True, "reply": "x", "error": ""}
+    failed = dict(good, side="B", correct=False, reply="", error="timed out")
+    (tmp_path / "replies.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(failed) + "\n{\"side\": ")
+    calls: dict[tuple[str, str], int] = {}
+
+    async def answer(item, model, api_base, api_key, temperature, max_tokens):
+        key = (model, item.id)
+        calls[key] = calls.get(key, 0) + 1
+        if item.id != first and model == "b" and calls[key] == 1:
+            return "", "connection reset"  # fails once, then answers
+        return f"The answer is {item.answer}.", ""
+
+    monkeypatch.setattr(run, "_answer", answer)
+    rows = await run.ask_all(config, {"A": "a", "B": "b"}, "http://unused", None)
+    assert len(rows) == 6 and all(r["error"] == "" for r in rows)
+    assert ("a", first) not in calls and calls[("b", first)] == 1  # kept, and asked again
+    assert all(calls[("b", i)] == 2 for i in items if i != first)
+    by = {(r["side"], r["item"]): r["correct"] for r in rows}
+    assert by[("A", first)] and all(by[("B", i)] for i in items)
+
+    async def down(*args):
+        return "", "model server stopped"
+
+    monkeypatch.setattr(run, "_answer", down)
+    (tmp_path / "down").mkdir()
+    with pytest.raises(RuntimeError, match="6 calls failed twice"):
+        await run.ask_all(config.model_copy(update={"run_dir": tmp_path / "down"}), {"A": "a", "B": "b"}, "u", None)
+    assert run._done(tmp_path / "down" / "replies.jsonl") == {}  # logged, none counted
