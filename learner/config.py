@@ -170,6 +170,15 @@ class UpdateConfig(BaseModel):
             " about a quarter of a full one. Off: every forward runs the whole model (TRL's path)."
         ),
     )
+    share_prefix: bool = Field(
+        False, description=(
+            "With the trunk cache: the prompt tokens every row of a micro-batch starts with (a game's"
+            " system prompt and rules) go through the layers once per micro-batch instead of once per"
+            " row, in the trunk and in every forward of the top layers, training's included. The same"
+            " function of the weights in fewer tokens; in bf16 it rounds like any other batch layout. Off by"
+            " default until the whole-loop benchmark has measured it."
+        ),
+    )
     old_logprobs: Literal["recorded", "recompute"] = Field(
         "recorded", description=(
             "The old policy of the clipped ratio for behaviors the trained-from policy played. 'recorded':"

@@ -17,7 +17,7 @@ from trl.trainer.utils import RepeatSampler, selective_log_softmax, selective_lo
 from maro.learner.config import UpdateConfig
 from maro.learner.models import load_causal_lm, load_tokenizer
 from maro.learner.samples import EncodedSample, TrainSample, collate, encode_sample
-from maro.learner.trunk import FixedBatchSampler, TrunkCache, trunk_depth
+from maro.learner.trunk import FixedBatchSampler, TrunkBatch, TrunkCache, trunk_depth
 
 
 def _unused_reward(*args, **kwargs) -> list[float]:
@@ -36,16 +36,17 @@ class MaroGRPOTrainer(GRPOTrainer):
 
     def __init__(self, *, samples: list[TrainSample], args: GRPOConfig, max_prompt_tokens: int,
                  base_logprobs_as_reference: bool = False, trunk_cache: bool = False,
-                 recompute_old: bool = False, **kwargs):
+                 share_prefix: bool = False, recompute_old: bool = False, **kwargs):
         self.samples = samples
         self.max_prompt_tokens = max_prompt_tokens
         self.base_logprobs_as_reference = base_logprobs_as_reference
         self.recompute_old = recompute_old
         self.use_trunk = trunk_cache
+        self.share_prefix = share_prefix
         self.trunk: TrunkCache | None = None  # filled at the first batch, on the training device
         self.encoded: list[EncodedSample] | None = None
         self.prepass: dict[int, tuple[torch.Tensor | None, torch.Tensor | None]] = {}  # index -> (old, ref)
-        self._trunk_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # (input ids, trunk hidden)
+        self._trunk_batch: tuple[torch.Tensor, TrunkBatch] | None = None  # (input ids, trunk output)
         self.sampler: FixedBatchSampler | None = None
         self.old_logp_recomputed = 0  # rows whose old log-probs came from the current policy
         self.reference_forwards_skipped = 0  # micro-batches whose KL reference was their recorded base log-probs
@@ -87,7 +88,7 @@ class MaroGRPOTrainer(GRPOTrainer):
         with self.accelerator.autocast():
             if self._trunk_batch is not None and self._trunk_batch[0].shape == input_ids.shape \
                     and torch.equal(self._trunk_batch[0], input_ids):
-                logits = self.trunk.top_logits(model, self._trunk_batch[1], attention_mask, logits_to_keep + 1)
+                logits = self.trunk.top_logits(model, self._trunk_batch[1], logits_to_keep + 1)
             else:
                 logits = model(input_ids=input_ids, attention_mask=attention_mask,
                                logits_to_keep=logits_to_keep + 1).logits
@@ -172,10 +173,9 @@ class MaroGRPOTrainer(GRPOTrainer):
 
     def _trunk_logps(self, model, batch: dict[str, torch.Tensor], indices: list[int]) -> torch.Tensor:
         """Per-token log-probs of the batch's completions from the cached trunk, under `model` as it is."""
-        mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
         keep = batch["completion_ids"].size(1)
         with self.accelerator.autocast():
-            logits = self.trunk.top_logits(model, self.trunk.batch(indices, batch), mask, keep + 1)
+            logits = self.trunk.top_logits(model, self.trunk.batch(indices, batch), keep + 1)
         return selective_log_softmax(logits[:, :-1].float(), batch["completion_ids"], temperature=self.temperature)
 
     def _compute_loss(self, model, inputs):
@@ -201,7 +201,7 @@ class MaroGRPOTrainer(GRPOTrainer):
         and, when samples are visited more than once, the old policy where no recorded log-probs serve;
         each in the micro-batch the sample trains in, so the layout (and bf16's rounding) is the same."""
         model = self.accelerator.unwrap_model(self.model)
-        self.trunk = TrunkCache(model, trunk_depth(model))
+        self.trunk = TrunkCache(model, trunk_depth(model), share_prefix=self.share_prefix)
         encoded, pad = self._encode_all(), self.processing_class.pad_token_id
         batches = self._get_train_sampler().batches
         self.trunk.fill(encoded, batches, pad)
@@ -354,6 +354,7 @@ def train_adapter(
             max_prompt_tokens=config.max_prompt_tokens,
             base_logprobs_as_reference=bool(config.base_logprobs_as_reference),
             trunk_cache=config.trunk_cache,
+            share_prefix=config.share_prefix,
             recompute_old=config.old_logprobs == "recompute",
         )
         # Metrics come back in the return value; printing every step's dict only adds noise.
@@ -379,6 +380,7 @@ def train_adapter(
             "maro/old_logp_recomputed": float(trainer.old_logp_recomputed),
             "maro/reference_forwards_skipped": float(trainer.reference_forwards_skipped),
             "maro/trunk_layers": float(trainer.trunk.depth) if trainer.trunk is not None else 0.0,
+            "maro/shared_prefix_tokens": float(trainer.trunk.shared_tokens) if trainer.trunk is not None else 0.0,
             "maro/tokens_per_second": trainer.tokens_seen / wall if wall > 0 else 0.0,
             "maro/wall_seconds": wall,
         }

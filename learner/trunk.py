@@ -6,13 +6,15 @@ policy's and the reference's (adapter off). `TrunkCache` runs them once per samp
 training and keeps each sample's hidden states; every later forward runs only the top layers on
 them (`top_logits`). The result is the full forward's: the trunk holds no trainable parameter, so
 no gradient is lost, and positions count from each sequence's first real token, so a sample's
-hidden states do not depend on the padding of the batch it was computed in.
+hidden states do not depend on the padding of the batch it was computed in. The prompt prefix a
+micro-batch's rows share goes through the layers once (`TrunkCache`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -61,50 +63,167 @@ def positions(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(1) - 1).clamp(min=0)
 
 
-class TrunkCache:
-    """Per-sample hidden states after the frozen trunk, and whole batches rebuilt from them."""
+MIN_SHARED_TOKENS = 16
+"""A micro-batch whose prompts share fewer leading tokens than this runs as one plain forward."""
 
-    def __init__(self, model: nn.Module, depth: int):
+
+@dataclass
+class TrunkBatch:
+    """A micro-batch's trunk output, ready for the top layers. With a shared prefix, `prefix` holds
+    the hidden states of the prompt tokens every row starts with (computed once, for one row) and
+    `hidden` each row's positions after it; otherwise `prefix` is None and `hidden` is the whole
+    sequence. `hidden` is laid out like collate's batch with the prefix left out (prompts padded on
+    the left, completions on the right); `mask` covers prefix and rest."""
+
+    hidden: torch.Tensor
+    mask: torch.Tensor
+    position_ids: torch.Tensor
+    prefix: torch.Tensor | None
+
+
+class TrunkCache:
+    """Per-sample hidden states after the frozen trunk, and micro-batches rebuilt from them.
+
+    Prompts of one game share their opening (system prompt, rules, worked example: 200 of about 300
+    tokens in bargaining). With `share_prefix`, the prompt tokens every row of a micro-batch starts
+    with go through the layers once, for one row, and the rows' own tokens attend to their keys and
+    values (repeated per row, gradients summed back): the trunk's forward and every forward of the
+    top layers, training's included. The same function of the weights, computed in fewer tokens."""
+
+    def __init__(self, model: nn.Module, depth: int, *, share_prefix: bool = False):
         inner = decoder(model)
         if inner is None:
             raise ValueError("this architecture has no decoder stack to split; run the update without the trunk cache")
         self.model, self.inner, self.depth = model, inner, depth
+        # Sharing needs each attention layer to find its keys and values in a cache by its index.
+        self.share_prefix = share_prefix and all(
+            isinstance(getattr(getattr(layer, "self_attn", None), "layer_idx", None), int) for layer in inner.layers)
         self.hidden: dict[int, torch.Tensor] = {}  # sample index -> (prompt + completion, hidden)
+        self.shared_tokens = 0  # prefix tokens that went through the trunk once for a whole micro-batch
+
+    def shared(self, batch: dict[str, torch.Tensor]) -> int:
+        """How many leading prompt tokens all rows share (0 below MIN_SHARED_TOKENS, or for one row);
+        at least the last prompt token of each row stays outside, since its logit scores the first
+        completion token."""
+        ids, lengths = batch["prompt_ids"], batch["prompt_mask"].sum(1).tolist()
+        if not self.share_prefix or len(lengths) < 2:
+            return 0
+        width = ids.size(1)
+        first = ids[0, width - lengths[0]:]
+        n = min(lengths) - 1
+        for row in range(1, len(lengths)):
+            other = ids[row, width - lengths[row]:]
+            differ = (first[:n] != other[:n]).nonzero()
+            if len(differ):
+                n = int(differ[0])
+        return n if n >= MIN_SHARED_TOKENS else 0
 
     @torch.no_grad()
     def fill(self, encoded: Sequence[EncodedSample], batches: Sequence[Sequence[int]], pad_id: int) -> None:
         """Run the trunk once over every sample, batch by batch (indices into `encoded`)."""
-
         for rows in batches:
             batch = collate([encoded[i] for i in rows], pad_id)
-            ids, mask = _sequence(batch)
-            with only_layers(self.inner, slice(0, self.depth), final_norm=False):
-                out = self.inner(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=False)
+            shared = self.shared(batch)
+            self.shared_tokens += shared * (len(rows) - 1)
             p_len = batch["prompt_ids"].size(1)
+            prompt_ids = _drop_prefix(batch["prompt_ids"], batch["prompt_mask"], shared, pad_id)
+            ids = torch.cat([prompt_ids, batch["completion_ids"]], dim=1)
+            mask, pos = _rest_mask(batch, shared)
+            with only_layers(self.inner, slice(0, self.depth), final_norm=False):
+                if shared:
+                    first = batch["prompt_ids"][:1, p_len - int(batch["prompt_mask"][0].sum()):][:, :shared]
+                    prefix, cache = self._prefix(first, len(rows), as_embeds=False)
+                    mask = torch.cat([mask.new_ones((len(rows), shared)), mask], dim=1)
+                    with _cache_indices(self.inner):
+                        out = self.inner(input_ids=ids, attention_mask=mask, position_ids=pos,
+                                         cache=cache, use_cache=True).last_hidden_state
+                else:
+                    out = self.inner(input_ids=ids, attention_mask=mask, position_ids=pos,
+                                     use_cache=False).last_hidden_state
             for row, i in enumerate(rows):
                 e = encoded[i]
-                span = slice(p_len - len(e.prompt_ids), p_len + len(e.completion_ids))
-                self.hidden[i] = out.last_hidden_state[row, span].clone()
+                span = slice(p_len - len(e.prompt_ids), p_len - shared + len(e.completion_ids))
+                rest = out[row, span]
+                self.hidden[i] = torch.cat([prefix[0], rest]) if shared else rest.clone()
 
-    def batch(self, indices: Sequence[int], batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The trunk's hidden states laid out like `batch` (collate's padding), zeros on padding."""
+    def _prefix(self, first: torch.Tensor, rows: int, *, as_embeds: bool):
+        """The layers in place over one row's shared prefix: its hidden states and a cache of its keys
+        and values repeated for `rows` rows (differentiable: the rows' gradients add up)."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        position_ids = torch.arange(first.size(1), device=first.device).unsqueeze(0)
+        inputs = {"inputs_embeds": first} if as_embeds else {"input_ids": first}
+        with _cache_indices(self.inner):
+            prefix = self.inner(**inputs, position_ids=position_ids, cache=cache,
+                                use_cache=True).last_hidden_state
+        cache.batch_repeat_interleave(rows)
+        return prefix, cache
+
+    def batch(self, indices: Sequence[int], batch: dict[str, torch.Tensor]) -> TrunkBatch:
+        """The trunk's hidden states for `batch` (collate's layout; rows in any order), the prefix
+        its rows share apart."""
+        shared = self.shared(batch)
         p_len = batch["prompt_ids"].size(1)
-        seq = p_len + batch["completion_ids"].size(1)
+        seq = p_len - shared + batch["completion_ids"].size(1)
         first = self.hidden[indices[0]]
         out = first.new_zeros((len(indices), seq, first.size(-1)))
         for row, i in enumerate(indices):
-            prompt = int(batch["prompt_mask"][row].sum())
-            h = self.hidden[i]
-            out[row, p_len - prompt:p_len - prompt + h.size(0)] = h
-        return out
+            start = p_len - int(batch["prompt_mask"][row].sum())
+            h = self.hidden[i][shared:]
+            out[row, start:start + h.size(0)] = h
+        mask, pos = _rest_mask(batch, shared)
+        if not shared:
+            return TrunkBatch(out, mask, pos, None)
+        mask = torch.cat([mask.new_ones((len(indices), shared)), mask], dim=1)
+        return TrunkBatch(out, mask, pos, first[:shared].unsqueeze(0))
 
-    def top_logits(self, model: nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor,
-                   logits_to_keep: int) -> torch.Tensor:
+    def top_logits(self, model: nn.Module, trunk: TrunkBatch, logits_to_keep: int) -> torch.Tensor:
         """The model's logits for the last `logits_to_keep` positions, from the trunk's hidden states:
-        `model` is the (PEFT) model itself, so an adapter switched off stays off."""
+        `model` is the (PEFT) model itself, so an adapter switched off stays off, and gradients reach
+        the adapter through the shared prefix too."""
         with only_layers(self.inner, slice(self.depth, None), final_norm=True):
-            return model(inputs_embeds=hidden, attention_mask=attention_mask, position_ids=positions(attention_mask),
-                         logits_to_keep=logits_to_keep, use_cache=False).logits
+            if trunk.prefix is None:
+                return model(inputs_embeds=trunk.hidden, attention_mask=trunk.mask, position_ids=trunk.position_ids,
+                             logits_to_keep=logits_to_keep, use_cache=False).logits
+            _, cache = self._prefix(trunk.prefix, trunk.hidden.size(0), as_embeds=True)
+            with _cache_indices(self.inner):
+                return model(inputs_embeds=trunk.hidden, attention_mask=trunk.mask, position_ids=trunk.position_ids,
+                             cache=cache, use_cache=True, logits_to_keep=logits_to_keep).logits
+
+
+def _drop_prefix(ids: torch.Tensor, mask: torch.Tensor, shared: int, pad_id: int) -> torch.Tensor:
+    """Left-padded prompts without their first `shared` real tokens, still left-padded."""
+    if not shared:
+        return ids
+    out = ids.new_full((ids.size(0), ids.size(1) - shared), pad_id)
+    for row, n in enumerate(mask.sum(1).tolist()):
+        out[row, out.size(1) - (n - shared):] = ids[row, ids.size(1) - n + shared:]
+    return out
+
+
+def _rest_mask(batch: dict[str, torch.Tensor], shared: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attention mask of the positions after the shared prefix, and their position ids (counted
+    from each row's first real token, the prefix included)."""
+    p_len = batch["prompt_ids"].size(1)
+    # A row's prompt mask is zeros then ones: dropping `shared` of its ones keeps its first p_len - shared.
+    mask = torch.cat([batch["prompt_mask"][:, :p_len - shared], batch["completion_mask"]], dim=1)
+    return mask, positions(mask) + shared
+
+
+@contextmanager
+def _cache_indices(inner: nn.Module) -> Iterator[None]:
+    """Number the attention layers of `inner` (a slice, under only_layers) from 0 while a cache is
+    used, so that a cache of the slice starts at its first layer; their own indices come back after."""
+    attns = [layer.self_attn for layer in inner.layers]
+    kept = [a.layer_idx for a in attns]
+    for k, a in enumerate(attns):
+        a.layer_idx = k
+    try:
+        yield
+    finally:
+        for a, k in zip(attns, kept, strict=True):
+            a.layer_idx = k
 
 
 class FixedBatchSampler(torch.utils.data.Sampler[int]):
@@ -132,9 +251,3 @@ class FixedBatchSampler(torch.utils.data.Sampler[int]):
 
     def __len__(self) -> int:
         return sum(len(b) for b in self.batches)
-
-
-def _sequence(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
-    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
-    return ids, mask

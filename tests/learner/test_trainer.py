@@ -316,8 +316,9 @@ def _rows(n: int = 6) -> list[TrainSample]:
 
 
 def test_trunk_cache_trains_exactly_like_the_full_forward(tiny_model_dir, tmp_path):
-    """With LoRA on the top layer only, the trunk below runs once per sample: the same loss, KL and
-    trained weights as the full forward of every step (TRL's path), in fp32, over two epochs."""
+    """With LoRA on the top layer only, the trunk below runs once per sample, and the prompt prefix a
+    micro-batch shares (the chat template's system prompt) once per micro-batch: the same loss, KL
+    and trained weights as the full forward of every step (TRL's path), in fp32, over two epochs."""
     base, tok = _load(tiny_model_dir)
     rows = []
     for s in _rows():  # recorded old log-probs, so both paths take the same ratios in the second epoch
@@ -329,11 +330,12 @@ def test_trunk_cache_trains_exactly_like_the_full_forward(tiny_model_dir, tmp_pa
         metrics = train_adapter(rows, base_model_dir=tiny_model_dir, init_adapter_dir=None,
                                 output_dir=tmp_path / str(trunk),
                                 config=_config(lora_layers=1, beta=0.04, epochs=2, learning_rate=1e-2,
-                                               trunk_cache=trunk, batch_size=6))
+                                               trunk_cache=trunk, share_prefix=True, batch_size=6))
         runs[trunk] = metrics, _lora_b(tmp_path / str(trunk))
     (on, on_b), (off, off_b) = runs[True], runs[False]
     total = _num_layers(tiny_model_dir)
     assert on["maro/trunk_layers"] == total - 1 and off["maro/trunk_layers"] == 0
+    assert on["maro/shared_prefix_tokens"] >= 16 * (6 - 1)  # one micro-batch of six rows
     assert on["maro/kl"] > 0
     for key in ("maro/loss", "maro/kl", "entropy"):
         assert on[key] == pytest.approx(off[key], rel=1e-3, abs=1e-6), key
@@ -405,3 +407,22 @@ def test_trunk_depth_counts_the_frozen_layers_below_the_lowest_adapter(tiny_mode
     top, _ = _load_policy(tiny_model_dir, None, _config(lora_layers=1))
     every, _ = _load_policy(tiny_model_dir, None, _config())
     assert trunk_depth(top) == total - 1 and trunk_depth(every) == 0
+
+
+def test_the_shared_prefix_is_the_rows_common_opening_and_leaves_each_last_prompt_token(tiny_model_dir):
+    from maro.learner.samples import EncodedSample, collate
+    from maro.learner.trainer import _load_policy
+    from maro.learner.trunk import TrunkCache, trunk_depth
+
+    model, _ = _load_policy(tiny_model_dir, None, _config(lora_layers=1))
+    trunk = TrunkCache(model, trunk_depth(model), share_prefix=True)
+    opening = list(range(100, 130))
+
+    def batch(*prompts):
+        return collate([EncodedSample(list(p), [7, 8], None) for p in prompts], pad_token_id=0)
+
+    assert trunk.shared(batch(opening + [5, 6], opening + [9])) == 30
+    assert trunk.shared(batch(opening, opening + [9, 9])) == 29  # the shorter prompt keeps its last token
+    assert trunk.shared(batch(opening[:10] + [1], opening[:10] + [2])) == 0  # under MIN_SHARED_TOKENS
+    assert trunk.shared(batch(opening + [5])) == 0  # one row: nothing to share
+    assert TrunkCache(model, trunk_depth(model)).shared(batch(opening + [5], opening + [6])) == 0
