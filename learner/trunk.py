@@ -133,7 +133,6 @@ class TrunkCache:
                 if shared:
                     first = batch["prompt_ids"][:1, p_len - int(batch["prompt_mask"][0].sum()):][:, :shared]
                     prefix, cache = self._prefix(first, len(rows), as_embeds=False)
-                    mask = torch.cat([mask.new_ones((len(rows), shared)), mask], dim=1)
                     with _cache_indices(self.inner):
                         out = self.inner(input_ids=ids, attention_mask=mask, position_ids=pos,
                                          cache=cache, use_cache=True).last_hidden_state
@@ -173,10 +172,7 @@ class TrunkCache:
             h = self.hidden[i][shared:]
             out[row, start:start + h.size(0)] = h
         mask, pos = _rest_mask(batch, shared)
-        if not shared:
-            return TrunkBatch(out, mask, pos, None)
-        mask = torch.cat([mask.new_ones((len(indices), shared)), mask], dim=1)
-        return TrunkBatch(out, mask, pos, first[:shared].unsqueeze(0))
+        return TrunkBatch(out, mask, pos, first[:shared].unsqueeze(0) if shared else None)
 
     def top_logits(self, model: nn.Module, trunk: TrunkBatch, logits_to_keep: int) -> torch.Tensor:
         """The model's logits for the last `logits_to_keep` positions, from the trunk's hidden states:
@@ -203,12 +199,12 @@ def _drop_prefix(ids: torch.Tensor, mask: torch.Tensor, shared: int, pad_id: int
 
 
 def _rest_mask(batch: dict[str, torch.Tensor], shared: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The attention mask of the positions after the shared prefix, and their position ids (counted
-    from each row's first real token, the prefix included)."""
+    """The attention mask of the shared prefix and the positions after it, and the position ids of
+    the latter (counted from each row's first real token, the prefix included)."""
     p_len = batch["prompt_ids"].size(1)
     # A row's prompt mask is zeros then ones: dropping `shared` of its ones keeps its first p_len - shared.
-    mask = torch.cat([batch["prompt_mask"][:, :p_len - shared], batch["completion_mask"]], dim=1)
-    return mask, positions(mask) + shared
+    rest = torch.cat([batch["prompt_mask"][:, :p_len - shared], batch["completion_mask"]], dim=1)
+    return torch.cat([rest.new_ones((rest.size(0), shared)), rest], dim=1), positions(rest) + shared
 
 
 @contextmanager
