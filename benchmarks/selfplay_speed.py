@@ -43,6 +43,9 @@ SETTINGS = {
     # bf16, with twice the matches per iteration (and in flight) and half the iterations: the same
     # matches played and trained on in fewer, larger updates (today's defaults: 32 and 32).
     "bf16x2": {"concurrency": 32, "stop_after_action": False, "prefix_cache_tokens": 16_384, "scale": 2},
+    # bf16x2 with every row of an update's micro-batch through the layers in full (no shared prefix).
+    "bf16x2-full": {"concurrency": 32, "stop_after_action": False, "prefix_cache_tokens": 16_384, "scale": 2,
+                    "learner": {"update": {"share_prefix": False}}},
 }
 
 
