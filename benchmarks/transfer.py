@@ -9,7 +9,10 @@ Each adapter is one `maro transfer` run folder (`--out/NAME`) on the same held-o
 they are asked once: every finished run's side-B rows go to `--out/base.jsonl`, and each later run
 starts with them in its `replies.jsonl` (a run resumes from that file and asks only what is
 missing). `--warmstart GAME` trains `maro warmstart --game GAME` once (into `--out/warmstart-GAME`)
-and adds its adapter to the list. With `--archive`, every run's `transfer.json` is copied there;
+and adds its adapter to the list. With `--archive`, every run's `transfer.json` is copied there,
+with the base replies gathered so far (`base.jsonl.gz`) and each warm start's adapter
+(`warmstart-GAME/`), so a machine whose `--out` is gone carries on from the archive without asking
+the base or training the warm start again (keep one archive per base model and `--dtype`).
 `--summary` prints the table from the archive and the run folders alone. A killed run resumes
 where it stopped. Run it with nothing else loading the CPU.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import shutil
@@ -35,22 +39,49 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def base_rows(out: Path) -> dict[tuple[str, str], str]:
-    """The base model's replies gathered so far: (mode, item) -> the JSON line."""
-    path, rows = out / "base.jsonl", {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                rows[(row["mode"], row["item"])] = line
-            except (ValueError, KeyError):
-                continue
+ARCHIVED_BASE = "base.jsonl.gz"
+
+
+def _lines(path: Path) -> list[str]:
+    """A JSONL file's lines (gzipped where the name says so); a torn or corrupt archive reads as empty."""
+    if not path.exists():
+        return []
+    if path.suffix != ".gz":
+        return path.read_text(encoding="utf-8").splitlines()
+    try:
+        return gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+    except (OSError, EOFError, UnicodeDecodeError):
+        log(f"{path} is not a readable gzip file: ignored")
+        return []
+
+
+def base_rows(out: Path, archive: Path | None = None) -> dict[tuple[str, str], str]:
+    """The base model's replies gathered so far, in `out` and the archive: (mode, item) -> the JSON line."""
+    rows = {}
+    for line in _lines(out / "base.jsonl") + (_lines(archive / ARCHIVED_BASE) if archive else []):
+        try:
+            row = json.loads(line)
+            if row.get("side") == "B" and not row.get("error"):
+                rows.setdefault((row["mode"], row["item"]), line)
+        except (ValueError, KeyError, AttributeError):
+            continue
     return rows
 
 
-def seed_base(out: Path, run_dir: Path) -> int:
+def archive_base(out: Path, archive: Path) -> int:
+    """Write every base reply known (run folder and archive) to the archive; returns how many."""
+    rows = base_rows(out, archive)
+    archive.mkdir(parents=True, exist_ok=True)
+    body = "".join(rows[key] + "\n" for key in sorted(rows)).encode("utf-8")
+    partial = archive / (ARCHIVED_BASE + ".partial")
+    partial.write_bytes(gzip.compress(body, mtime=0))
+    partial.replace(archive / ARCHIVED_BASE)
+    return len(rows)
+
+
+def seed_base(out: Path, run_dir: Path, archive: Path | None = None) -> int:
     """Put the base replies asked already into a run's replies.jsonl; returns how many went in."""
-    known = base_rows(out)
+    known = base_rows(out, archive)
     replies = run_dir / "replies.jsonl"
     have = set()
     if replies.exists():
@@ -85,13 +116,20 @@ def keep_base(out: Path, run_dir: Path) -> None:
             f.writelines(line + "\n" for line in new)
 
 
-def warm_start(out: Path, game: str, matches: int) -> Path:
+def warm_start(out: Path, game: str, matches: int, archive: Path | None = None) -> Path:
+    """The warm start adapter for `game`: the archived one, else the run folder's, else trained now."""
+    kept = archive / f"warmstart-{game}" if archive else None
+    if kept and (kept / "adapter_config.json").exists():
+        return kept
     run_dir = out / f"warmstart-{game}"
     adapter = run_dir / "adapters" / "v0001"
     if not (adapter / "adapter_config.json").exists():
         log(f"warm start on {game} ({matches} bot matches)")
         subprocess.run([sys.executable, "-m", "maro.learner.cli", "warmstart", "--game", game,
                         "--matches", str(matches), "--run-dir", str(run_dir)], check=True)
+    if kept:
+        shutil.copytree(adapter, kept, dirs_exist_ok=True)
+        return kept
     return adapter
 
 
@@ -104,12 +142,14 @@ def run_one(out: Path, name: str, adapter: Path, args) -> dict:
         result = json.loads(result_path.read_text())
         if result.get("n") == args.n and result.get("seed") == args.seed:
             return result
-    seeded = seed_base(out, run_dir)
+    seeded = seed_base(out, run_dir, args.archive)
     log(f"{name}: {adapter} against the base ({seeded} base replies reused)")
     config = TransferConfig(run_dir=run_dir, adapter=adapter, n=args.n, seed=args.seed, modes=tuple(args.modes),
                             dtype=args.dtype, concurrency=args.concurrency)
     result = asyncio.run(run_transfer(config))
     keep_base(out, run_dir)
+    if args.archive:
+        archive_base(out, args.archive)
     return result
 
 
@@ -176,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     names = [f"warmstart-{g}" for g in args.warmstart] + list(adapters)
     if not args.summary:
         for game in args.warmstart:
-            adapters = {f"warmstart-{game}": warm_start(args.out, game, args.warmstart_matches), **adapters}
+            adapters = {f"warmstart-{game}": warm_start(args.out, game, args.warmstart_matches, args.archive),
+                        **adapters}
         for name in names:
             archived = args.archive / f"{name}.json" if args.archive else None
             if archived and archived.exists():

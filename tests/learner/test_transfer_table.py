@@ -51,3 +51,26 @@ def test_table_rows_carry_both_accuracies_and_the_paired_interval(bench):
              "a_minus_b": {"mean": 0.02, "ci": [-0.005, 0.046]}}
     text = bench.table({"maro-s0": {"suites": {"if": {"greedy": {"all": entry}}}}})
     assert "| maro-s0 | if | greedy | 1000 | 29.0% | 31.0% | +2.0 [-0.5, +4.6] |" in text
+
+
+def test_base_replies_and_the_warm_start_outlive_the_run_folder_in_the_archive(bench, tmp_path, monkeypatch):
+    out, archive = tmp_path / "out", tmp_path / "archive"
+    _write(out / "first" / "replies.jsonl", [_row("A", "i1", True), _row("B", "i1", False), _row("B", "i2", True)])
+    bench.keep_base(out, out / "first")
+    assert bench.archive_base(out, archive) == 2
+    fresh = tmp_path / "fresh"  # another machine: the run folders are gone, the archive is not
+    assert set(bench.base_rows(fresh, archive)) == {("greedy", "i1"), ("greedy", "i2")}
+    assert bench.seed_base(fresh, fresh / "next", archive) == 2
+    (archive / "base.jsonl.gz").write_bytes(b"\x1f\x8b torn")  # a corrupt archive costs the base again, no more
+    assert bench.base_rows(fresh, archive) == {}
+
+    def train(cmd, check):  # the first call trains the warm start into the run folder
+        adapter = Path(cmd[cmd.index("--run-dir") + 1]) / "adapters" / "v0001"
+        adapter.mkdir(parents=True)
+        (adapter / "adapter_config.json").write_text("{}")
+
+    monkeypatch.setattr(bench.subprocess, "run", train)
+    kept = bench.warm_start(out, "kuhn_poker-v1", 10, archive)
+    assert kept == archive / "warmstart-kuhn_poker-v1" and (kept / "adapter_config.json").exists()
+    monkeypatch.setattr(bench.subprocess, "run", lambda *a, **k: pytest.fail("trained twice"))
+    assert bench.warm_start(fresh, "kuhn_poker-v1", 10, archive) == kept
