@@ -130,21 +130,27 @@ class TrunkCache:
             prompt_ids = _drop_prefix(batch["prompt_ids"], batch["prompt_mask"], shared, pad_id)
             ids = torch.cat([prompt_ids, batch["completion_ids"]], dim=1)
             mask, pos = _rest_mask(batch, shared)
+            first = batch["prompt_ids"][:1, p_len - int(batch["prompt_mask"][0].sum()):][:, :shared] if shared else None
             with only_layers(self.inner, slice(0, self.depth), final_norm=False):
-                if shared:
-                    first = batch["prompt_ids"][:1, p_len - int(batch["prompt_mask"][0].sum()):][:, :shared]
-                    prefix, cache = self._prefix(first, len(rows), as_embeds=False)
-                    with _cache_indices(self.inner):
-                        out = self.inner(input_ids=ids, attention_mask=mask, position_ids=pos,
-                                         cache=cache, use_cache=True).last_hidden_state
-                else:
-                    out = self.inner(input_ids=ids, attention_mask=mask, position_ids=pos,
-                                     use_cache=False).last_hidden_state
+                prefix, result = self._after_prefix(self.inner, first, len(rows), as_embeds=False,
+                                                    input_ids=ids, attention_mask=mask, position_ids=pos)
+            out = result.last_hidden_state
             for row, i in enumerate(rows):
                 e = encoded[i]
                 span = slice(p_len - len(e.prompt_ids), p_len - shared + len(e.completion_ids))
                 rest = out[row, span]
                 self.hidden[i] = torch.cat([prefix[0], rest]) if shared else rest.clone()
+
+    def _after_prefix(self, call: nn.Module, first: torch.Tensor | None, rows: int, *, as_embeds: bool, **inputs):
+        """`call(**inputs)` for `rows` rows that all follow `first` (one row's shared prefix, ids or
+        hidden states; None: no prefix), with the prefix through the layers once and its keys and
+        values a cache for every row. Returns the prefix's hidden states (None without one) and
+        the call's output."""
+        if first is None:
+            return None, call(**inputs, use_cache=False)
+        prefix, cache = self._prefix(first, rows, as_embeds=as_embeds)
+        with _cache_indices(self.inner):
+            return prefix, call(**inputs, cache=cache, use_cache=True)
 
     def _prefix(self, first: torch.Tensor, rows: int, *, as_embeds: bool):
         """The layers in place over one row's shared prefix: its hidden states and a cache of its keys
@@ -180,13 +186,10 @@ class TrunkCache:
         `model` is the (PEFT) model itself, so an adapter switched off stays off, and gradients reach
         the adapter through the shared prefix too."""
         with only_layers(self.inner, slice(self.depth, None), final_norm=True):
-            if trunk.prefix is None:
-                return model(inputs_embeds=trunk.hidden, attention_mask=trunk.mask, position_ids=trunk.position_ids,
-                             logits_to_keep=logits_to_keep, use_cache=False).logits
-            _, cache = self._prefix(trunk.prefix, trunk.hidden.size(0), as_embeds=True)
-            with _cache_indices(self.inner):
-                return model(inputs_embeds=trunk.hidden, attention_mask=trunk.mask, position_ids=trunk.position_ids,
-                             cache=cache, use_cache=True, logits_to_keep=logits_to_keep).logits
+            _, out = self._after_prefix(model, trunk.prefix, trunk.hidden.size(0), as_embeds=True,
+                                        inputs_embeds=trunk.hidden, attention_mask=trunk.mask,
+                                        position_ids=trunk.position_ids, logits_to_keep=logits_to_keep)
+        return out.logits
 
 
 def _drop_prefix(ids: torch.Tensor, mask: torch.Tensor, shared: int, pad_id: int) -> torch.Tensor:
