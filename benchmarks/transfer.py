@@ -55,10 +55,10 @@ def _lines(path: Path) -> list[str]:
         return []
 
 
-def base_rows(out: Path, archive: Path | None = None) -> dict[tuple[str, str], str]:
-    """The base model's replies gathered so far, in `out` and the archive: (mode, item) -> the JSON line."""
+def _base_replies(lines: list[str]) -> dict[tuple[str, str], str]:
+    """The answered side-B (base) rows among JSONL lines, the first of each: (mode, item) -> the line."""
     rows = {}
-    for line in _lines(out / "base.jsonl") + (_lines(archive / ARCHIVED_BASE) if archive else []):
+    for line in lines:
         try:
             row = json.loads(line)
             if row.get("side") == "B" and not row.get("error"):
@@ -66,6 +66,11 @@ def base_rows(out: Path, archive: Path | None = None) -> dict[tuple[str, str], s
         except (ValueError, KeyError, AttributeError):
             continue
     return rows
+
+
+def base_rows(out: Path, archive: Path | None = None) -> dict[tuple[str, str], str]:
+    """The base model's replies gathered so far, in `out` and the archive: (mode, item) -> the JSON line."""
+    return _base_replies(_lines(out / "base.jsonl") + (_lines(archive / ARCHIVED_BASE) if archive else []))
 
 
 def archive_base(out: Path, archive: Path) -> int:
@@ -102,15 +107,7 @@ def seed_base(out: Path, run_dir: Path, archive: Path | None = None) -> int:
 def keep_base(out: Path, run_dir: Path) -> None:
     """Add a finished run's side-B (base) replies to base.jsonl."""
     known = base_rows(out)
-    new = []
-    for line in (run_dir / "replies.jsonl").read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if row.get("side") == "B" and not row.get("error") and (row["mode"], row["item"]) not in known:
-            known[(row["mode"], row["item"])] = line
-            new.append(line)
+    new = [line for key, line in _base_replies(_lines(run_dir / "replies.jsonl")).items() if key not in known]
     if new:
         with (out / "base.jsonl").open("a", encoding="utf-8") as f:
             f.writelines(line + "\n" for line in new)
