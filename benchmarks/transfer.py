@@ -6,15 +6,17 @@
 
 Each adapter is one `maro transfer` run folder (`--out/NAME`) on the same held-out items (`--seed`,
 `--n` per suite). The base model's replies do not depend on the adapter it is compared with, so
-they are asked once: every finished run's side-B rows go to `--out/base.jsonl`, and each later run
+they are asked once: every run's side-B rows go to `--out/base.jsonl`, and each later run
 starts with them in its `replies.jsonl` (a run resumes from that file and asks only what is
 missing). `--warmstart GAME` trains `maro warmstart --game GAME` once (into `--out/warmstart-GAME`)
 and adds its adapter to the list. With `--archive`, every run's `transfer.json` is copied there,
 with the base replies gathered so far (`base.jsonl.gz`) and each warm start's adapter
 (`warmstart-GAME/`), so a machine whose `--out` is gone carries on from the archive without asking
-the base or training the warm start again (keep one archive per base model and `--dtype`).
-`--summary` prints the table from the archive and the run folders alone. A killed run resumes
-where it stopped. Run it with nothing else loading the CPU.
+the base or training the warm start again (keep one archive per base model and `--dtype`). A run
+stopped by Ctrl-C or `kill` leaves its adapter's replies there too (`NAME.replies.jsonl.gz`, gone
+once the run is done), so it resumes where it stopped on any machine that has the archive.
+`--summary` prints the table from the archive and the run folders alone. Run it with nothing else
+loading the CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -55,59 +58,84 @@ def _lines(path: Path) -> list[str]:
         return []
 
 
-def _base_replies(lines: list[str]) -> dict[tuple[str, str], str]:
-    """The answered side-B (base) rows among JSONL lines, the first of each: (mode, item) -> the line."""
+def _answered(lines: list[str], side: str = "B") -> dict[tuple[str, str], str]:
+    """The answered rows of one side (B: the base) among JSONL lines, the first of each: (mode, item) -> the line."""
     rows = {}
     for line in lines:
         try:
             row = json.loads(line)
-            if row.get("side") == "B" and not row.get("error"):
+            if row.get("side") == side and not row.get("error"):
                 rows.setdefault((row["mode"], row["item"]), line)
         except (ValueError, KeyError, AttributeError):
             continue
     return rows
 
 
+def _write_gz(path: Path, lines: list[str]) -> None:
+    """Write JSONL lines gzipped, whole or not at all (a partial file replaced in one step)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(gzip.compress("".join(line + "\n" for line in lines).encode("utf-8"), mtime=0))
+    partial.replace(path)
+
+
+def _append_missing(run_dir: Path, side: str, rows: dict[tuple[str, str], str]) -> int:
+    """Append to a run's replies.jsonl the rows of `side` it does not have yet; returns how many went in."""
+    replies = run_dir / "replies.jsonl"
+    have = set()
+    for line in _lines(replies):
+        try:
+            row = json.loads(line)
+            have.add((row["side"], row["mode"], row["item"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    missing = [line for (mode, item), line in rows.items() if (side, mode, item) not in have]
+    if missing:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        torn = replies.exists() and replies.stat().st_size and not replies.read_bytes().endswith(b"\n")
+        with replies.open("a", encoding="utf-8") as f:
+            f.writelines(["\n"] * bool(torn) + [line + "\n" for line in missing])  # a torn last line stays alone
+    return len(missing)
+
+
 def base_rows(out: Path, archive: Path | None = None) -> dict[tuple[str, str], str]:
     """The base model's replies gathered so far, in `out` and the archive: (mode, item) -> the JSON line."""
-    return _base_replies(_lines(out / "base.jsonl") + (_lines(archive / ARCHIVED_BASE) if archive else []))
+    return _answered(_lines(out / "base.jsonl") + (_lines(archive / ARCHIVED_BASE) if archive else []))
 
 
 def archive_base(out: Path, archive: Path) -> int:
     """Write every base reply known (run folder and archive) to the archive; returns how many."""
     rows = base_rows(out, archive)
-    archive.mkdir(parents=True, exist_ok=True)
-    body = "".join(rows[key] + "\n" for key in sorted(rows)).encode("utf-8")
-    partial = archive / (ARCHIVED_BASE + ".partial")
-    partial.write_bytes(gzip.compress(body, mtime=0))
-    partial.replace(archive / ARCHIVED_BASE)
+    _write_gz(archive / ARCHIVED_BASE, [rows[key] for key in sorted(rows)])
     return len(rows)
 
 
 def seed_base(out: Path, run_dir: Path, archive: Path | None = None) -> int:
     """Put the base replies asked already into a run's replies.jsonl; returns how many went in."""
-    known = base_rows(out, archive)
-    replies = run_dir / "replies.jsonl"
-    have = set()
-    if replies.exists():
-        for line in replies.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                have.add((row["side"], row["mode"], row["item"]))
-            except (ValueError, KeyError):
-                continue
-    missing = [line for (mode, item), line in known.items() if ("B", mode, item) not in have]
-    if missing:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with replies.open("a", encoding="utf-8") as f:
-            f.writelines(line + "\n" for line in missing)
-    return len(missing)
+    return _append_missing(run_dir, "B", base_rows(out, archive))
+
+
+def _unfinished(archive: Path, name: str) -> Path:
+    return archive / f"{name}.replies.jsonl.gz"
+
+
+def archive_unfinished(run_dir: Path, archive: Path, name: str) -> int:
+    """Keep a stopped run's adapter replies in the archive, so another machine resumes it; returns how many."""
+    rows = _answered(_lines(run_dir / "replies.jsonl") + _lines(_unfinished(archive, name)), "A")
+    if rows:
+        _write_gz(_unfinished(archive, name), [rows[key] for key in sorted(rows)])
+    return len(rows)
+
+
+def seed_unfinished(run_dir: Path, archive: Path, name: str) -> int:
+    """Put a stopped run's archived adapter replies back into its replies.jsonl; returns how many went in."""
+    return _append_missing(run_dir, "A", _answered(_lines(_unfinished(archive, name)), "A"))
 
 
 def keep_base(out: Path, run_dir: Path) -> None:
     """Add a finished run's side-B (base) replies to base.jsonl."""
     known = base_rows(out)
-    new = [line for key, line in _base_replies(_lines(run_dir / "replies.jsonl")).items() if key not in known]
+    new = [line for key, line in _answered(_lines(run_dir / "replies.jsonl")).items() if key not in known]
     if new:
         with (out / "base.jsonl").open("a", encoding="utf-8") as f:
             f.writelines(line + "\n" for line in new)
@@ -140,13 +168,20 @@ def run_one(out: Path, name: str, adapter: Path, args) -> dict:
         if result.get("n") == args.n and result.get("seed") == args.seed:
             return result
     seeded = seed_base(out, run_dir, args.archive)
-    log(f"{name}: {adapter} against the base ({seeded} base replies reused)")
+    resumed = seed_unfinished(run_dir, args.archive, name) if args.archive else 0
+    log(f"{name}: {adapter} against the base ({seeded} base replies reused"
+        + (f", {resumed} of its own from the archive)" if resumed else ")"))
     config = TransferConfig(run_dir=run_dir, adapter=adapter, n=args.n, seed=args.seed, modes=tuple(args.modes),
                             dtype=args.dtype, concurrency=args.concurrency)
-    result = asyncio.run(run_transfer(config))
-    keep_base(out, run_dir)
-    if args.archive:
-        archive_base(out, args.archive)
+    result = None
+    try:
+        result = asyncio.run(run_transfer(config))
+    finally:  # stopped or not, what was asked is kept
+        keep_base(out, run_dir)
+        if args.archive:
+            archive_base(out, args.archive)
+            if result is None:
+                log(f"{name}: stopped; {archive_unfinished(run_dir, args.archive, name)} of its replies archived")
     return result
 
 
@@ -189,6 +224,10 @@ def categories(found: dict[str, dict], suite: str, mode: str = "greedy") -> str:
     return ""
 
 
+def _stop(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # `kill` unwinds like Ctrl-C, so a stopped run keeps its replies
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path.home() / "maro-runs" / "transfer")
@@ -226,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.archive:
                 args.archive.mkdir(parents=True, exist_ok=True)
                 shutil.copy(args.out / name / "transfer.json", args.archive / f"{name}.json")
+                _unfinished(args.archive, name).unlink(missing_ok=True)
     found = results(args.out, args.archive, names)
     print(table(found))
     for suite in ("if", "math"):
@@ -233,4 +273,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)
     main()

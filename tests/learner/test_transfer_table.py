@@ -74,3 +74,43 @@ def test_base_replies_and_the_warm_start_outlive_the_run_folder_in_the_archive(b
     assert kept == archive / "warmstart-kuhn_poker-v1" and (kept / "adapter_config.json").exists()
     monkeypatch.setattr(bench.subprocess, "run", lambda *a, **k: pytest.fail("trained twice"))
     assert bench.warm_start(fresh, "kuhn_poker-v1", 10, archive) == kept
+
+
+def test_a_stopped_run_keeps_its_replies_in_the_archive_and_resumes_from_them_elsewhere(bench, tmp_path, monkeypatch):
+    import maro.learner.transfer.run as run
+
+    out, archive = tmp_path / "out", tmp_path / "archive"
+    args = bench.argparse.Namespace(n=1, seed=1, modes=["greedy"], dtype="float32", concurrency=1, archive=archive)
+    seen = []
+
+    def stopped(config):  # asks A for i1 and B for i1, then is killed mid-line
+        _write(config.run_dir / "replies.jsonl", [_row("A", "i1", True), _row("B", "i1", False),
+                                                  _row("A", "i2", True, error="timeout")], torn=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "run_transfer", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_one(out, "kuhn-rae-s1", tmp_path / "adapter", args)
+    assert bench.seed_unfinished(tmp_path / "empty", archive, "kuhn-rae-s1") == 1  # the answered A row only
+    assert set(bench.base_rows(tmp_path / "gone", archive)) == {("greedy", "i1")}  # and its base reply
+
+    async def finished(config):  # another machine: both replies are back before anything is asked
+        seen.extend(json.loads(line) for line in (config.run_dir / "replies.jsonl").read_text().splitlines())
+        (config.run_dir / "transfer.json").write_text(json.dumps({"n": 1, "seed": 1, "seconds": 1, "suites": {}}))
+        return {"n": 1, "seed": 1, "seconds": 1, "suites": {}}
+
+    monkeypatch.setattr(run, "run_transfer", finished)
+    fresh = tmp_path / "fresh"
+    bench.main(["--out", str(fresh), "--n", "1", "--dtype", "float32", "--archive", str(archive),
+                "--adapters", f"kuhn-rae-s1={tmp_path / 'adapter'}"])
+    assert sorted((r["side"], r["item"]) for r in seen) == [("A", "i1"), ("B", "i1")]
+    assert (archive / "kuhn-rae-s1.json").exists()
+    assert not (archive / "kuhn-rae-s1.replies.jsonl.gz").exists()  # done: the archive keeps the result only
+
+
+def test_rows_appended_after_a_torn_last_line_stay_whole(bench, tmp_path):
+    _write(tmp_path / "run" / "replies.jsonl", [_row("A", "i1", True)], torn=True)
+    assert bench.seed_base(tmp_path, tmp_path / "run") == 0
+    _write(tmp_path / "base.jsonl", [_row("B", "i1", True)])
+    assert bench.seed_base(tmp_path, tmp_path / "run") == 1
+    assert bench.seed_base(tmp_path, tmp_path / "run") == 0  # the appended row reads back whole
