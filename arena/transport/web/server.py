@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
@@ -25,19 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 import maro.arena.transport.web.runs as runs
 from maro.arena.auth import LOCAL, AuthError, KeyRing, Principal
 from maro.arena.engine import GameError, InvalidAction, game_class, seating
 from maro.arena.errors import BadRequest, Conflict, Exhausted, NotFound, PermissionDenied, TimedOut, Unavailable
 from maro.arena.match import inputs
-from maro.arena.match.messages import Accepted, MatchEnd, ObservationMsg, Rejection, Submission, TurnPrompt
+from maro.arena.match.messages import MatchEnd
 from maro.arena.match.seats import SeatFactory, SeatPlan
 from maro.arena.match.service import MatchService
-from maro.arena.present import check_line, view_lines
 from maro.arena.store.records import MatchRecord
-from maro.arena.transport.limits import RateLimit
+from maro.arena.transport.web.seat import SeatSocket, close
 
 log = logging.getLogger("maro.arena.web")
 
@@ -266,16 +264,18 @@ class WebServer:
         await ws.prepare(request)
         with self._socket_slot(request, principal) as allowed:
             if not allowed:
-                await _close(ws, f"more than {MAX_SOCKETS_PER_CLIENT} open pages; close some")
+                await close(ws, f"more than {MAX_SOCKETS_PER_CLIENT} open pages; close some")
                 return ws
             try:
                 channel, runner, rejoining, session = await self._join(match_id, token, principal)
             except (BadRequest, NotFound, Conflict, PermissionDenied) as exc:
                 await ws.send_str(self._fragment("notice", text=str(exc), kind="error"))
-                await _close(ws, str(exc))
+                await close(ws, str(exc))
                 return ws
             try:
-                await self._play(ws, channel, runner, rejoining)
+                seat = SeatSocket(ws, channel, runner, self.service.get_match(match_id), self._fragment,
+                                  self.requests_per_second)
+                await seat.run(rejoining)
             finally:
                 channel.detach(session)
         return ws
@@ -290,109 +290,6 @@ class WebServer:
                 if "already connected" not in str(exc) or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.1)
-
-    async def _play(self, ws: web.WebSocketResponse, channel, runner, rejoining: bool) -> None:
-        seat, game_id = channel.seat, runner.game.spec.id
-        record = self.service.get_match(runner.match_id)
-        view = runner.current_view(seat)
-        role = view.role if view is not None else ""
-        history = [e.text for e in record.events if e.visible_to(seat)]
-        await ws.send_str(self._fragment("seat_header", record=record, seat=seat, role=role)
-                          + self._fragment("history", events=history, replace=True)
-                          + (self._fragment("facts", lines=view_lines(view.view)) if view is not None else ""))
-        turn: dict[str, Any] = {"prompt": None}
-        # a rejoin finds its pending prompt in the outbox again (`MatchService.join` re-sends it),
-        # carrying events the history above already shows
-        repeat = rejoining and channel.awaiting_turn is not None
-        reader = asyncio.create_task(self._read(ws, channel, game_id, turn))
-        try:
-            while not ws.closed:
-                getter = asyncio.ensure_future(channel.outbox.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    return
-                message = getter.result()
-                html = self._render(message, turn, repeat, record)
-                repeat = False
-                await ws.send_str(html)
-                if isinstance(message, MatchEnd):
-                    return
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-            await ws.close()
-
-    def _render(self, message, turn: dict, repeat: bool, record: MatchRecord) -> str:
-        """The fragments for one message of the runner; `repeat`: a re-sent prompt, whose events
-        the page shows already."""
-        html = []
-        observation = message.observation if isinstance(message, (TurnPrompt, MatchEnd)) else message
-        if isinstance(observation, ObservationMsg):
-            if observation.events and not repeat:
-                html.append(self._fragment("history", events=list(observation.events), replace=False))
-            html.append(self._fragment("facts", lines=view_lines(observation.view)))
-        if isinstance(message, TurnPrompt):
-            turn["prompt"] = message
-            html.append(self._fragment("turn", prompt=message, now_ms=_now_ms()))
-        elif isinstance(message, Accepted):
-            turn["prompt"] = None
-            html.append(self._fragment("turn", prompt=None, now_ms=_now_ms()))
-        elif isinstance(message, Rejection):
-            html.append(self._fragment("notice", text=f"Rejected: {message.reason}", kind="error"))
-        elif isinstance(message, MatchEnd):
-            turn["prompt"] = None
-            names = [s.name for s in record.seats]
-            html.append(self._fragment("turn", prompt=None, now_ms=_now_ms()))
-            html.append(self._fragment("end", end=message, names=names))
-        return "".join(html)
-
-    async def _read(self, ws: web.WebSocketResponse, channel, game_id: str, turn: dict) -> None:
-        """Page -> runner: `{"turn": N, "action": text}` or `{"turn": N, "text": typed}` (checked
-        against the game's format first, as the terminal client does); anything else is refused."""
-        limit = RateLimit(self.requests_per_second, burst=max(10.0, 2 * self.requests_per_second))
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                if msg.type in (WSMsgType.BINARY,):
-                    await ws.send_str(self._fragment("notice", text="send text messages only", kind="error"))
-                continue
-            if not limit.allow():
-                await _close(ws, f"more than {self.requests_per_second:g} messages per second; slow down")
-                return
-            try:
-                data = json.loads(msg.data)
-                if not isinstance(data, dict):
-                    raise ValueError("not an object")
-                number = int(data.get("turn", -1))
-                text = data.get("action")
-                typed = data.get("text")
-                if not isinstance(text, str) and not isinstance(typed, str):
-                    raise ValueError("it carries neither an action nor a text")
-            except (ValueError, TypeError) as exc:
-                await ws.send_str(self._fragment("notice", text=f"malformed message: {exc}", kind="error"))
-                continue
-            if isinstance(typed, str):
-                prompt = turn.get("prompt")
-                if len(typed) > inputs.MAX_ACTION_CHARS:
-                    await ws.send_str(self._fragment("notice", kind="error",
-                                                     text=f"at most {inputs.MAX_ACTION_CHARS} characters"))
-                    continue
-                if prompt is None:
-                    await ws.send_str(self._fragment("notice", text="it is not your turn", kind="error"))
-                    continue
-                try:
-                    text = check_line(game_id, prompt.observation.view, typed)
-                except InvalidAction as exc:
-                    await ws.send_str(self._fragment("notice", text=f"Not valid: {exc.reason} ({prompt.action_format})",
-                                                     kind="error"))
-                    continue
-            if len(text) > inputs.MAX_ACTION_CHARS:
-                await ws.send_str(self._fragment("notice", text=f"at most {inputs.MAX_ACTION_CHARS} characters",
-                                                 kind="error"))
-                continue
-            await ws.send_str(self._fragment("notice", text=f"Sent {inputs.shown(text, 200)}", kind="info"))
-            channel.submit(Submission(number, text))
 
     @contextlib.contextmanager
     def _socket_slot(self, request: web.Request, principal: Principal):
@@ -423,7 +320,7 @@ class WebServer:
         await ws.prepare(request)
         with self._socket_slot(request, principal) as allowed:
             if not allowed:
-                await _close(ws, f"more than {MAX_SOCKETS_PER_CLIENT} open pages; close some")
+                await close(ws, f"more than {MAX_SOCKETS_PER_CLIENT} open pages; close some")
                 return ws
             names = [s.name for s in record.seats]
             await ws.send_str(self._fragment("history", events=[e.text for e in history], replace=True))
@@ -544,15 +441,7 @@ def _int(value: str | None, default: int | None) -> int | None:
         return default
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _local_path(target: str) -> str:
     """A redirect target on this server only: a path, never another host."""
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
-
-async def _close(ws: web.WebSocketResponse, reason: str) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await ws.close(code=4000, message=reason[:120].encode())
