@@ -30,16 +30,10 @@ files the package does not ship) and environments that fail to import.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
-import importlib
-import inspect
-import io
 import random
 import re
-import sys
-import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -47,18 +41,16 @@ from typing import Any
 
 from pydantic import Field, create_model
 
+import maro.arena.games.textarena.envs as envs
 import maro.arena.games.textarena.moves as moves
 import maro.arena.games.textarena.text as text
 from maro.arena.engine import CatalogueEntry, Event, Game, GameFamily, GameSpec, Params, State, UnknownGame
 from maro.arena.errors import GameCrashed, InvalidAction
+from maro.arena.games.textarena.envs import canonical, env_class, probe, role_of
 
 PREFIX = "textarena"
-MAX_PLAYERS = 10
-"""The most seats a TextArena match may have (the player counts probed at load)."""
 MAX_STEPS = 500
 """Actions of a match before it ends as a draw (most environments end far sooner)."""
-MAX_MESSAGE_CHARS = 4000
-"""The longest message a view or an event carries (longer ones are cut, with a mark)."""
 MAX_VIEW_MESSAGES = 80
 """The most recent messages a view carries."""
 CANDIDATES = 16
@@ -68,9 +60,7 @@ MAX_LEGAL = 32
 board allows more)."""
 FREE_TEXT = "I have nothing to add."
 _CACHE_TABLES = 64
-_HOSTED = re.compile(r"OpenRouter|Jury|ta\.agents\.")
 _BRACKET = re.compile(r"\[[^\[\]\n]{1,40}\]")
-_LOCK = threading.RLock()
 
 
 class _Invalid(Exception):
@@ -86,180 +76,6 @@ class Table:
     logs: tuple[tuple[tuple[str, str, str], ...], ...]
     """Per seat: (speaker, kind, text) of every message TextArena gave it, in order."""
     done: bool = False
-
-
-def _textarena():
-    try:
-        import textarena  # noqa: F401
-        from textarena.envs.registration import ENV_REGISTRY
-    except ImportError as exc:  # pragma: no cover - a dependency of the package
-        raise UnknownGame(f"TextArena games need the `textarena` package ({exc})") from exc
-    return ENV_REGISTRY
-
-
-@contextlib.contextmanager
-def _offline():
-    """NLTK's downloader answers "not available" instead of calling out (TextArena's word games
-    download corpora on import); the environment then finds its data or refuses."""
-    try:
-        import nltk
-    except ImportError:
-        yield
-        return
-    saved, nltk.download = nltk.download, lambda *args, **kwargs: False
-    try:
-        yield
-    finally:
-        nltk.download = saved
-
-
-class _Generators:
-    """The match's own Python and numpy generators, swapped in around one environment call."""
-
-    def __init__(self, randoms: tuple):
-        self.randoms = randoms
-
-    @contextlib.contextmanager
-    def around(self):
-        import numpy as np
-
-        with _LOCK, _offline(), contextlib.redirect_stdout(io.StringIO()):
-            saved = random.getstate(), np.random.get_state()
-            random.setstate(self.randoms[0])
-            np.random.set_state(self.randoms[1])
-            try:
-                yield
-            finally:
-                self.randoms = (random.getstate(), np.random.get_state())
-                random.setstate(saved[0])
-                np.random.set_state(saved[1])
-
-
-def _fresh_randoms(seed: int) -> tuple:
-    import numpy as np
-
-    return random.Random(seed).getstate(), np.random.RandomState(seed % (2**32)).get_state()
-
-
-def canonical(env_id: str) -> str:
-    for suffix in ("-raw", "-train"):
-        if env_id.endswith(suffix):
-            return env_id[: -len(suffix)]
-    return env_id
-
-
-def env_class(env_id: str):
-    """The raw environment class and its keyword arguments; UnknownGame says why not."""
-    registry = _textarena()
-    spec = registry.get(env_id)
-    if spec is None:
-        raise UnknownGame(f"TextArena has no environment {env_id!r} (`maro games --all` lists them)")
-    entry = spec.entry_point
-    try:
-        if isinstance(entry, str):
-            module, _, name = entry.partition(":")
-            with _LOCK, _offline(), contextlib.redirect_stdout(io.StringIO()):
-                entry = getattr(importlib.import_module(module), name)
-    except SyntaxError:  # TextArena 0.7.4 has modules written for Python 3.12's f-strings
-        raise UnknownGame(f"textarena:{env_id} is not supported: its module does not compile on Python "
-                          f"{sys.version_info.major}.{sys.version_info.minor} (f-strings of Python 3.12)") from None
-    except Exception as exc:  # noqa: BLE001 - the import's own failure is the reason
-        raise UnknownGame(f"textarena:{env_id} is not supported: {_reason(exc)}") from None
-    try:
-        source = inspect.getsource(inspect.getmodule(entry))
-    except (OSError, TypeError):
-        source = ""
-    if _HOSTED.search(source):
-        raise UnknownGame(f"textarena:{env_id} is not supported: it judges or plays with a hosted model "
-                          "(an OpenRouter key), which the arena never calls for a game")
-    return entry, dict(spec.kwargs)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, LookupError) and "nltk" in str(exc).lower():
-        found = re.search(r"Resource (\S+) not found", str(exc))
-        name = found.group(1).strip("\x1b[0m") if found else "a corpus"
-        return f"it needs NLTK data ({name}) that is not installed, and the arena downloads nothing"
-    if isinstance(exc, ModuleNotFoundError):
-        return f"it needs a module that is not installed ({exc.name})"
-    if isinstance(exc, FileNotFoundError):
-        return "it needs data files that the textarena package does not ship"
-    return f"it fails to start ({type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''})"
-
-
-_STATE_CALL = re.compile(r"self\.state\.(\w+)\(")
-
-
-def _lacking(cls, state) -> set[str]:
-    """The methods of `state` that the environment's module calls and `state` does not have."""
-    try:
-        source = inspect.getsource(inspect.getmodule(cls))
-    except (OSError, TypeError):
-        return set()
-    return {name for name in _STATE_CALL.findall(source) if not hasattr(state, name)}
-
-
-@functools.cache
-def probe(env_id: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    """(the player counts the environment accepts, the roles it gives) from resets at seeds
-    0-2, less the counts its code was not written for; UnknownGame with the reason when it
-    cannot seat two or more."""
-    cls, kwargs = env_class(env_id)
-    counts, roles, failure, solo, lacks = [], set(), None, False, {}
-    for n in range(1, MAX_PLAYERS + 1):
-        for seed in range(3):
-            try:
-                with _Generators(_fresh_randoms(seed)).around():
-                    env = cls(**kwargs)
-                    env.reset(num_players=n, seed=seed)
-            except (AssertionError, ValueError) as exc:
-                failure = failure or exc
-                break
-            except Exception as exc:  # noqa: BLE001 - the environment's own failure is the reason
-                raise UnknownGame(f"textarena:{env_id} is not supported: {_reason(exc)}") from None
-            if n == 1:
-                solo = True
-                break
-            roles.update(role_of(env, p) for p in range(n))
-            if seed == 0:
-                counts.append(n)
-                lacks[n] = _lacking(cls, env.state)
-    # a count whose state lacks a method the code calls, that the states of other counts have:
-    # the code was written for those (Briscola and Golf at 3+ seats call `set_winner` at their end)
-    always = set.intersection(*lacks.values()) if lacks else set()
-    counts = [n for n in counts if n >= 2 and not lacks[n] - always]
-    if not counts:
-        why = "a one-player environment (the arena seats 2 or more)" if solo else \
-            f"it seats no count of 2 to {MAX_PLAYERS} players ({_reason(failure) if failure else 'no reset'})"
-        raise UnknownGame(f"textarena:{env_id} is not supported: {why}")
-    return tuple(counts), tuple(sorted(roles))
-
-
-def role_of(env, seat: int) -> str:
-    """The seat's role as TextArena's game info names it, in our spelling (`Player 1` -> `player_1`)."""
-    info = getattr(env.state, "game_info", {}) or {}
-    name = str(info.get(seat, {}).get("role", f"Player {seat}"))
-    return "_".join(name.lower().split())[:40] or f"player_{seat}"
-
-
-def _drain(env, players: int) -> list[tuple[tuple[int, ...], str, str, str, int]]:
-    """The messages the environment has queued since the last call, grouped: (recipients,
-    speaker, kind, text, speaker id), in the order TextArena queued them."""
-    queued = getattr(env.state, "observations", None) or {}
-    grouped: OrderedDict[tuple, list[int]] = OrderedDict()
-    for pid in range(players):
-        for message in queued.get(pid, ()):
-            sender, said, kind = message[0], str(message[1]), getattr(message[2], "name", str(message[2]))
-            key = (sender, said, kind)
-            grouped.setdefault(key, []).append(pid)
-        queued[pid] = []
-    out = []
-    for (sender, said, kind), recipients in grouped.items():
-        speaker = f"Player {sender}" if isinstance(sender, int) and sender >= 0 else "Game"
-        if len(said) > MAX_MESSAGE_CHARS:
-            said = said[:MAX_MESSAGE_CHARS] + " [...]"
-        out.append((tuple(sorted(set(recipients))), speaker, kind.lower(), said, sender))
-    return out
 
 
 class TextArenaState(State):
@@ -289,7 +105,7 @@ class TextArenaGame(Game[TextArenaState, Params]):
     # --- environments -----------------------------------------------------------------------
     def _call(self, randoms: tuple, what: str, call):
         """Run `call()` in the environment with the match's generators; (result, new randoms)."""
-        generators = _Generators(randoms)
+        generators = envs.Generators(randoms)
         try:
             with generators.around():
                 result = call()
@@ -308,8 +124,8 @@ class TextArenaGame(Game[TextArenaState, Params]):
             made.reset(num_players=state.players, seed=state.seed)
             return made
 
-        env, randoms = self._call(_fresh_randoms(state.seed), "reset", start)
-        messages = _drain(env, state.players)
+        env, randoms = self._call(envs.fresh_randoms(state.seed), "reset", start)
+        messages = envs.drain(env, state.players)
         logs = tuple(tuple((s, k, t) for r, s, k, t, _ in messages if seat in r) for seat in range(state.players))
         return Table(env, randoms, logs), messages
 
@@ -331,7 +147,7 @@ class TextArenaGame(Game[TextArenaState, Params]):
         finally:
             if trial:
                 del game_state.set_invalid_move
-        messages = _drain(env, len(table.logs))
+        messages = envs.drain(env, len(table.logs))
         logs = tuple(log + tuple((s, k, t) for r, s, k, t, _ in messages if seat in r)
                      for seat, log in enumerate(table.logs))
         return Table(env, randoms, logs, bool(done) or bool(getattr(env.state, "done", False))), messages
@@ -339,7 +155,7 @@ class TextArenaGame(Game[TextArenaState, Params]):
     def table(self, state: TextArenaState) -> Table:
         """The live environment of `state` (do not change it: copy it)."""
         key = (state.seed, state.players, state.actions)
-        with _LOCK:
+        with envs.LOCK:
             if key in self._tables:
                 self._tables.move_to_end(key)
                 return self._tables[key]
@@ -350,7 +166,7 @@ class TextArenaGame(Game[TextArenaState, Params]):
         return table
 
     def _keep(self, key: tuple, table: Table) -> None:
-        with _LOCK:
+        with envs.LOCK:
             self._tables[key] = table
             while len(self._tables) > _CACHE_TABLES:
                 self._tables.popitem(last=False)
@@ -372,7 +188,7 @@ class TextArenaGame(Game[TextArenaState, Params]):
         of its recent messages and of its first (the rules), the most recent first, then the
         moves its family spells from the board (`moves.py`). Empty for a seat not acting."""
         key = (state.seed, state.players, state.actions, seat)
-        with _LOCK:
+        with envs.LOCK:
             if key in self._hints:
                 return self._hints[key]
         table = self.table(state)
@@ -386,7 +202,7 @@ class TextArenaGame(Game[TextArenaState, Params]):
                     found.append(candidate)
         listed = found[:CANDIDATES]
         turn = random.Random(f"{state.seed}:{len(state.actions)}:{seat}")
-        with _LOCK:
+        with envs.LOCK:
             generated = [m for m in moves.candidates(table.env, seat, turn) if m not in listed]
         # the generated moves are tried in an order drawn from the turn's generator, so that where
         # more than MAX_LEGAL are legal the sample is spread over the board, then shown in their order
@@ -401,7 +217,7 @@ class TextArenaGame(Game[TextArenaState, Params]):
             except (InvalidAction, GameCrashed):  # a move the environment's own code fails on is none
                 pass
         valid = [m for m in [*listed, *generated] if m in accepted]
-        with _LOCK:
+        with envs.LOCK:
             self._hints[key] = hints = tuple(valid)
             while len(self._hints) > _CACHE_TABLES:
                 self._hints.popitem(last=False)
@@ -539,7 +355,7 @@ def catalogue() -> tuple[CatalogueEntry, ...]:
     """Every TextArena environment (its wrapper variants `-raw`, `-train` folded in): supported,
     or refused with the reason."""
     found = []
-    for env_id in sorted({canonical(i) for i in _textarena()}):
+    for env_id in sorted({canonical(i) for i in envs.registry()}):
         gid = f"{PREFIX}:{env_id}"
         try:
             _, _, counts, _ = load(gid)
