@@ -14,7 +14,8 @@ with the base replies gathered so far (`base.jsonl.gz`) and each warm start's ad
 (`warmstart-GAME/`), so a machine whose `--out` is gone carries on from the archive without asking
 the base or training the warm start again (keep one archive per base model and `--dtype`). A run
 stopped by Ctrl-C or `kill` leaves its adapter's replies there too (`NAME.replies.jsonl.gz`, gone
-once the run is done), so it resumes where it stopped on any machine that has the archive.
+once the run is done), so it resumes where it stopped on any machine that has the archive (a NAME
+stands for one adapter: give another adapter another NAME).
 `--summary` prints the table from the archive and the run folders alone. Run it with nothing else
 loading the CPU.
 """
@@ -31,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -53,7 +55,7 @@ def _lines(path: Path) -> list[str]:
         return path.read_text(encoding="utf-8").splitlines()
     try:
         return gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
-    except (OSError, EOFError, UnicodeDecodeError):
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
         log(f"{path} is not a readable gzip file: ignored")
         return []
 
@@ -82,20 +84,20 @@ def _write_gz(path: Path, lines: list[str]) -> None:
 def _append_missing(run_dir: Path, side: str, rows: dict[tuple[str, str], str]) -> int:
     """Append to a run's replies.jsonl the rows of `side` it does not have yet; returns how many went in."""
     replies = run_dir / "replies.jsonl"
-    have = set()
-    for line in _lines(replies):
-        try:
-            row = json.loads(line)
-            have.add((row["side"], row["mode"], row["item"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-    missing = [line for (mode, item), line in rows.items() if (side, mode, item) not in have]
+    have = set(_answered(_lines(replies), side))
+    missing = [line for key, line in rows.items() if key not in have]  # a failed call here gives way to an answer
     if missing:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        torn = replies.exists() and replies.stat().st_size and not replies.read_bytes().endswith(b"\n")
-        with replies.open("a", encoding="utf-8") as f:
-            f.writelines(["\n"] * bool(torn) + [line + "\n" for line in missing])  # a torn last line stays alone
+        _append(replies, missing)
     return len(missing)
+
+
+def _append(path: Path, lines: list[str]) -> None:
+    from maro.learner.transfer.run import end_torn_line
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    end_torn_line(path)  # a killed writer's torn last line stays alone
+    with path.open("a", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
 
 
 def base_rows(out: Path, archive: Path | None = None) -> dict[tuple[str, str], str]:
@@ -137,8 +139,7 @@ def keep_base(out: Path, run_dir: Path) -> None:
     known = base_rows(out)
     new = [line for key, line in _answered(_lines(run_dir / "replies.jsonl")).items() if key not in known]
     if new:
-        with (out / "base.jsonl").open("a", encoding="utf-8") as f:
-            f.writelines(line + "\n" for line in new)
+        _append(out / "base.jsonl", new)
 
 
 def warm_start(out: Path, game: str, matches: int, archive: Path | None = None) -> Path:
@@ -176,12 +177,18 @@ def run_one(out: Path, name: str, adapter: Path, args) -> dict:
     result = None
     try:
         result = asyncio.run(run_transfer(config))
-    finally:  # stopped or not, what was asked is kept
-        keep_base(out, run_dir)
+    finally:  # stopped or not, what was asked is kept; each step apart, so one failing skips no other
+        steps = [("base replies", lambda: keep_base(out, run_dir))]
         if args.archive:
-            archive_base(out, args.archive)
-            if result is None:
-                log(f"{name}: stopped; {archive_unfinished(run_dir, args.archive, name)} of its replies archived")
+            if result is None:  # first what only this machine holds
+                steps.insert(0, ("its replies", lambda: log(
+                    f"{name}: stopped; {archive_unfinished(run_dir, args.archive, name)} of its replies archived")))
+            steps.append(("the archived base replies", lambda: archive_base(out, args.archive)))
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - logged; the run's own error (or stop) goes on up
+                log(f"{name}: keeping {what} failed: {type(exc).__name__}: {exc}")
     return result
 
 
@@ -259,12 +266,15 @@ def main(argv: list[str] | None = None) -> None:
             if archived and archived.exists():
                 kept = json.loads(archived.read_text())
                 if kept.get("n") == args.n and kept.get("seed") == args.seed:
+                    _unfinished(args.archive, name).unlink(missing_ok=True)
                     continue
             result = run_one(args.out, name, adapters[name], args)
             log(f"{name}: done in {result['seconds'] / 60:.0f} min")
             if args.archive:
                 args.archive.mkdir(parents=True, exist_ok=True)
-                shutil.copy(args.out / name / "transfer.json", args.archive / f"{name}.json")
+                partial = args.archive / f"{name}.json.partial"  # replaced in one step: never a torn result
+                shutil.copy(args.out / name / "transfer.json", partial)
+                partial.replace(args.archive / f"{name}.json")
                 _unfinished(args.archive, name).unlink(missing_ok=True)
     found = results(args.out, args.archive, names)
     print(table(found))

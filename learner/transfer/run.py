@@ -59,6 +59,15 @@ def suites(config: TransferConfig) -> list[str]:
     return ["if", "math"] if config.suite == "all" else [config.suite]
 
 
+def end_torn_line(path: Path) -> None:
+    """End a JSONL file's torn last line (a killed writer's), so the next appended row stays whole."""
+    if path.exists() and path.stat().st_size:
+        with path.open("rb+") as f:
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
 def _done(path: Path) -> dict[tuple[str, str, str], dict]:
     found = {}
     if path.exists():
@@ -77,9 +86,11 @@ async def ask_all(config: TransferConfig, models: dict[str, str], api_base: str,
     is logged with its error and asked once more; still failing, the run stops (a rerun resumes)."""
     path = config.run_dir / "replies.jsonl"
     done = _done(path)
-    todo = [(side, mode, suite, item) for suite in suites(config) for item in suite_items(suite, config.seed, config.n)
-            for side in ("A", "B") for mode in config.modes if (side, mode, item.id) not in done]
+    jobs = [(side, mode, suite, item) for suite in suites(config) for item in suite_items(suite, config.seed, config.n)
+            for side in ("A", "B") for mode in config.modes]
+    todo = [job for job in jobs if (job[0], job[1], job[3].id) not in done]
     gate = asyncio.Semaphore(config.concurrency)
+    end_torn_line(path)
     with path.open("a", encoding="utf-8") as out:
         async def one(side: str, mode: str, suite: str, item) -> None:
             async with gate:
@@ -98,8 +109,8 @@ async def ask_all(config: TransferConfig, models: dict[str, str], api_base: str,
             failed: list[tuple] = []
             await asyncio.gather(*(one(*job) for job in todo))
             todo = [job[:4] for job in failed]
-            if not todo:
-                return list(done.values())
+            if not todo:  # the rows of these items only (the folder may hold those of a larger n)
+                return [done[(side, mode, item.id)] for side, mode, _, item in jobs]
     raise RuntimeError(f"{len(failed)} calls failed twice (first: {failed[0][4]}); "
                        "nothing was counted for them, run the command again to ask them again")
 
@@ -192,7 +203,6 @@ async def run_transfer(config: TransferConfig, console=None) -> dict[str, Any]:
     if config.model_server is None:
         server = ModelServerProcess(resolve_model(config.model), config.run_dir / "adapters",
                                     config.run_dir / "model_server.log", dtype=config.dtype)
-        await asyncio.to_thread(server.start)
         serving = server.config
     else:
         server, serving = None, config.model_server
@@ -200,6 +210,8 @@ async def run_transfer(config: TransferConfig, console=None) -> dict[str, Any]:
             if versions[side]:
                 serving.publish_adapter(versions[side], Path(path))
     try:
+        if server is not None:  # inside the try: a run stopped while the server starts stops it too
+            await asyncio.to_thread(server.start)
         models = {side: serving.litellm_model(v or "base") for side, v in versions.items()}
         rows = await ask_all(config, models, serving.api_base(), serving.api_key)
     finally:

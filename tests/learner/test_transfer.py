@@ -122,6 +122,9 @@ async def test_a_failed_call_is_asked_again_and_never_counted(tmp_path, monkeypa
     assert all(calls[("b", i)] == 2 for i in items if i != first)
     by = {(r["side"], r["item"]): r["correct"] for r in rows}
     assert by[("A", first)] and all(by[("B", i)] for i in items)
+    assert len(run._done(tmp_path / "replies.jsonl")) == 6  # the row written after the torn line stays whole
+    fewer = await run.ask_all(config.model_copy(update={"n": 2}), {"A": "a", "B": "b"}, "u", None)
+    assert sorted(r["item"] for r in fewer) == sorted(2 * list(items)[:2])  # this n's items only
 
     async def down(*args):
         return "", "model server stopped"

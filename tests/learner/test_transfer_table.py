@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -83,16 +84,25 @@ def test_a_stopped_run_keeps_its_replies_in_the_archive_and_resumes_from_them_el
     args = bench.argparse.Namespace(n=1, seed=1, modes=["greedy"], dtype="float32", concurrency=1, archive=archive)
     seen = []
 
-    def stopped(config):  # asks A for i1 and B for i1, then is killed mid-line
-        _write(config.run_dir / "replies.jsonl", [_row("A", "i1", True), _row("B", "i1", False),
-                                                  _row("A", "i2", True, error="timeout")], torn=True)
-        raise KeyboardInterrupt
+    async def stopped(config):  # asks A and B for i1, then `kill` reaches it mid-line
+        replies = config.run_dir / "replies.jsonl"
+        kept = replies.read_text() if replies.exists() else ""
+        _write(replies, [_row("A", "i1", True), _row("B", "i1", False), _row("A", "i2", True, error="timeout")],
+               torn=True)
+        replies.write_text(kept + replies.read_text())
+        bench._stop(signal.SIGTERM, None)
 
     monkeypatch.setattr(run, "run_transfer", stopped)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit):
         bench.run_one(out, "kuhn-rae-s1", tmp_path / "adapter", args)
     assert bench.seed_unfinished(tmp_path / "empty", archive, "kuhn-rae-s1") == 1  # the answered A row only
     assert set(bench.base_rows(tmp_path / "gone", archive)) == {("greedy", "i1")}  # and its base reply
+
+    other = tmp_path / "other"  # a second machine gets further, i3, and is stopped too: the archive holds both
+    _write(other / "kuhn-rae-s1" / "replies.jsonl", [_row("A", "i3", False)])
+    with pytest.raises(SystemExit):
+        bench.run_one(other, "kuhn-rae-s1", tmp_path / "adapter", args)
+    assert bench.seed_unfinished(tmp_path / "empty2", archive, "kuhn-rae-s1") == 2
 
     async def finished(config):  # another machine: both replies are back before anything is asked
         seen.extend(json.loads(line) for line in (config.run_dir / "replies.jsonl").read_text().splitlines())
@@ -103,7 +113,7 @@ def test_a_stopped_run_keeps_its_replies_in_the_archive_and_resumes_from_them_el
     fresh = tmp_path / "fresh"
     bench.main(["--out", str(fresh), "--n", "1", "--dtype", "float32", "--archive", str(archive),
                 "--adapters", f"kuhn-rae-s1={tmp_path / 'adapter'}"])
-    assert sorted((r["side"], r["item"]) for r in seen) == [("A", "i1"), ("B", "i1")]
+    assert sorted((r["side"], r["item"]) for r in seen) == [("A", "i1"), ("A", "i3"), ("B", "i1")]
     assert (archive / "kuhn-rae-s1.json").exists()
     assert not (archive / "kuhn-rae-s1.replies.jsonl.gz").exists()  # done: the archive keeps the result only
 
