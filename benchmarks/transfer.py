@@ -2,20 +2,22 @@
 
     python benchmarks/transfer.py --out ~/maro-runs/transfer --n 1000 \
         --adapters kuhn-maro-s0=docs/results/experiment/kuhn_poker-v1-maro-s0/adapters/v0020 ... \
-        [--warmstart kuhn_poker-v1] [--modes greedy] [--dtype bfloat16] [--archive docs/results/transfer] [--summary]
+        [--warmstart kuhn_poker-v1] [--null ADAPTER] [--modes greedy] [--dtype bfloat16] [--archive DIR] [--summary]
 
 Each adapter is one `maro transfer` run folder (`--out/NAME`) on the same held-out items (`--seed`,
 `--n` per suite). The base model's replies do not depend on the adapter it is compared with, so
 they are asked once: every run's side-B rows go to `--out/base.jsonl`, and each later run
 starts with them in its `replies.jsonl` (a run resumes from that file and asks only what is
 missing). `--warmstart GAME` trains `maro warmstart --game GAME` once (into `--out/warmstart-GAME`)
-and adds its adapter to the list. With `--archive`, every run's `transfer.json` is copied there,
-with the base replies gathered so far (`base.jsonl.gz`) and each warm start's adapter
-(`warmstart-GAME/`), so a machine whose `--out` is gone carries on from the archive without asking
-the base or training the warm start again (keep one archive per base model and `--dtype`). A run
-stopped by Ctrl-C or `kill` leaves its adapter's replies there too (`NAME.replies.jsonl.gz`, gone
-once the run is done), so it resumes where it stopped on any machine that has the archive (a NAME
-stands for one adapter: give another adapter another NAME).
+and adds its adapter to the list. `--null ADAPTER` adds a row `null`: that adapter with its LoRA B
+matrices zeroed, which changes no weight, so the row measures how far the base differs from
+itself through the model server (the noise floor of every other row). With `--archive`, every
+run's `transfer.json` is copied there, with the base replies gathered so far (`base.jsonl.gz`) and
+each warm start's adapter (`warmstart-GAME/`), so a machine whose `--out` is gone carries on from
+the archive without asking the base or training the warm start again (keep one archive per base
+model and `--dtype`). A run stopped by Ctrl-C or `kill` leaves its adapter's replies there too
+(`NAME.replies.jsonl.gz`, gone once the run is done), so it resumes where it stopped on any
+machine that has the archive (a NAME stands for one adapter: give another adapter another NAME).
 `--summary` prints the table from the archive and the run folders alone. Run it with nothing else
 loading the CPU.
 """
@@ -159,6 +161,24 @@ def warm_start(out: Path, game: str, matches: int, archive: Path | None = None) 
     return adapter
 
 
+def null_adapter(out: Path, like: Path) -> Path:
+    """An adapter that changes nothing: `like`'s, with every LoRA B matrix zero (so B A x = 0). The
+    base against it is the base against itself through the adapter's path: the paired difference
+    that the model server's batching alone makes (bf16 greedy replies shift with the batch layout)."""
+    from safetensors.torch import load_file, save_file
+
+    target = out / "null-adapter"
+    if not (target / "adapter_model.safetensors").exists():
+        tensors = load_file(like / "adapter_model.safetensors")
+        if not any(".lora_B." in key for key in tensors):
+            raise ValueError(f"{like} has no LoRA B matrices to zero")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(like / "adapter_config.json", target / "adapter_config.json")
+        save_file({k: v.zero_() if ".lora_B." in k else v for k, v in tensors.items()},
+                  target / "adapter_model.safetensors")
+    return target
+
+
 def run_one(out: Path, name: str, adapter: Path, args) -> dict:
     from maro.learner.transfer.run import TransferConfig, run_transfer
 
@@ -241,6 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--adapters", nargs="*", default=[], help="NAME=ADAPTER_FOLDER, in the table's order")
     parser.add_argument("--warmstart", nargs="*", default=[], help="games to train a warm start on and add")
     parser.add_argument("--warmstart-matches", type=int, default=200)
+    parser.add_argument("--null", type=Path, default=None, metavar="ADAPTER",
+                        help="add a row `null`: ADAPTER with its LoRA B zeroed, the base against itself")
     parser.add_argument("--n", type=int, default=1000, help="items per suite")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--modes", nargs="+", default=["greedy"], choices=["greedy", "sampled"])
@@ -256,8 +278,10 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or not name or not path:
             parser.error(f"--adapters {item!r}: expected NAME=FOLDER")
         adapters[name] = Path(path)
-    names = [f"warmstart-{g}" for g in args.warmstart] + list(adapters)
+    names = ["null"] * bool(args.null) + [f"warmstart-{g}" for g in args.warmstart] + list(adapters)
     if not args.summary:
+        if args.null:
+            adapters = {"null": null_adapter(args.out, args.null), **adapters}
         for game in args.warmstart:
             adapters = {f"warmstart-{game}": warm_start(args.out, game, args.warmstart_matches, args.archive),
                         **adapters}

@@ -124,3 +124,24 @@ def test_rows_appended_after_a_torn_last_line_stay_whole(bench, tmp_path):
     _write(tmp_path / "base.jsonl", [_row("B", "i1", True)])
     assert bench.seed_base(tmp_path, tmp_path / "run") == 1
     assert bench.seed_base(tmp_path, tmp_path / "run") == 0  # the appended row reads back whole
+
+
+def test_the_null_adapter_changes_no_output_of_the_model(bench, tmp_path, tiny_model_dir):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tests.helpers import save_tiny_adapter
+
+    save_tiny_adapter(tiny_model_dir, tmp_path / "trained", seed=3)
+    null = bench.null_adapter(tmp_path / "out", tmp_path / "trained")
+    ids = torch.tensor([[1, 5, 9, 13, 2]])
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    with torch.no_grad():
+        expected = base(ids).logits
+        trained = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                            tmp_path / "trained").eval()
+        assert not torch.allclose(trained(ids).logits, expected)  # the adapter it was made from does change it
+        same = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), null).eval()
+        assert torch.equal(same(ids).logits, expected)
+    assert bench.null_adapter(tmp_path / "out", tmp_path / "elsewhere") == null  # made once
