@@ -237,6 +237,23 @@ def table(found: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def agreement(run_dir: Path) -> dict[str, dict[str, int]]:
+    """Per suite, over the items both sides answered (greedy): how many, how many replies are the
+    same text, and how many are right on one side only (what the paired interval is made of)."""
+    lines = _lines(run_dir / "replies.jsonl")
+    a, b = _answered(lines, "A"), _answered(lines, "B")
+    counts: dict[str, dict[str, int]] = {}
+    for key in sorted(a.keys() & b.keys()):
+        if key[0] != "greedy":
+            continue
+        ra, rb = json.loads(a[key]), json.loads(b[key])
+        c = counts.setdefault(ra["suite"], {"items": 0, "same_reply": 0, "one_side_right": 0})
+        c["items"] += 1
+        c["same_reply"] += ra["reply"] == rb["reply"]
+        c["one_side_right"] += ra["correct"] != rb["correct"]
+    return counts
+
+
 def categories(found: dict[str, dict], suite: str, mode: str = "greedy") -> str:
     """Base accuracy per category of a suite (from the first run that has it)."""
     for result in found.values():
@@ -302,6 +319,10 @@ def main(argv: list[str] | None = None) -> None:
                 _unfinished(args.archive, name).unlink(missing_ok=True)
     found = results(args.out, args.archive, names)
     print(table(found))
+    for name in names:
+        for suite, c in agreement(args.out / name).items():
+            print(f"{name} {suite}: {c['same_reply']} of {c['items']} greedy replies the same as the base's, "
+                  f"{c['one_side_right']} right on one side only")
     for suite in ("if", "math"):
         print(f"\nbase model per category, {suite}:\n{categories(found, suite)}")
 

@@ -145,3 +145,13 @@ def test_the_null_adapter_changes_no_output_of_the_model(bench, tmp_path, tiny_m
         same = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), null).eval()
         assert torch.equal(same(ids).logits, expected)
     assert bench.null_adapter(tmp_path / "out", tmp_path / "elsewhere") == null  # made once
+
+
+def test_agreement_counts_the_same_replies_and_the_one_sided_items(bench, tmp_path):
+    same = dict(_row("A", "i1", True), suite="if")
+    rows = [same, dict(same, side="B"), _row("A", "i2", True), dict(_row("B", "i2", False), reply="y"),
+            _row("A", "i3", False), _row("B", "i4", True), dict(_row("B", "i5", True), suite="math"),
+            dict(_row("A", "i5", True), suite="math")]
+    _write(tmp_path / "run" / "replies.jsonl", rows, torn=True)
+    assert bench.agreement(tmp_path / "run") == {"if": {"items": 2, "same_reply": 1, "one_side_right": 1},
+                                                 "math": {"items": 1, "same_reply": 1, "one_side_right": 0}}
