@@ -179,6 +179,14 @@ def null_adapter(out: Path, like: Path) -> Path:
     return target
 
 
+def _keep(name: str, what: str, step) -> None:
+    """One keeping step of a run's end; one that fails is logged and skips no other."""
+    try:
+        step()
+    except Exception as exc:  # noqa: BLE001 - logged; the run's own error (or stop) goes on up
+        log(f"{name}: keeping {what} failed: {type(exc).__name__}: {exc}")
+
+
 def run_one(out: Path, name: str, adapter: Path, args) -> dict:
     from maro.learner.transfer.run import TransferConfig, run_transfer
 
@@ -197,18 +205,13 @@ def run_one(out: Path, name: str, adapter: Path, args) -> dict:
     result = None
     try:
         result = asyncio.run(run_transfer(config))
-    finally:  # stopped or not, what was asked is kept; each step apart, so one failing skips no other
-        steps = [("base replies", lambda: keep_base(out, run_dir))]
+    finally:  # stopped or not, what was asked is kept: first what only this machine holds
+        if args.archive and result is None:
+            _keep(name, "its replies", lambda: log(
+                f"{name}: stopped; {archive_unfinished(run_dir, args.archive, name)} of its replies archived"))
+        _keep(name, "the base replies", lambda: keep_base(out, run_dir))
         if args.archive:
-            if result is None:  # first what only this machine holds
-                steps.insert(0, ("its replies", lambda: log(
-                    f"{name}: stopped; {archive_unfinished(run_dir, args.archive, name)} of its replies archived")))
-            steps.append(("the archived base replies", lambda: archive_base(out, args.archive)))
-        for what, step in steps:
-            try:
-                step()
-            except Exception as exc:  # noqa: BLE001 - logged; the run's own error (or stop) goes on up
-                log(f"{name}: keeping {what} failed: {type(exc).__name__}: {exc}")
+            _keep(name, "the archived base replies", lambda: archive_base(out, args.archive))
     return result
 
 
